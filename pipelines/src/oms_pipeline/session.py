@@ -1,0 +1,62 @@
+"""Spark session factory: the Databricks-provided session on a cluster, embedded Spark + Delta locally."""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+
+def on_databricks() -> bool:
+    """True when running inside a Databricks runtime (job cluster or serverless)."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(app_name: str = "oms-pipeline", *, shuffle_partitions: int = 4) -> SparkSession:
+    """Return the active session on Databricks, or build a local Delta-enabled session.
+
+    The local session pins UTC and disables the UI so runs are reproducible and quiet; the Delta
+    jars (Scala 2.13) are resolved from Maven by ``configure_spark_with_delta_pip`` on first use
+    and then reused from the Ivy cache.
+    """
+    if on_databricks():
+        return SparkSession.builder.getOrCreate()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    return local_session(app_name, shuffle_partitions=shuffle_partitions)
+
+
+def local_session(
+    app_name: str = "oms-pipeline",
+    *,
+    master: str = "local[2]",
+    shuffle_partitions: int = 2,
+    warehouse_dir: str | None = None,
+) -> SparkSession:
+    """Build an embedded Spark session with Delta Lake enabled."""
+    from delta import configure_spark_with_delta_pip
+
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config(
+            "spark.sql.catalog.spark_catalog",
+            "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        )
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.sql.streaming.schemaInference", "false")
+        .config("spark.driver.memory", "2g")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+    )
+    if warehouse_dir:
+        builder = builder.config("spark.sql.warehouse.dir", warehouse_dir)
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    return spark
