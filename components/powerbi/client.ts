@@ -1,0 +1,673 @@
+/**
+ * The one HTTP client for every Fabric REST and Power BI REST call the stack makes.
+ *
+ * Why one client: both APIs throttle (429), have transient 5xx, and Fabric answers slow writes
+ * with long-running operations (202 + x-ms-operation-id / Location + Retry-After). Handling that
+ * in one request loop means every resource converges the same way and every failure reads the
+ * same way (method, path, status, error code, request id, and what to do about it).
+ *
+ * This module has no module-level imports on purpose: the dynamic providers that use it are
+ * serialised by Pulumi, so the Azure SDK is loaded with `require` inside the method that needs it.
+ */
+
+/** Production endpoints. Tests point both at a loopback fake. */
+export const FABRIC_API_BASE_URL = "https://api.fabric.microsoft.com/v1";
+export const POWERBI_API_BASE_URL = "https://api.powerbi.com/v1.0/myorg";
+const FABRIC_SCOPE = "https://api.fabric.microsoft.com/.default";
+const POWERBI_SCOPE = "https://analysis.windows.net/powerbi/api/.default";
+
+/** Environment overrides, read when a client is built (inside provider methods, not at load). */
+export const FABRIC_BASE_URL_ENV = "OMS_FABRIC_API_BASE_URL";
+export const POWERBI_BASE_URL_ENV = "OMS_POWERBI_API_BASE_URL";
+
+/** The subset of `@azure/core-auth`'s TokenCredential the client needs. */
+export interface TokenCredentialLike {
+  getToken(
+    scopes: string | string[],
+  ): Promise<{ token: string; expiresOnTimestamp: number } | null>;
+}
+
+export interface FabricClientOptions {
+  /** Token source; defaults to `DefaultAzureCredential` from `@azure/identity`. */
+  readonly credential?: TokenCredentialLike;
+  /** Fabric REST base URL, default https://api.fabric.microsoft.com/v1. */
+  readonly fabricBaseUrl?: string;
+  /** Power BI REST base URL, default https://api.powerbi.com/v1.0/myorg. */
+  readonly powerBiBaseUrl?: string;
+  /** Attempts per request for 429 / 5xx / network errors / ItemDisplayNameNotAvailableYet. */
+  readonly maxAttempts?: number;
+  /** Upper bound on operation-state polls of one long-running operation. */
+  readonly maxPolls?: number;
+  /** Poll interval when the service sends no Retry-After (seconds). */
+  readonly defaultPollSeconds?: number;
+  /** First back-off when a retryable response has no Retry-After (seconds); doubles per attempt. */
+  readonly backoffSeconds?: number;
+  /** Wait before retrying ItemDisplayNameNotAvailableYet without Retry-After (seconds). */
+  readonly displayNameRetrySeconds?: number;
+  /** Cap on any single wait (seconds). */
+  readonly maxWaitSeconds?: number;
+  /** Injectable sleep so tests do not wait. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Injectable fetch (defaults to Node's global fetch). */
+  readonly fetch?: typeof fetch;
+}
+
+export type Api = "fabric" | "powerbi";
+
+export interface RequestOptions {
+  /** JSON request body. */
+  readonly body?: unknown;
+  /** Follow Fabric long-running operations on 202 (default: true for Fabric, false for Power BI). */
+  readonly lro?: boolean;
+}
+
+export interface ApiResponse<T = unknown> {
+  readonly status: number;
+  readonly body: T | undefined;
+  readonly headers: Headers;
+}
+
+/** An API error whose message already says what failed and what to do. */
+export class FabricApiError extends Error {
+  constructor(
+    message: string,
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly errorCode: string | undefined,
+    readonly requestId: string | undefined,
+  ) {
+    super(message);
+    this.name = "FabricApiError";
+  }
+}
+
+/** True for a FabricApiError with this HTTP status. */
+export function isApiStatus(err: unknown, status: number): err is FabricApiError {
+  return err instanceof FabricApiError && err.status === status;
+}
+
+interface ErrorDetails {
+  code?: string;
+  message?: string;
+  requestId?: string;
+}
+
+/** Reads both error shapes: Fabric `{errorCode, message, requestId}` and Power BI `{error:{code, message}}`. */
+function parseErrorBody(body: unknown): ErrorDetails {
+  if (!body || typeof body !== "object") return {};
+  const b = body as Record<string, unknown>;
+  if (typeof b.errorCode === "string") {
+    return {
+      code: b.errorCode,
+      message: typeof b.message === "string" ? b.message : undefined,
+      requestId: typeof b.requestId === "string" ? b.requestId : undefined,
+    };
+  }
+  if (b.error && typeof b.error === "object") {
+    const e = b.error as Record<string, unknown>;
+    return {
+      code: typeof e.code === "string" ? e.code : undefined,
+      message: typeof e.message === "string" ? e.message : undefined,
+    };
+  }
+  return {};
+}
+
+const NAME_CLASH_CODES = new Set([
+  "ItemDisplayNameAlreadyInUse",
+  "WorkspaceNameAlreadyExists",
+  "DuplicateConnectionName",
+]);
+
+/** What an operator should do about a failed call. */
+export function remediationFor(status: number, code: string | undefined): string {
+  if (code && NAME_CLASH_CODES.has(code)) {
+    return "the display name is taken: pick another name, or adopt the existing item (FabricWorkspace supports adoptExisting: true).";
+  }
+  if (code === "ItemDisplayNameNotAvailableYet") {
+    return "the name of a recently deleted item is not released yet: wait a few minutes and run `pulumi up` again.";
+  }
+  switch (true) {
+    case status === 401 || status === 403:
+      return "check that the tenant admin setting 'Service principals can use Fabric APIs' allows the deploying service principal, that it is a member of the workspace with a role that permits this call (Admin/Member for items), and that it can use the connection.";
+    case status === 404:
+      return "the item was not found: it was probably deleted out of band; run `pulumi refresh` so Pulumi re-creates it.";
+    case status === 409:
+      return "the item conflicts with an existing one: pick another name, or adopt the existing item.";
+    case status === 429:
+      return "the API kept throttling after all retries: run again later or reduce parallelism (`pulumi up --parallel 4`).";
+    case status >= 500:
+      return "the service kept failing after all retries: check https://support.fabric.microsoft.com/support and run again.";
+    default:
+      return "the request was rejected: check the inputs named in the message above.";
+  }
+}
+
+function formatError(
+  api: Api,
+  method: string,
+  path: string,
+  status: number,
+  statusText: string,
+  details: ErrorDetails,
+  requestId: string | undefined,
+): FabricApiError {
+  const label = api === "fabric" ? "Fabric" : "Power BI";
+  const code = details.code ? ` ${details.code}` : "";
+  const msg = details.message ? `: ${details.message}` : "";
+  const rid = requestId ? ` (requestId ${requestId})` : "";
+  const text =
+    `${label} API ${method} ${path} failed with ${status} ${statusText}${code}${msg}${rid}. ` +
+    `What to do: ${remediationFor(status, details.code)}`;
+  return new FabricApiError(text, method, path, status, details.code, requestId);
+}
+
+function isRetryable(status: number, code: string | undefined): boolean {
+  return (
+    status === 429 ||
+    status >= 500 ||
+    (status === 400 && code === "ItemDisplayNameNotAvailableYet")
+  );
+}
+
+/** Retry-After in seconds (the Fabric and Power BI APIs send an integer); undefined if absent. */
+function retryAfterSeconds(headers: Headers): number | undefined {
+  const raw = headers.get("retry-after");
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  const text = await res.text();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** Fabric long-running operation state (GET /operations/{id}). */
+interface OperationState {
+  status?: string;
+  error?: { errorCode?: string; message?: string };
+}
+
+export type PrincipalType = "User" | "Group" | "ServicePrincipal" | "ServicePrincipalProfile";
+export type WorkspaceRole = "Admin" | "Member" | "Contributor" | "Viewer";
+
+export interface Workspace {
+  id: string;
+  displayName: string;
+  description?: string;
+  type?: string;
+  capacityId?: string;
+}
+
+export interface RoleAssignment {
+  id: string;
+  principal: { id: string; type: PrincipalType };
+  role: WorkspaceRole;
+}
+
+export interface DefinitionPart {
+  path: string;
+  payload: string;
+  payloadType: "InlineBase64";
+}
+
+export interface ItemDefinition {
+  format?: string;
+  parts: DefinitionPart[];
+}
+
+export interface FabricItem {
+  id: string;
+  type?: string;
+  displayName: string;
+  description?: string;
+  workspaceId?: string;
+}
+
+export type ItemCollection = "semanticModels" | "reports";
+
+export interface Connection {
+  id: string;
+  displayName?: string;
+  connectivityType?: string;
+  gatewayId?: string | null;
+  privacyLevel?: string;
+  connectionDetails?: { type?: string; path?: string };
+}
+
+export interface ConnectionBinding {
+  id?: string;
+  connectivityType: string;
+  connectionDetails: { type: string; path: string };
+}
+
+export class FabricClient {
+  readonly fabricBaseUrl: string;
+  readonly powerBiBaseUrl: string;
+  private readonly options: FabricClientOptions;
+  private credential: TokenCredentialLike | undefined;
+  private readonly tokens = new Map<string, { token: string; expiresOnTimestamp: number }>();
+
+  constructor(options: FabricClientOptions = {}) {
+    this.options = options;
+    this.credential = options.credential;
+    this.fabricBaseUrl = trimSlash(
+      options.fabricBaseUrl ?? process.env[FABRIC_BASE_URL_ENV] ?? FABRIC_API_BASE_URL,
+    );
+    this.powerBiBaseUrl = trimSlash(
+      options.powerBiBaseUrl ?? process.env[POWERBI_BASE_URL_ENV] ?? POWERBI_API_BASE_URL,
+    );
+  }
+
+  // ---------------------------------------------------------------- request loop
+
+  /**
+   * One request with retries (429, 5xx, network errors, ItemDisplayNameNotAvailableYet) and,
+   * for Fabric, long-running operation handling. `path` is relative to the API's base URL, or
+   * an absolute URL on the same origin (operation Location headers).
+   */
+  async request<T = unknown>(
+    api: Api,
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<ApiResponse<T>> {
+    const url = this.resolve(api, path);
+    const shownPath = new URL(url).pathname + new URL(url).search;
+    const maxAttempts = this.options.maxAttempts ?? 6;
+    const lro = opts.lro ?? api === "fabric";
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.fetchImpl()(url, {
+          method,
+          headers: {
+            Authorization: `Bearer ${await this.token(api)}`,
+            "Content-Type": "application/json",
+            Accept: "application/json",
+          },
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        });
+      } catch (err) {
+        // Connection resets and DNS blips: retry like a 5xx, then report clearly.
+        if (attempt < maxAttempts) {
+          await this.wait(this.backoff(attempt));
+          continue;
+        }
+        throw new Error(
+          `${api === "fabric" ? "Fabric" : "Power BI"} API ${method} ${shownPath} could not be reached after ${attempt} attempts: ${(err as Error).message}. What to do: check network access to ${new URL(url).origin}.`,
+        );
+      }
+
+      if (res.status === 202 && lro) {
+        const opId = res.headers.get("x-ms-operation-id");
+        const location = res.headers.get("location");
+        if (opId || location) {
+          await res.text();
+          return this.followOperation<T>(method, shownPath, res.headers);
+        }
+      }
+      if (res.ok) {
+        return { status: res.status, body: (await readJson(res)) as T | undefined, headers: res.headers };
+      }
+
+      const body = await readJson(res);
+      const details = parseErrorBody(body);
+      if (isRetryable(res.status, details.code) && attempt < maxAttempts) {
+        const after = retryAfterSeconds(res.headers);
+        const fallback =
+          details.code === "ItemDisplayNameNotAvailableYet"
+            ? (this.options.displayNameRetrySeconds ?? 30)
+            : this.backoff(attempt);
+        await this.wait(after ?? fallback);
+        continue;
+      }
+      const requestId =
+        details.requestId ??
+        res.headers.get("x-ms-request-id") ??
+        res.headers.get("requestid") ??
+        undefined;
+      throw formatError(api, method, shownPath, res.status, res.statusText, details, requestId);
+    }
+  }
+
+  /**
+   * Polls GET /operations/{id} until Succeeded or Failed, honouring Retry-After, then fetches
+   * /operations/{id}/result when the finished operation points at one (not every operation has
+   * a result).
+   */
+  private async followOperation<T>(
+    method: string,
+    shownPath: string,
+    headers: Headers,
+  ): Promise<ApiResponse<T>> {
+    const opId = headers.get("x-ms-operation-id");
+    const stateUrl = this.sameOriginOr(
+      headers.get("location"),
+      opId ? `${this.fabricBaseUrl}/operations/${opId}` : undefined,
+    );
+    let retryAfter = retryAfterSeconds(headers);
+    const maxPolls = this.options.maxPolls ?? 360;
+    for (let poll = 1; poll <= maxPolls; poll++) {
+      await this.wait(retryAfter ?? this.options.defaultPollSeconds ?? 5);
+      const state = await this.request<OperationState>("fabric", "GET", stateUrl, { lro: false });
+      const status = state.body?.status;
+      retryAfter = retryAfterSeconds(state.headers);
+      if (status === "Succeeded") {
+        const resultLocation = state.headers.get("location");
+        if (resultLocation && /\/result\/?$/.test(new URL(resultLocation, stateUrl).pathname)) {
+          const resultUrl = this.sameOriginOr(resultLocation, `${stateUrl}/result`);
+          return this.request<T>("fabric", "GET", resultUrl, { lro: false });
+        }
+        return { status: 200, body: undefined, headers: state.headers };
+      }
+      if (status === "Failed" || status === "Undefined") {
+        const err = state.body?.error ?? {};
+        throw new FabricApiError(
+          `Fabric API ${method} ${shownPath} failed: long-running operation ${opId ?? stateUrl} ended ${status}` +
+            (err.errorCode ? ` ${err.errorCode}` : "") +
+            (err.message ? `: ${err.message}` : "") +
+            `. What to do: ${remediationFor(400, err.errorCode)}`,
+          method,
+          shownPath,
+          400,
+          err.errorCode,
+          opId ?? undefined,
+        );
+      }
+    }
+    throw new Error(
+      `Fabric API ${method} ${shownPath}: long-running operation ${opId ?? stateUrl} did not finish after ${maxPolls} polls. What to do: check the item in the Fabric portal and run \`pulumi refresh\`.`,
+    );
+  }
+
+  /** GET that maps 404 to undefined (an item deleted out of band). */
+  async getOrUndefined<T>(api: Api, path: string): Promise<T | undefined> {
+    try {
+      return (await this.request<T>(api, "GET", path)).body;
+    } catch (err) {
+      if (isApiStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** DELETE that treats 404 as already gone. */
+  async deleteIfExists(api: Api, path: string): Promise<void> {
+    try {
+      await this.request(api, "DELETE", path);
+    } catch (err) {
+      if (!isApiStatus(err, 404)) throw err;
+    }
+  }
+
+  /** Follows `continuationUri` / `continuationToken` pages of a Fabric list call. */
+  async listAll<T>(path: string): Promise<T[]> {
+    const out: T[] = [];
+    let next: string | undefined = path;
+    while (next) {
+      const page: ApiResponse<{ value?: T[]; continuationUri?: string | null; continuationToken?: string | null }> =
+        await this.request("fabric", "GET", next);
+      out.push(...(page.body?.value ?? []));
+      if (page.body?.continuationUri) next = page.body.continuationUri;
+      else if (page.body?.continuationToken)
+        next = `${path}${path.includes("?") ? "&" : "?"}continuationToken=${encodeURIComponent(page.body.continuationToken)}`;
+      else next = undefined;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- workspaces
+
+  async createWorkspace(args: {
+    displayName: string;
+    description?: string;
+    capacityId?: string;
+  }): Promise<Workspace> {
+    const res = await this.request<Workspace>("fabric", "POST", "/workspaces", { body: args });
+    return requireBody(res, "POST /workspaces");
+  }
+
+  getWorkspace(id: string): Promise<Workspace | undefined> {
+    return this.getOrUndefined<Workspace>("fabric", `/workspaces/${enc(id)}`);
+  }
+
+  listWorkspaces(): Promise<Workspace[]> {
+    return this.listAll<Workspace>("/workspaces");
+  }
+
+  /** Display names are unique per tenant; compare case-insensitively as the portal does. */
+  async findWorkspaceByName(displayName: string): Promise<Workspace | undefined> {
+    const all = await this.listWorkspaces();
+    return all.find((w) => w.displayName.toLowerCase() === displayName.toLowerCase());
+  }
+
+  async updateWorkspace(id: string, args: { displayName?: string; description?: string }) {
+    await this.request("fabric", "PATCH", `/workspaces/${enc(id)}`, { body: args });
+  }
+
+  async assignToCapacity(id: string, capacityId: string) {
+    await this.request("fabric", "POST", `/workspaces/${enc(id)}/assignToCapacity`, {
+      body: { capacityId },
+    });
+  }
+
+  async unassignFromCapacity(id: string) {
+    await this.request("fabric", "POST", `/workspaces/${enc(id)}/unassignFromCapacity`);
+  }
+
+  deleteWorkspace(id: string): Promise<void> {
+    return this.deleteIfExists("fabric", `/workspaces/${enc(id)}`);
+  }
+
+  // ---------------------------------------------------------------- role assignments
+
+  async addRoleAssignment(
+    workspaceId: string,
+    principal: { id: string; type: PrincipalType },
+    role: WorkspaceRole,
+  ): Promise<RoleAssignment> {
+    const res = await this.request<RoleAssignment>(
+      "fabric",
+      "POST",
+      `/workspaces/${enc(workspaceId)}/roleAssignments`,
+      { body: { principal, role } },
+    );
+    return res.body ?? { id: principal.id, principal, role };
+  }
+
+  getRoleAssignment(workspaceId: string, id: string): Promise<RoleAssignment | undefined> {
+    return this.getOrUndefined("fabric", `/workspaces/${enc(workspaceId)}/roleAssignments/${enc(id)}`);
+  }
+
+  async updateRoleAssignment(workspaceId: string, id: string, role: WorkspaceRole) {
+    await this.request("fabric", "PATCH", `/workspaces/${enc(workspaceId)}/roleAssignments/${enc(id)}`, {
+      body: { role },
+    });
+  }
+
+  deleteRoleAssignment(workspaceId: string, id: string): Promise<void> {
+    return this.deleteIfExists("fabric", `/workspaces/${enc(workspaceId)}/roleAssignments/${enc(id)}`);
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  async createConnection(body: unknown): Promise<Connection> {
+    const res = await this.request<Connection>("fabric", "POST", "/connections", { body });
+    return requireBody(res, "POST /connections");
+  }
+
+  getConnection(id: string): Promise<Connection | undefined> {
+    return this.getOrUndefined("fabric", `/connections/${enc(id)}`);
+  }
+
+  async updateConnection(id: string, body: unknown): Promise<Connection | undefined> {
+    return (await this.request<Connection>("fabric", "PATCH", `/connections/${enc(id)}`, { body })).body;
+  }
+
+  deleteConnection(id: string): Promise<void> {
+    return this.deleteIfExists("fabric", `/connections/${enc(id)}`);
+  }
+
+  // ---------------------------------------------------------------- items (semantic models, reports)
+
+  async createItem(
+    workspaceId: string,
+    collection: ItemCollection,
+    args: { displayName: string; description?: string; definition: ItemDefinition },
+  ): Promise<FabricItem> {
+    const path = `/workspaces/${enc(workspaceId)}/${collection}`;
+    return requireBody(await this.request<FabricItem>("fabric", "POST", path, { body: args }), `POST ${path}`);
+  }
+
+  getItem(workspaceId: string, collection: ItemCollection, id: string): Promise<FabricItem | undefined> {
+    return this.getOrUndefined("fabric", `/workspaces/${enc(workspaceId)}/${collection}/${enc(id)}`);
+  }
+
+  async updateItem(
+    workspaceId: string,
+    collection: ItemCollection,
+    id: string,
+    args: { displayName?: string; description?: string },
+  ) {
+    await this.request("fabric", "PATCH", `/workspaces/${enc(workspaceId)}/${collection}/${enc(id)}`, {
+      body: args,
+    });
+  }
+
+  async updateItemDefinition(
+    workspaceId: string,
+    collection: ItemCollection,
+    id: string,
+    definition: ItemDefinition,
+  ) {
+    await this.request(
+      "fabric",
+      "POST",
+      `/workspaces/${enc(workspaceId)}/${collection}/${enc(id)}/updateDefinition`,
+      { body: { definition } },
+    );
+  }
+
+  deleteItem(workspaceId: string, collection: ItemCollection, id: string): Promise<void> {
+    return this.deleteIfExists("fabric", `/workspaces/${enc(workspaceId)}/${collection}/${enc(id)}`);
+  }
+
+  /** Fabric: POST /workspaces/{ws}/semanticModels/{id}/bindConnection. */
+  async bindSemanticModelConnection(workspaceId: string, semanticModelId: string, binding: ConnectionBinding) {
+    await this.request(
+      "fabric",
+      "POST",
+      `/workspaces/${enc(workspaceId)}/semanticModels/${enc(semanticModelId)}/bindConnection`,
+      { body: { connectionBinding: binding } },
+    );
+  }
+
+  // ---------------------------------------------------------------- Power BI
+
+  /** Power BI: POST /groups/{ws}/datasets/{id}/Default.BindToGateway (the classic binding). */
+  async bindToGateway(
+    workspaceId: string,
+    datasetId: string,
+    gatewayObjectId: string,
+    datasourceObjectIds: string[],
+  ) {
+    await this.request(
+      "powerbi",
+      "POST",
+      `/groups/${enc(workspaceId)}/datasets/${enc(datasetId)}/Default.BindToGateway`,
+      { body: { gatewayObjectId, datasourceObjectIds } },
+    );
+  }
+
+  /**
+   * Power BI: POST /groups/{ws}/datasets/{id}/refreshes. Answers 202 with a RequestId header;
+   * that 202 is not a Fabric operation, so it is not polled here.
+   */
+  async refreshDataset(workspaceId: string, datasetId: string): Promise<string | undefined> {
+    const res = await this.request(
+      "powerbi",
+      "POST",
+      `/groups/${enc(workspaceId)}/datasets/${enc(datasetId)}/refreshes`,
+      { body: { notifyOption: "NoNotification" }, lro: false },
+    );
+    return res.headers.get("requestid") ?? res.headers.get("x-ms-request-id") ?? undefined;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private resolve(api: Api, path: string): string {
+    if (/^https?:\/\//.test(path)) return this.sameOriginOr(path, undefined);
+    const base = api === "fabric" ? this.fabricBaseUrl : this.powerBiBaseUrl;
+    return `${base}${path.startsWith("/") ? "" : "/"}${path}`;
+  }
+
+  /**
+   * Absolute URLs from response headers are followed only on the API's own origins, so a bearer
+   * token is never sent anywhere else.
+   */
+  private sameOriginOr(candidate: string | null | undefined, fallback: string | undefined): string {
+    const origins = [new URL(this.fabricBaseUrl).origin, new URL(this.powerBiBaseUrl).origin];
+    if (candidate) {
+      const abs = new URL(candidate, this.fabricBaseUrl);
+      if (origins.includes(abs.origin)) return abs.toString();
+    }
+    if (fallback) return fallback;
+    throw new Error(`Refusing to follow ${candidate ?? "an empty URL"}: not a Fabric or Power BI API URL.`);
+  }
+
+  private fetchImpl(): typeof fetch {
+    return this.options.fetch ?? fetch;
+  }
+
+  private backoff(attempt: number): number {
+    return (this.options.backoffSeconds ?? 2) * 2 ** (attempt - 1);
+  }
+
+  private async wait(seconds: number): Promise<void> {
+    const ms = Math.min(seconds, this.options.maxWaitSeconds ?? 120) * 1000;
+    if (this.options.sleep) return this.options.sleep(ms);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  private async token(api: Api): Promise<string> {
+    const scope = api === "fabric" ? FABRIC_SCOPE : POWERBI_SCOPE;
+    const cached = this.tokens.get(scope);
+    if (cached && cached.expiresOnTimestamp - Date.now() > 5 * 60 * 1000) return cached.token;
+    if (!this.credential) {
+      // Loaded here, not at module scope: this code runs inside serialised dynamic providers.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const identity = require("@azure/identity") as typeof import("@azure/identity");
+      this.credential = new identity.DefaultAzureCredential();
+    }
+    const token = await this.credential.getToken(scope);
+    if (!token) {
+      throw new Error(
+        `No token for ${scope}. What to do: sign in (az login) or set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET for the deploying service principal.`,
+      );
+    }
+    this.tokens.set(scope, token);
+    return token.token;
+  }
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+
+function requireBody<T>(res: ApiResponse<T>, what: string): T {
+  if (res.body === undefined || res.body === null) {
+    throw new Error(`${what} returned ${res.status} without a body; expected the created item.`);
+  }
+  return res.body;
+}

@@ -1,0 +1,211 @@
+/**
+ * Pure functions that turn PBIP files (already read from disk) into Fabric item definitions:
+ * per-stack TMDL parameter substitution, the definition.pbir rewrite that points a report at the
+ * deployed semantic model, base64 parts, and content hashes for diffing.
+ *
+ * No module-level imports: these run inside serialised dynamic providers.
+ */
+import type { DefinitionPart, ItemDefinition } from "./client";
+
+/** One file of a PBIP item folder, path relative to the item folder ("definition/model.tmdl"). */
+export interface PbipPart {
+  /** Path inside the item folder, "/"-separated. */
+  readonly path: string;
+  /** File content: UTF-8 text, or base64 when `encoding` is "base64" (images, etc.). */
+  readonly content: string;
+  /** Encoding of `content`; default "utf-8". */
+  readonly encoding?: "utf-8" | "base64";
+}
+
+/** Hashes of the parts actually uploaded (after substitution/rewrite). */
+export interface PartHashes {
+  /** sha256 (hex) per part path. */
+  readonly partHashes: Record<string, string>;
+  /** sha256 over the sorted path→hash list: one value that changes iff any part changes. */
+  readonly partsHash: string;
+}
+
+/** `definition.pbir` schema this module writes (definitionProperties 2.0.0). */
+export const PBIR_SCHEMA_2 =
+  "https://developer.microsoft.com/json-schemas/fabric/item/report/definitionProperties/2.0.0/schema.json";
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** M string literal: quotes are doubled. */
+function mString(value: string): string {
+  return `"${value.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Replaces the value of TMDL parameter expressions:
+ *   expression DatabricksHost = "old" meta [IsParameterQuery=true, ...]
+ *   expression 'Http Path' = "old" meta [...]
+ * Only string-literal parameter queries (with a `meta [` record) are touched; everything else in
+ * the file is left byte-for-byte. Returns the new text and the names that were replaced.
+ */
+export function substituteTmdlParameters(
+  tmdl: string,
+  parameters: Readonly<Record<string, string>>,
+): { text: string; replaced: string[] } {
+  let text = tmdl;
+  const replaced: string[] = [];
+  for (const [name, value] of Object.entries(parameters)) {
+    const quotedName = `'${name.replace(/'/g, "''")}'`;
+    const namePattern = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+      ? `(?:${escapeRegExp(name)}|${escapeRegExp(quotedName)})`
+      : escapeRegExp(quotedName);
+    const re = new RegExp(
+      `^([ \\t]*expression[ \\t]+${namePattern}[ \\t]*=[ \\t]*)"(?:[^"]|"")*"([ \\t]+meta[ \\t]*\\[)`,
+      "gm",
+    );
+    let hit = false;
+    text = text.replace(re, (_m, head: string, tail: string) => {
+      hit = true;
+      return `${head}${mString(value)}${tail}`;
+    });
+    if (hit) replaced.push(name);
+  }
+  return { text, replaced };
+}
+
+/**
+ * Applies per-stack parameter values to every .tmdl part. A parameter that matches no expression
+ * is an error: a typo would otherwise deploy the model pointing at the wrong warehouse.
+ */
+export function applyModelParameters(
+  parts: readonly PbipPart[],
+  parameters: Readonly<Record<string, string>> = {},
+): PbipPart[] {
+  const seen = new Set<string>();
+  const out = parts.map((p) => {
+    if (!p.path.endsWith(".tmdl") || p.encoding === "base64") return p;
+    const { text, replaced } = substituteTmdlParameters(p.content, parameters);
+    replaced.forEach((n) => seen.add(n));
+    return { ...p, content: text };
+  });
+  const missing = Object.keys(parameters).filter((n) => !seen.has(n));
+  if (missing.length > 0) {
+    throw new Error(
+      `Semantic model parameters not found in any .tmdl part: ${missing.join(", ")}. ` +
+        `Each must be declared as \`expression <Name> = "<value>" meta [IsParameterQuery=true, ...]\` (usually in definition/expressions.tmdl).`,
+    );
+  }
+  return out;
+}
+
+/**
+ * Points a report at a semantic model in the service: datasetReference.byConnection with a
+ * `semanticmodelid=` connection string (definitionProperties 2.0.0; byPath is for local PBIP).
+ */
+export function rewriteDefinitionPbir(content: string, semanticModelId: string): string {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(content) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`definition.pbir is not valid JSON: ${(err as Error).message}`);
+  }
+  const version = typeof doc.version === "string" && parseFloat(doc.version) >= 4 ? doc.version : "4.0";
+  const rewritten = {
+    ...doc,
+    $schema: PBIR_SCHEMA_2,
+    version,
+    datasetReference: { byConnection: { connectionString: `semanticmodelid=${semanticModelId}` } },
+  };
+  return JSON.stringify(rewritten, null, 2) + "\n";
+}
+
+/** Applies the pbir rewrite to the report's parts; a report without definition.pbir is an error. */
+export function bindReportParts(parts: readonly PbipPart[], semanticModelId: string): PbipPart[] {
+  if (!parts.some((p) => p.path === "definition.pbir")) {
+    throw new Error("Report parts have no definition.pbir; pass the files of the *.Report folder.");
+  }
+  return parts.map((p) =>
+    p.path === "definition.pbir"
+      ? { path: p.path, content: rewriteDefinitionPbir(p.content, semanticModelId) }
+      : p,
+  );
+}
+
+/**
+ * Files that are local editor state, not item definition: `.pbi/` (local settings, cache) and
+ * `.platform` (its displayName would override the one declared in the stack).
+ */
+export function isDeployablePart(path: string): boolean {
+  const normalised = path.replace(/\\/g, "/").replace(/^\.\//, "");
+  return !(
+    normalised === ".platform" ||
+    normalised.startsWith(".pbi/") ||
+    normalised.includes("/.pbi/") ||
+    normalised.endsWith("cache.abf")
+  );
+}
+
+export function deployableParts(parts: readonly PbipPart[]): PbipPart[] {
+  return parts
+    .filter((p) => isDeployablePart(p.path))
+    .map((p) => ({ ...p, path: p.path.replace(/\\/g, "/").replace(/^\.\//, "") }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function partBytes(p: PbipPart): Buffer {
+  return p.encoding === "base64" ? Buffer.from(p.content, "base64") : Buffer.from(p.content, "utf8");
+}
+
+/** Base64 parts for the Fabric definition APIs. */
+export function toDefinitionParts(parts: readonly PbipPart[]): DefinitionPart[] {
+  return parts.map((p) => ({
+    path: p.path,
+    payload: partBytes(p).toString("base64"),
+    payloadType: "InlineBase64" as const,
+  }));
+}
+
+/** TMDL when any part is .tmdl, TMSL when the model is a model.bim. */
+export function semanticModelFormat(parts: readonly PbipPart[]): string | undefined {
+  if (parts.some((p) => p.path.endsWith(".tmdl"))) return "TMDL";
+  if (parts.some((p) => p.path === "model.bim")) return "TMSL";
+  return undefined;
+}
+
+/** PBIR when the report is in the folder format, PBIR-Legacy for a single report.json. */
+export function reportFormat(parts: readonly PbipPart[]): string | undefined {
+  if (parts.some((p) => p.path.startsWith("definition/"))) return "PBIR";
+  if (parts.some((p) => p.path === "report.json")) return "PBIR-Legacy";
+  return undefined;
+}
+
+export function toItemDefinition(parts: readonly PbipPart[], format: string | undefined): ItemDefinition {
+  return format ? { format, parts: toDefinitionParts(parts) } : { parts: toDefinitionParts(parts) };
+}
+
+/** sha256 per part and over all parts (sorted by path), on the bytes that are uploaded. */
+export function hashParts(parts: readonly PbipPart[]): PartHashes {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const crypto = require("crypto") as typeof import("crypto");
+  const sha = (b: Buffer | string) => crypto.createHash("sha256").update(b).digest("hex");
+  const partHashes: Record<string, string> = {};
+  for (const p of [...parts].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    partHashes[p.path] = sha(partBytes(p));
+  }
+  const partsHash = sha(
+    Object.entries(partHashes)
+      .map(([path, h]) => `${path}\0${h}`)
+      .join("\n"),
+  );
+  return { partHashes, partsHash };
+}
+
+/** The semantic model parts exactly as uploaded: deployable files with parameters applied. */
+export function prepareSemanticModelParts(
+  parts: readonly PbipPart[],
+  parameters?: Readonly<Record<string, string>>,
+): PbipPart[] {
+  return applyModelParameters(deployableParts(parts), parameters ?? {});
+}
+
+/** The report parts exactly as uploaded: deployable files with definition.pbir bound to the model. */
+export function prepareReportParts(parts: readonly PbipPart[], semanticModelId: string): PbipPart[] {
+  return bindReportParts(deployableParts(parts), semanticModelId);
+}
