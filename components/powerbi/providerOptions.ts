@@ -12,11 +12,9 @@ export function clientFor(options: ProviderOptions | undefined): FabricClient {
 }
 
 /** Names of the keys whose values differ (undefined and "" are the same: "not set"). */
-export function changedKeys(
-  olds: Record<string, unknown>,
-  news: Record<string, unknown>,
-  keys: readonly string[],
-): string[] {
+export function changedKeys(olds: object, news: object, keys: readonly string[]): string[] {
+  const o = olds as Record<string, unknown>;
+  const n = news as Record<string, unknown>;
   const norm = (v: unknown) => (v === undefined || v === null || v === "" ? undefined : v);
-  return keys.filter((k) => JSON.stringify(norm(olds[k])) !== JSON.stringify(norm(news[k])));
+  return keys.filter((k) => JSON.stringify(norm(o[k])) !== JSON.stringify(norm(n[k])));
 }

@@ -83,7 +83,7 @@ export function fabricWorkspaceProvider(
     },
 
     diff(_id, olds, news) {
-      const changes = changedKeys({ ...olds }, { ...news }, [
+      const changes = changedKeys(olds, news, [
         "displayName",
         "description",
         "capacityId",
@@ -203,8 +203,8 @@ export function workspaceRoleAssignmentProvider(
     },
 
     diff(_id, olds, news) {
-      const replaces = changedKeys({ ...olds }, { ...news }, ["workspaceId", "principalId", "principalType"]);
-      const changes = changedKeys({ ...olds }, { ...news }, ["role"]);
+      const replaces = changedKeys(olds, news, ["workspaceId", "principalId", "principalType"]);
+      const changes = changedKeys(olds, news, ["role"]);
       return Promise.resolve({
         changes: replaces.length + changes.length > 0,
         replaces,
