@@ -1,0 +1,325 @@
+/**
+ * Unity Catalog for the lakehouse: the storage credential over the access connector, external
+ * locations for both containers, one catalog per stack with the medallion schemas and the
+ * pipeline's operations schema, its volumes, and the persona grants.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
+import { authoritativeGrants, GrantInput, Privilege, SecurableRef } from "./grants";
+
+/** Schemas of the catalog, in data-flow order. */
+export const SCHEMAS = ["bronze", "silver", "gold", "ops"] as const;
+export type SchemaName = (typeof SCHEMAS)[number];
+
+/** Volumes of the `ops` schema. */
+export const VOLUMES = ["landing", "checkpoints"] as const;
+export type VolumeName = (typeof VOLUMES)[number];
+
+/** Folder of the landing container that OMS drops its extracts into (the landing volume's root). */
+export const LANDING_PREFIX = "oms/";
+
+/** Every securable the catalog component owns, as addressed by {@link LakehouseGrant}. */
+export type Securable =
+  | "catalog"
+  | `schema:${SchemaName}`
+  | `volume:ops.${VolumeName}`
+  | "externalLocation:landing"
+  | "externalLocation:lakehouse"
+  | "storageCredential";
+
+/** A grant added by a later part of the stack (a pipeline or BI service principal). */
+export interface LakehouseGrant extends GrantInput {
+  /** The securable the privileges apply to. */
+  readonly securable: Securable;
+}
+
+// Data engineers build every layer: create and change tables, use the ops volumes. No ownership
+// and no MANAGE, so nobody can widen access outside this file.
+const ENGINEER_SCHEMA_PRIVILEGES: readonly Privilege[] = [
+  "USE_SCHEMA",
+  "SELECT",
+  "MODIFY",
+  "CREATE_TABLE",
+  "CREATE_FUNCTION",
+  "CREATE_MATERIALIZED_VIEW",
+  "EXECUTE",
+  "REFRESH",
+];
+const ENGINEER_OPS_PRIVILEGES: readonly Privilege[] = [
+  ...ENGINEER_SCHEMA_PRIVILEGES,
+  "READ_VOLUME",
+  "WRITE_VOLUME",
+];
+// Readers see the curated gold layer only; bronze and silver hold raw, unreconciled order data.
+const READER_GOLD_PRIVILEGES: readonly Privilege[] = ["USE_SCHEMA", "SELECT"];
+
+export interface LakehouseCatalogArgs {
+  /** Name of the catalog (one per stack); also prefixes the credential and location names. */
+  readonly catalogName: string;
+  /** ARM id of the Databricks access connector. */
+  readonly accessConnectorId: pulumi.Input<string>;
+  /** Role assignments of the connector; Unity Catalog validates access when creating objects. */
+  readonly storageAccess: readonly pulumi.Resource[];
+  /** `abfss://` URL (ending in `/`) of the landing container. */
+  readonly landingUrl: pulumi.Input<string>;
+  /** `abfss://` URL (ending in `/`) of the lakehouse container (the catalog's storage root). */
+  readonly lakehouseUrl: pulumi.Input<string>;
+  /** Let Databricks manage file events (Event Grid + queue) for the landing location. */
+  readonly enableFileEvents: pulumi.Input<boolean>;
+  /** Resource group of the storage account (where Databricks creates the file-event queue). */
+  readonly storageResourceGroupName: pulumi.Input<string>;
+  /** Subscription of the storage account. */
+  readonly subscriptionId: pulumi.Input<string>;
+  /** Delete the catalog and schemas even when they still hold tables (dev only). */
+  readonly forceDestroy: pulumi.Input<boolean>;
+  /** Protect the catalog against `pulumi destroy` and replacement. */
+  readonly protect?: boolean;
+  /** Numeric workspace id, used only when {@link metastoreId} is set. */
+  readonly workspaceId: pulumi.Input<string>;
+  /** Metastore to assign to the workspace; omit to use the metastore already assigned. */
+  readonly metastoreId?: pulumi.Input<string>;
+  /** Account group that builds the lakehouse. */
+  readonly dataEngineersGroup: pulumi.Input<string>;
+  /** Account group of analysts (read gold). */
+  readonly analystsGroup: pulumi.Input<string>;
+  /** Account group of BI readers (read gold). */
+  readonly biReadersGroup: pulumi.Input<string>;
+  /** Further grants merged into the same authoritative Grants (pipeline / BI principals). */
+  readonly additionalGrants?: readonly LakehouseGrant[];
+  /** The workspace's Databricks provider. */
+  readonly provider: databricks.Provider;
+}
+
+export class LakehouseCatalog extends pulumi.ComponentResource {
+  /** Catalog name. */
+  public readonly catalogName: pulumi.Output<string>;
+  /** Full names of the schemas, e.g. `oms_dev.gold`. */
+  public readonly schemas: Readonly<Record<SchemaName, pulumi.Output<string>>>;
+  /** Full names of the volumes, e.g. `oms_dev.ops.landing`. */
+  public readonly volumes: Readonly<Record<VolumeName, pulumi.Output<string>>>;
+  /** POSIX paths of the volumes, e.g. `/Volumes/oms_dev/ops/checkpoints`. */
+  public readonly volumePaths: Readonly<Record<VolumeName, pulumi.Output<string>>>;
+  /** Name of the storage credential. */
+  public readonly storageCredentialName: pulumi.Output<string>;
+  /** Names of the external locations. */
+  public readonly externalLocationNames: Readonly<
+    Record<"landing" | "lakehouse", pulumi.Output<string>>
+  >;
+  /** The catalog's managed storage root. */
+  public readonly storageRoot: pulumi.Output<string>;
+  /** The one Grants resource per securable (securables without grants are absent). */
+  public readonly grants: Readonly<Partial<Record<Securable, databricks.Grants>>>;
+
+  constructor(name: string, args: LakehouseCatalogArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("oms:catalog:LakehouseCatalog", name, {}, opts);
+    const provider = args.provider;
+    const child = { parent: this, provider };
+
+    // Unity Catalog objects need a metastore on the workspace. Azure assigns one automatically in
+    // most regions; a stack may pin a specific one instead.
+    const assignment = args.metastoreId
+      ? new databricks.MetastoreAssignment(
+          `${name}-metastore`,
+          { metastoreId: args.metastoreId, workspaceId: args.workspaceId },
+          child,
+        )
+      : undefined;
+    const metastoreReady = assignment ? [assignment] : [];
+
+    // Names are metastore-wide (shared by every stack's workspace), so they carry the catalog name.
+    const credential = new databricks.StorageCredential(
+      `${name}-credential`,
+      {
+        name: `${args.catalogName}_lake`,
+        comment: "Access connector managed identity of the OMS lakehouse storage account",
+        azureManagedIdentity: { accessConnectorId: args.accessConnectorId },
+      },
+      // Databricks validates the identity against storage on create: roles must exist first.
+      { ...child, dependsOn: [...metastoreReady, ...args.storageAccess] },
+    );
+
+    const landing = new databricks.ExternalLocation(
+      `${name}-landing-location`,
+      {
+        name: `${args.catalogName}_landing`,
+        url: args.landingUrl,
+        credentialName: credential.name,
+        comment: "Raw OMS extracts as delivered",
+        // File events let Autoloader discover new files from one Databricks-managed queue
+        // instead of listing the container on every trigger. Only landing needs them: nothing
+        // streams from the lakehouse container by path.
+        enableFileEvents: args.enableFileEvents,
+        fileEventQueue: pulumi.output(args.enableFileEvents).apply((enabled) =>
+          enabled
+            ? {
+                managedAqs: {
+                  resourceGroup: args.storageResourceGroupName,
+                  subscriptionId: args.subscriptionId,
+                },
+              }
+            : undefined,
+        ),
+      },
+      child,
+    );
+    const lakehouse = new databricks.ExternalLocation(
+      `${name}-lakehouse-location`,
+      {
+        name: `${args.catalogName}_lakehouse`,
+        url: args.lakehouseUrl,
+        credentialName: credential.name,
+        comment: "Managed storage of the OMS lakehouse catalog",
+      },
+      child,
+    );
+
+    const storageRoot = pulumi.interpolate`${lakehouse.url}${args.catalogName}`;
+    const catalog = new databricks.Catalog(
+      `${name}-catalog`,
+      {
+        name: args.catalogName,
+        comment: "OMS lakehouse: bronze, silver and gold order data and pipeline operations",
+        // Managed tables live in this stack's own container, not the metastore's default root.
+        storageRoot,
+        // Bound to this workspace only: another stack's workspace cannot read this catalog.
+        isolationMode: "ISOLATED",
+        forceDestroy: args.forceDestroy,
+      },
+      { ...child, protect: args.protect ?? false },
+    );
+
+    const schemaComments: Record<SchemaName, string> = {
+      bronze: "Raw OMS records as landed, append-only, with ingestion metadata",
+      silver: "Cleaned, deduplicated and conformed OMS entities",
+      gold: "Business-ready aggregates and facts for BI",
+      ops: "Pipeline operations: quarantined records, checkpoints, landing volume",
+    };
+    const schemas = Object.fromEntries(
+      SCHEMAS.map((schema) => [
+        schema,
+        new databricks.Schema(
+          `${name}-${schema}`,
+          {
+            catalogName: catalog.name,
+            name: schema,
+            comment: schemaComments[schema],
+            forceDestroy: args.forceDestroy,
+          },
+          child,
+        ),
+      ]),
+    ) as Record<SchemaName, databricks.Schema>;
+
+    const landingVolume = new databricks.Volume(
+      `${name}-landing-volume`,
+      {
+        catalogName: catalog.name,
+        schemaName: schemas.ops.name,
+        name: "landing",
+        // External: the files belong to the OMS drop, not to Unity Catalog, and must survive a
+        // DROP VOLUME. A sub-folder, so the location itself stays free for other uses.
+        volumeType: "EXTERNAL",
+        storageLocation: pulumi.interpolate`${landing.url}${LANDING_PREFIX}`,
+        comment: "Raw OMS extracts, read by the Autoloader streams",
+      },
+      child,
+    );
+    const checkpointsVolume = new databricks.Volume(
+      `${name}-checkpoints-volume`,
+      {
+        catalogName: catalog.name,
+        schemaName: schemas.ops.name,
+        name: "checkpoints",
+        // Managed: streaming checkpoints are pipeline state and go with the catalog.
+        volumeType: "MANAGED",
+        comment: "Structured Streaming checkpoints and schema-tracking locations",
+      },
+      child,
+    );
+    const volumeResources: Record<VolumeName, databricks.Volume> = {
+      landing: landingVolume,
+      checkpoints: checkpointsVolume,
+    };
+
+    // --- Grants: collect per securable, then one authoritative Grants each. ------------------
+    const book = new Map<Securable, GrantInput[]>();
+    const grant = (
+      securable: Securable,
+      principal: pulumi.Input<string>,
+      privileges: readonly Privilege[],
+    ) => book.set(securable, [...(book.get(securable) ?? []), { principal, privileges }]);
+
+    grant("catalog", args.dataEngineersGroup, ["USE_CATALOG"]);
+    grant("catalog", args.analystsGroup, ["USE_CATALOG"]);
+    grant("catalog", args.biReadersGroup, ["USE_CATALOG"]);
+    for (const schema of SCHEMAS) {
+      grant(
+        `schema:${schema}`,
+        args.dataEngineersGroup,
+        schema === "ops" ? ENGINEER_OPS_PRIVILEGES : ENGINEER_SCHEMA_PRIVILEGES,
+      );
+    }
+    grant("schema:gold", args.analystsGroup, READER_GOLD_PRIVILEGES);
+    grant("schema:gold", args.biReadersGroup, READER_GOLD_PRIVILEGES);
+    for (const extra of args.additionalGrants ?? [])
+      grant(extra.securable, extra.principal, extra.privileges);
+
+    const fullName = {
+      schema: (s: databricks.Schema) => pulumi.interpolate`${s.catalogName}.${s.name}`,
+      volume: (v: databricks.Volume) =>
+        pulumi.interpolate`${v.catalogName}.${v.schemaName}.${v.name}`,
+    };
+    const securables: Record<Securable, SecurableRef> = {
+      catalog: { catalog: catalog.name },
+      "schema:bronze": { schema: fullName.schema(schemas.bronze) },
+      "schema:silver": { schema: fullName.schema(schemas.silver) },
+      "schema:gold": { schema: fullName.schema(schemas.gold) },
+      "schema:ops": { schema: fullName.schema(schemas.ops) },
+      "volume:ops.landing": { volume: fullName.volume(landingVolume) },
+      "volume:ops.checkpoints": { volume: fullName.volume(checkpointsVolume) },
+      "externalLocation:landing": { externalLocation: landing.name },
+      "externalLocation:lakehouse": { externalLocation: lakehouse.name },
+      storageCredential: { storageCredential: credential.name },
+    };
+    const grants: Partial<Record<Securable, databricks.Grants>> = {};
+    // Sorted so resource names and registration order are stable.
+    for (const securable of [...book.keys()].sort()) {
+      const emitted = authoritativeGrants(
+        `${name}-grants-${securable.replace(/[:.]/g, "-")}`,
+        securables[securable],
+        book.get(securable) ?? [],
+        { parent: this, provider },
+      );
+      if (emitted) grants[securable] = emitted;
+    }
+
+    this.catalogName = catalog.name;
+    this.storageRoot = storageRoot;
+    this.schemas = Object.fromEntries(
+      SCHEMAS.map((s) => [s, fullName.schema(schemas[s])]),
+    ) as Record<SchemaName, pulumi.Output<string>>;
+    this.volumes = Object.fromEntries(
+      VOLUMES.map((v) => [v, fullName.volume(volumeResources[v])]),
+    ) as Record<VolumeName, pulumi.Output<string>>;
+    // Derived from names (not the provider's computed volume_path) so they are known at preview.
+    this.volumePaths = Object.fromEntries(
+      VOLUMES.map((v) => {
+        const vol = volumeResources[v];
+        return [v, pulumi.interpolate`/Volumes/${vol.catalogName}/${vol.schemaName}/${vol.name}`];
+      }),
+    ) as Record<VolumeName, pulumi.Output<string>>;
+    this.storageCredentialName = credential.name;
+    this.externalLocationNames = { landing: landing.name, lakehouse: lakehouse.name };
+    this.grants = grants;
+
+    this.registerOutputs({
+      catalogName: this.catalogName,
+      storageRoot: this.storageRoot,
+      schemas: this.schemas,
+      volumes: this.volumes,
+      volumePaths: this.volumePaths,
+      storageCredentialName: this.storageCredentialName,
+      externalLocationNames: this.externalLocationNames,
+    });
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The one typed, validated view of the stack's configuration.
+ *
+ * Every key of the project namespace is read here, parsed from its string form and checked
+ * against one zod schema before any resource is registered, so a typo or an impossible value
+ * fails `pulumi preview` with a message naming the key, the bad value and what is allowed —
+ * instead of failing half-way through `pulumi up` against Azure or Databricks.
+ *
+ * Pulumi.yaml declares the same keys (with the same defaults); a test keeps the two in step.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+/** Storage redundancy options that support hierarchical namespace (ADLS Gen2). */
+export const STORAGE_SKUS = [
+  "Standard_LRS",
+  "Standard_ZRS",
+  "Standard_GRS",
+  "Standard_RAGRS",
+  "Standard_GZRS",
+  "Standard_RAGZRS",
+] as const;
+
+/** T-shirt sizes accepted by the Databricks SQL warehouse API. */
+export const WAREHOUSE_CLUSTER_SIZES = [
+  "2X-Small",
+  "X-Small",
+  "Small",
+  "Medium",
+  "Large",
+  "X-Large",
+  "2X-Large",
+  "3X-Large",
+  "4X-Large",
+] as const;
+
+export const ENVIRONMENTS = ["dev", "test", "prod"] as const;
+
+// Parsers from Pulumi's string-typed config to the typed value. Anything that does not parse is
+// passed through unchanged so that zod reports it with the expected type.
+const asBoolean = (v: unknown): unknown => (v === "true" ? true : v === "false" ? false : v);
+const asInteger = (v: unknown): unknown =>
+  typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+const asList = (v: unknown): unknown => {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return v;
+  }
+};
+
+const bool = () =>
+  z.preprocess(asBoolean, z.boolean({ invalid_type_error: "expected true or false" }));
+const int = (min: number, max: number) =>
+  z.preprocess(
+    asInteger,
+    z
+      .number({ invalid_type_error: `expected an integer between ${min} and ${max}` })
+      .int(`expected an integer between ${min} and ${max}`)
+      .min(min, `expected an integer between ${min} and ${max}`)
+      .max(max, `expected an integer between ${min} and ${max}`),
+  );
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values as unknown as [T[number], ...T[number][]], {
+    errorMap: () => ({ message: `expected one of ${values.join(", ")}` }),
+  });
+const text = (pattern: RegExp, allowed: string) =>
+  z.string({ invalid_type_error: `expected a string: ${allowed}` }).regex(pattern, allowed);
+
+/** Databricks group names are free text, but empty or padded names never match a real group. */
+const groupName = text(/^\S(.*\S)?$/, "a non-empty account group name without surrounding spaces");
+
+// An IPv4 address or CIDR range. Azure Storage rejects /31 and /32 ranges (use the address) and
+// private ranges are meaningless on a public endpoint firewall, but the latter is left to review.
+const IPV4 = String.raw`(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}`;
+const ipRange = text(
+  new RegExp(`^${IPV4}(/([0-9]|[12][0-9]|30))?$`),
+  "an IPv4 address or CIDR range with prefix /0–/30 (Azure Storage rejects /31 and /32)",
+);
+
+const schema = z
+  .object({
+    environment: oneOf(ENVIRONMENTS),
+    location: text(/^[a-z][a-z0-9]*$/, "an Azure region name such as westeurope").default(
+      "westeurope",
+    ),
+    owner: text(/^[\w.@ -]{1,256}$/, "1–256 letters, digits, spaces or . _ @ -").default(
+      "data-platform",
+    ),
+    storageAccountName: text(
+      /^[a-z0-9]{3,24}$/,
+      "3–24 lowercase letters and digits (Azure storage account naming rule)",
+    ),
+    storageSku: oneOf(STORAGE_SKUS).default("Standard_ZRS"),
+    storageAllowedIpRanges: z
+      .preprocess(
+        asList,
+        z.array(ipRange, { invalid_type_error: "expected a list of IPv4 addresses or ranges" }),
+      )
+      .default([]),
+    softDeleteRetentionDays: int(1, 365).default(7),
+    protectData: bool().default(false),
+    forceDestroy: bool().default(false),
+    metastoreId: text(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      "a Unity Catalog metastore id (lowercase UUID)",
+    ).optional(),
+    catalogName: text(
+      /^[a-z][a-z0-9_]{0,254}$/,
+      "a lowercase letter followed by up to 254 lowercase letters, digits or underscores (Unity Catalog stores names lowercase; no spaces, dots, slashes or hyphens so it needs no quoting in SQL)",
+    ),
+    enableFileEvents: bool().default(true),
+    dataEngineersGroup: groupName.default("oms-data-engineers"),
+    analystsGroup: groupName.default("oms-analysts"),
+    biReadersGroup: groupName.default("oms-bi-readers"),
+    warehouseClusterSize: oneOf(WAREHOUSE_CLUSTER_SIZES).default("2X-Small"),
+    warehouseMinClusters: int(1, 40).default(1),
+    warehouseMaxClusters: int(1, 40).default(1),
+    warehouseAutoStopMins: int(5, 1440).default(10),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.warehouseMinClusters > c.warehouseMaxClusters) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["warehouseMinClusters"],
+        message: `must not exceed warehouseMaxClusters (${c.warehouseMaxClusters})`,
+      });
+    }
+    if (c.forceDestroy && c.protectData) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["forceDestroy"],
+        message:
+          "must be false when protectData is true (a protected stack must not cascade-delete its data)",
+      });
+    }
+    const groups = [c.dataEngineersGroup, c.analystsGroup, c.biReadersGroup];
+    if (new Set(groups).size !== groups.length) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["analystsGroup"],
+        message:
+          "dataEngineersGroup, analystsGroup and biReadersGroup must be three different groups (merged grants would give readers write access)",
+      });
+    }
+  });
+
+/** The validated configuration of one stack. */
+export type LakehouseConfig = z.infer<typeof schema>;
+
+/** Every key the project namespace accepts. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema._def.schema.shape).sort();
+
+/** Thrown when the stack configuration is invalid; the message lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Validates raw configuration values (keys without namespace, values as Pulumi stores them:
+ * strings, with lists as JSON) and returns the typed configuration.
+ */
+export function parseConfig(
+  raw: Readonly<Record<string, string>>,
+  namespace = "oms-lakehouse",
+): LakehouseConfig {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.flatMap((issue) => {
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      return issue.keys.map(
+        (k) =>
+          `${namespace}:${k} = ${JSON.stringify(raw[k])}: unknown key; allowed keys are ${CONFIG_KEYS.join(", ")}`,
+      );
+    }
+    const key = String(issue.path[0]);
+    const value = raw[key];
+    if (value === undefined) return [`${namespace}:${key} is required and has no default`];
+    const item = issue.path.length > 1 ? `[${issue.path.slice(1).join("][")}]` : "";
+    return [`${namespace}:${key}${item} = ${JSON.stringify(value)}: ${issue.message}`];
+  });
+  throw new ConfigError(problems);
+}
+
+/**
+ * Reads every key of the project's namespace from the running stack and validates it. Keys of
+ * other namespaces (provider settings such as `azure-native:location`) are left to their owners.
+ */
+export function loadConfig(): LakehouseConfig {
+  const namespace = pulumi.getProject();
+  const prefix = `${namespace}:`;
+  const raw: Record<string, string> = {};
+  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
+  }
+  return parseConfig(raw, namespace);
+}

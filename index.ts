@@ -1,0 +1,86 @@
+/**
+ * OMS lakehouse: composition only. Configuration is validated first; components are built in the
+ * order data flows (storage → workspace → Unity Catalog → warehouse); outputs are what operators
+ * and the later jobs / Power BI parts of the stack consume.
+ */
+import * as authorization from "@pulumi/azure-native/authorization";
+import { loadConfig } from "./config";
+import { LakehouseStorage } from "./components/storage";
+import { DatabricksWorkspace } from "./components/workspace";
+import { LakehouseCatalog } from "./components/catalog";
+import { SqlWarehouse } from "./components/warehouse";
+
+const config = loadConfig();
+const base = `oms-${config.environment}`;
+const tags = {
+  project: "oms-lakehouse",
+  environment: config.environment,
+  owner: config.owner,
+  managedBy: "pulumi",
+};
+
+// Tenant and subscription come from the credentials azure-native deploys with, not from config:
+// they can then never disagree with where the resources actually land.
+const client = authorization.getClientConfigOutput();
+
+const storage = new LakehouseStorage(base, {
+  location: config.location,
+  accountName: config.storageAccountName,
+  skuName: config.storageSku,
+  softDeleteRetentionDays: config.softDeleteRetentionDays,
+  allowedIpRanges: config.storageAllowedIpRanges,
+  protect: config.protectData,
+  tenantId: client.tenantId,
+  subscriptionId: client.subscriptionId,
+  tags,
+});
+
+const workspace = new DatabricksWorkspace(base, {
+  location: config.location,
+  resourceGroupName: storage.resourceGroupName,
+  subscriptionId: client.subscriptionId,
+  managedResourceGroupName: `${base}-databricks-managed`,
+  tags,
+});
+
+const catalog = new LakehouseCatalog(base, {
+  catalogName: config.catalogName,
+  accessConnectorId: storage.accessConnectorId,
+  storageAccess: storage.roleAssignments,
+  landingUrl: storage.landingUrl,
+  lakehouseUrl: storage.lakehouseUrl,
+  enableFileEvents: config.enableFileEvents,
+  storageResourceGroupName: storage.resourceGroupName,
+  subscriptionId: client.subscriptionId,
+  forceDestroy: config.forceDestroy,
+  protect: config.protectData,
+  workspaceId: workspace.workspaceId,
+  metastoreId: config.metastoreId,
+  dataEngineersGroup: config.dataEngineersGroup,
+  analystsGroup: config.analystsGroup,
+  biReadersGroup: config.biReadersGroup,
+  provider: workspace.provider,
+});
+
+const warehouse = new SqlWarehouse(base, {
+  warehouseName: `OMS BI (${config.environment})`,
+  clusterSize: config.warehouseClusterSize,
+  minNumClusters: config.warehouseMinClusters,
+  maxNumClusters: config.warehouseMaxClusters,
+  autoStopMins: config.warehouseAutoStopMins,
+  userGroups: [config.analystsGroup, config.biReadersGroup],
+  tags,
+  provider: workspace.provider,
+});
+
+export const resourceGroupName = storage.resourceGroupName;
+export const storageAccountName = storage.accountName;
+export const landingUrl = storage.landingUrl;
+export const lakehouseUrl = storage.lakehouseUrl;
+export const workspaceUrl = workspace.host;
+export const catalogName = catalog.catalogName;
+export const schemas = catalog.schemas;
+export const volumePaths = catalog.volumePaths;
+export const warehouseId = warehouse.warehouseId;
+export const warehouseServerHostname = warehouse.serverHostname;
+export const warehouseHttpPath = warehouse.httpPath;

@@ -1,0 +1,206 @@
+/**
+ * The one recording mock of the test suite.
+ *
+ * `pulumi.runtime.setMocks` answers resource registrations and invokes without a cloud. The mock
+ * monitor only tells the mocks a resource's type, name, inputs and provider, so the recorder also
+ * wraps the monitor's `registerResource` to keep what reviewers check next: parent, explicit and
+ * implicit dependencies, and `protect` — all straight from the registration request, without the
+ * `transforms` option (unsupported under mocks).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** Fixed identity the `getClientConfig` invoke answers with. */
+export const CLIENT = {
+  clientId: "11111111-1111-1111-1111-111111111111",
+  objectId: "22222222-2222-2222-2222-222222222222",
+  subscriptionId: "33333333-3333-3333-3333-333333333333",
+  tenantId: "44444444-4444-4444-4444-444444444444",
+};
+export const WORKSPACE_ID = "1234567890123456";
+export const WORKSPACE_HOST = `adb-${WORKSPACE_ID}.7.azuredatabricks.net`;
+
+/** One registered resource, as the engine would have seen it. */
+export interface RecordedResource {
+  readonly urn: string;
+  readonly type: string;
+  readonly name: string;
+  readonly custom: boolean;
+  /** Inputs as sent to the engine (Outputs resolved). */
+  readonly inputs: Record<string, unknown>;
+  /** Provider reference `<provider urn>::<id>`, or "" for the default provider. */
+  readonly provider: string;
+  /** URN of the parent resource ("" for the stack). */
+  readonly parent: string;
+  /** URNs of every resource this one depends on (explicit `dependsOn` and through inputs). */
+  readonly dependencies: readonly string[];
+  readonly protect: boolean;
+}
+
+/** One provider function call. */
+export interface RecordedCall {
+  readonly token: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+export class Recorder {
+  readonly resources: RecordedResource[] = [];
+  readonly calls: RecordedCall[] = [];
+
+  reset(): void {
+    this.resources.length = 0;
+    this.calls.length = 0;
+  }
+
+  /** Resources of one type token, e.g. `azure-native:storage:StorageAccount`. */
+  ofType(type: string): RecordedResource[] {
+    return this.resources.filter((r) => r.type === type);
+  }
+
+  /** The single resource of a type; fails when there are none or several. */
+  one(type: string): RecordedResource {
+    const found = this.ofType(type);
+    if (found.length !== 1) {
+      throw new Error(
+        `expected exactly one ${type}, found ${found.length}: ${found.map((r) => r.name).join(", ")}`,
+      );
+    }
+    return found[0];
+  }
+
+  /** Resource by logical name and (optionally) type. */
+  named(name: string, type?: string): RecordedResource {
+    const found = this.resources.filter((r) => r.name === name && (!type || r.type === type));
+    if (found.length !== 1)
+      throw new Error(`expected one resource named ${name}, found ${found.length}`);
+    return found[0];
+  }
+
+  byUrn(urn: string): RecordedResource | undefined {
+    return this.resources.find((r) => r.urn === urn);
+  }
+
+  /** The provider resource a resource was registered with (undefined: default provider). */
+  providerOf(resource: RecordedResource): RecordedResource | undefined {
+    if (!resource.provider) return undefined;
+    const urn = resource.provider.split("::").slice(0, -1).join("::");
+    return this.byUrn(urn);
+  }
+}
+
+export const recorder = new Recorder();
+
+const arm = (rg: unknown, provider: string, name: unknown) =>
+  `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/${String(rg)}/providers/${provider}/${String(name)}`;
+
+/** Plausible computed outputs for the types the stack uses; everything else echoes its inputs. */
+function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+  const i = args.inputs as Record<string, unknown>;
+  switch (args.type) {
+    case "azure-native:resources:ResourceGroup": {
+      const name =
+        typeof i.resourceGroupName === "string" ? i.resourceGroupName : `${args.name}-000000`;
+      return {
+        id: `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/${name}`,
+        state: { ...i, name },
+      };
+    }
+    case "azure-native:storage:StorageAccount":
+      return {
+        id: arm(i.resourceGroupName, "Microsoft.Storage/storageAccounts", i.accountName),
+        state: { ...i, name: i.accountName },
+      };
+    case "azure-native:storage:BlobContainer":
+      return {
+        id: `${arm(i.resourceGroupName, "Microsoft.Storage/storageAccounts", i.accountName)}/blobServices/default/containers/${String(i.containerName)}`,
+        state: { ...i, name: i.containerName },
+      };
+    case "azure-native:databricks:AccessConnector":
+      return {
+        id: arm(i.resourceGroupName, "Microsoft.Databricks/accessConnectors", args.name),
+        state: {
+          ...i,
+          name: args.name,
+          identity: {
+            type: "SystemAssigned",
+            principalId: `principal-of-${args.name}`,
+            tenantId: CLIENT.tenantId,
+          },
+        },
+      };
+    case "azure-native:databricks:Workspace":
+      return {
+        id: arm(i.resourceGroupName, "Microsoft.Databricks/workspaces", args.name),
+        state: { ...i, name: args.name, workspaceId: WORKSPACE_ID, workspaceUrl: WORKSPACE_HOST },
+      };
+    case "databricks:index/sqlEndpoint:SqlEndpoint": {
+      const id = `wh${args.name.replace(/[^a-z0-9]/g, "")}`;
+      return {
+        id,
+        state: {
+          ...i,
+          odbcParams: {
+            hostname: WORKSPACE_HOST,
+            path: `/sql/1.0/warehouses/${id}`,
+            port: 443,
+            protocol: "https",
+          },
+          jdbcUrl: `jdbc:databricks://${WORKSPACE_HOST}:443/default;httpPath=/sql/1.0/warehouses/${id}`,
+        },
+      };
+    }
+    default:
+      return { id: `${args.name}-id`, state: { name: args.name, ...i } };
+  }
+}
+
+function call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+  recorder.calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
+  if (args.token === "azure-native:authorization:getClientConfig") return { ...CLIENT };
+  // Anything else (a Databricks data source, say) would need a live workspace at first preview.
+  throw new Error(`unexpected invoke ${args.token}: the stack must deploy from empty without it`);
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getProvider(): string;
+  getProtect(): boolean;
+  getDependenciesList(): string[];
+  getObject(): unknown;
+}
+interface MockMonitorLike {
+  newUrn(parent: string, type: string, name: string): string;
+  registerResource(
+    req: RegisterRequest,
+    callback: (err: unknown, resp: unknown) => void,
+  ): Promise<void>;
+}
+
+/** Installs the mocks and the recorder. Call once per process (a second setMocks replaces the first). */
+export function installMocks(project: string, stack: string): void {
+  void pulumi.runtime.setMocks({ newResource, call }, project, stack, false);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): MockMonitorLike };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rpc = require("@pulumi/pulumi/runtime/rpc") as {
+    deserializeProperties(o: unknown): Record<string, unknown>;
+  };
+  const monitor = settings.getMonitor();
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    recorder.resources.push({
+      urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      inputs: rpc.deserializeProperties(req.getObject()),
+      provider: req.getProvider(),
+      parent: req.getParent(),
+      dependencies: req.getDependenciesList(),
+      protect: req.getProtect(),
+    });
+    return original(req, callback);
+  };
+}

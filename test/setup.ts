@@ -1,0 +1,8 @@
+/**
+ * Installed once by .mocharc.json before any spec is loaded: mocha loads every spec before
+ * running one, and a second `setMocks` would silently replace the first.
+ */
+import { installMocks } from "./recorder";
+import { PROJECT } from "./harness";
+
+installMocks(PROJECT, "test");
