@@ -1,0 +1,1 @@
+"""Readers and writers: every Spark I/O of the pipeline goes through this package."""

@@ -1,0 +1,1 @@
+"""Stream wiring per layer: readers -> transformations -> writers, driven by foreachBatch."""

@@ -1,0 +1,137 @@
+"""Silver transformations per entity: dedupe, derived columns, current state, SCD2 ranges."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+SHIPPED_STATUSES = ("SHIPPED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
+
+
+def row_hash(*cols: str) -> Column:
+    """Stable content hash of the given columns (used to skip no-op updates)."""
+    return F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256)
+
+
+def latest_per_key(df: DataFrame, keys: list[str], order_col: str) -> DataFrame:
+    """Keep one row per business key: latest ``order_col``, then latest ingestion, then a
+    content hash as the final deterministic tie-breaker."""
+    tiebreak = F.sha2(F.to_json(F.struct(*[F.col(c) for c in df.columns])), 256)
+    w = Window.partitionBy(*keys).orderBy(
+        F.col(order_col).desc_nulls_last(), F.col("_ingested_at").desc(), tiebreak.desc()
+    )
+    return df.withColumn("__rn", F.row_number().over(w)).where("__rn = 1").drop("__rn")
+
+
+def order_lines(valid: DataFrame) -> DataFrame:
+    """Derive the net amount: the source's line amount when given, else qty*price*(1-discount)."""
+    discount = F.coalesce(F.col("discount"), F.lit(0).cast("decimal(9,4)"))
+    computed = (F.col("quantity") * F.col("unit_price") * (F.lit(1) - discount)).cast(
+        "decimal(18,4)"
+    )
+    return valid.withColumn("discount", discount.cast("decimal(9,4)")).withColumn(
+        "net_amount", F.coalesce(F.col("line_amount"), computed).cast("decimal(18,4)")
+    )
+
+
+def shipment_current_state(events: DataFrame) -> DataFrame:
+    """Current state of each shipment from its full event history (order-independent)."""
+    w = Window.partitionBy("shipment_id").orderBy(
+        F.col("status_ts").desc(), F.col("event_id").desc()
+    )
+    latest = (
+        events.withColumn("__rn", F.row_number().over(w))
+        .where("__rn = 1")
+        .select(
+            "shipment_id",
+            "order_id",
+            "carrier",
+            "service_level",
+            F.col("status").alias("current_status"),
+            "status_ts",
+        )
+    )
+    milestones = events.groupBy("shipment_id").agg(
+        F.min(F.when(F.col("status").isin(*SHIPPED_STATUSES), F.col("status_ts"))).alias(
+            "shipped_ts"
+        ),
+        F.coalesce(
+            F.max("actual_delivery_ts"),
+            F.min(F.when(F.col("status") == "DELIVERED", F.col("status_ts"))),
+        ).alias("delivered_ts"),
+        F.max_by(
+            "promised_delivery_date",
+            F.when(F.col("promised_delivery_date").isNotNull(), F.col("status_ts")),
+        ).alias("promised_delivery_date"),
+        F.count("*").alias("event_count"),
+    )
+    state = latest.join(milestones, "shipment_id")
+    return state.withColumn(
+        "_row_hash",
+        row_hash(
+            "order_id",
+            "carrier",
+            "service_level",
+            "current_status",
+            "status_ts",
+            "shipped_ts",
+            "delivered_ts",
+            "promised_delivery_date",
+            "event_count",
+        ),
+    )
+
+
+def inventory_stock(events: DataFrame) -> DataFrame:
+    """On hand per (sku, location): latest snapshot plus the adjustments after it."""
+    keys = ["sku", "location_id"]
+    snap_w = Window.partitionBy(*keys).orderBy(F.col("event_ts").desc(), F.col("event_id").desc())
+    last_snap = (
+        events.where(F.col("event_type") == "SNAPSHOT")
+        .withColumn("__rn", F.row_number().over(snap_w))
+        .where("__rn = 1")
+        .select(*keys, F.col("event_ts").alias("snap_ts"), F.col("quantity").alias("snap_qty"))
+    )
+    joined = events.join(last_snap, keys, "left")
+    after_snap = (F.col("event_type") == "ADJUSTMENT") & (
+        F.col("snap_ts").isNull() | (F.col("event_ts") > F.col("snap_ts"))
+    )
+    status_ts = F.when(F.col("sku_status").isNotNull(), F.col("event_ts"))
+    state = joined.groupBy(*keys).agg(
+        (
+            F.coalesce(F.first("snap_qty", ignorenulls=True), F.lit(0))
+            + F.coalesce(F.sum(F.when(after_snap, F.col("quantity"))), F.lit(0))
+        )
+        .cast("int")
+        .alias("on_hand"),
+        F.max_by("sku_status", status_ts).alias("sku_status"),
+        F.first("snap_ts", ignorenulls=True).alias("last_snapshot_ts"),
+        F.max("event_ts").alias("last_event_ts"),
+        F.count("*").alias("event_count"),
+    )
+    return state.withColumn(
+        "_row_hash",
+        row_hash("on_hand", "sku_status", "last_snapshot_ts", "last_event_ts", "event_count"),
+    )
+
+
+CUSTOMER_ATTRS = ("customer_name", "region", "segment", "country", "state", "city")
+
+
+def customer_versions(valid: DataFrame) -> DataFrame:
+    """New SCD2 version candidates: one per (customer_id, updated_ts)."""
+    return valid.withColumn("valid_from", F.col("updated_ts")).withColumn(
+        "_attr_hash", row_hash(*CUSTOMER_ATTRS)
+    )
+
+
+def scd2_ranges(versions: DataFrame) -> DataFrame:
+    """valid_to / is_current for every version of the given customers."""
+    w = Window.partitionBy("customer_id").orderBy("valid_from")
+    nxt = F.lead("valid_from").over(w)
+    return versions.select(
+        "customer_id",
+        "valid_from",
+        nxt.alias("valid_to"),
+        nxt.isNull().alias("is_current"),
+    )
