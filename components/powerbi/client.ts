@@ -253,11 +253,13 @@ export class FabricClient {
   readonly powerBiBaseUrl: string;
   private readonly options: FabricClientOptions;
   private credential: TokenCredentialLike | undefined;
-  private readonly tokens = new Map<string, { token: string; expiresOnTimestamp: number }>();
+  private readonly tokens: Map<string, { token: string; expiresOnTimestamp: number }>;
 
   constructor(options: FabricClientOptions = {}) {
+    // Assigned here, not as field initialisers: Pulumi's closure serialiser drops those.
     this.options = options;
     this.credential = options.credential;
+    this.tokens = new Map();
     this.fabricBaseUrl = trimSlash(
       options.fabricBaseUrl ?? process.env[FABRIC_BASE_URL_ENV] ?? FABRIC_API_BASE_URL,
     );
@@ -284,12 +286,13 @@ export class FabricClient {
     const maxAttempts = this.options.maxAttempts ?? 6;
     const lro = opts.lro ?? api === "fabric";
     for (let attempt = 1; ; attempt++) {
+      const token = await this.token(api);
       let res: Response;
       try {
         res = await this.fetchImpl()(url, {
           method,
           headers: {
-            Authorization: `Bearer ${await this.token(api)}`,
+            Authorization: `Bearer ${token}`,
             "Content-Type": "application/json",
             Accept: "application/json",
           },
