@@ -102,10 +102,14 @@ const schema = z
     softDeleteRetentionDays: int(1, 365).default(7),
     protectData: bool().default(false),
     forceDestroy: bool().default(false),
-    metastoreId: text(
-      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-      "a Unity Catalog metastore id (lowercase UUID)",
-    ).optional(),
+    // Empty means unset: Pulumi.yaml needs a default for an optional key.
+    metastoreId: z.preprocess(
+      (v) => (v === "" ? undefined : v),
+      text(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+        "a Unity Catalog metastore id (lowercase UUID)",
+      ).optional(),
+    ),
     catalogName: text(
       /^[a-z][a-z0-9_]{0,254}$/,
       "a lowercase letter followed by up to 254 lowercase letters, digits or underscores (Unity Catalog stores names lowercase; no spaces, dots, slashes or hyphens so it needs no quoting in SQL)",

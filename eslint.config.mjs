@@ -5,7 +5,14 @@ import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
   {
-    ignores: ["node_modules/**", "pipelines/**", "powerbi/**", ".venv/**", "bin/**", "test-artifacts/**"],
+    ignores: [
+      "node_modules/**",
+      "pipelines/**",
+      "powerbi/**",
+      ".venv/**",
+      "bin/**",
+      "test-artifacts/**",
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -5,7 +5,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { authoritativeGrants, GrantInput, Privilege, SecurableRef } from "./grants";
+import {
+  assertAllowedPrivileges,
+  authoritativeGrants,
+  GrantInput,
+  Privilege,
+  SecurableRef,
+} from "./grants";
 
 /** Schemas of the catalog, in data-flow order. */
 export const SCHEMAS = ["bronze", "silver", "gold", "ops"] as const;
@@ -111,6 +117,10 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
   public readonly grants: Readonly<Partial<Record<Securable, databricks.Grants>>>;
 
   constructor(name: string, args: LakehouseCatalogArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Checked before anything is registered, so a bad grant fails the preview cleanly.
+    for (const extra of args.additionalGrants ?? []) {
+      assertAllowedPrivileges(`${extra.securable} grant`, extra.privileges);
+    }
     super("oms:catalog:LakehouseCatalog", name, {}, opts);
     const provider = args.provider;
     const child = { parent: this, provider };

@@ -46,19 +46,24 @@ export interface ResolvedGrant {
  * Merges grants by principal and sorts principals and privileges (the provider returns them in
  * its own order; a stable order keeps the diff empty). Rejects privileges outside PRIVILEGES.
  */
+/** Throws unless every privilege is one the stack may grant. */
+export function assertAllowedPrivileges(principal: string, privileges: readonly string[]): void {
+  for (const privilege of privileges) {
+    if (!(PRIVILEGES as readonly string[]).includes(privilege)) {
+      throw new Error(
+        `privilege ${privilege} for ${principal} is not allowed; allowed privileges are ${PRIVILEGES.join(", ")}`,
+      );
+    }
+  }
+}
+
 export function mergeGrants(
   grants: readonly ResolvedGrant[],
 ): { principal: string; privileges: string[] }[] {
   const byPrincipal = new Map<string, Set<string>>();
   for (const { principal, privileges } of grants) {
     if (!principal) throw new Error("a grant needs a non-empty principal");
-    for (const privilege of privileges) {
-      if (!(PRIVILEGES as readonly string[]).includes(privilege)) {
-        throw new Error(
-          `privilege ${privilege} for ${principal} is not allowed; allowed privileges are ${PRIVILEGES.join(", ")}`,
-        );
-      }
-    }
+    assertAllowedPrivileges(principal, privileges);
     const merged = byPrincipal.get(principal) ?? new Set<string>();
     privileges.forEach((p) => merged.add(p));
     byPrincipal.set(principal, merged);

@@ -1,0 +1,261 @@
+/**
+ * Each component alone, with small arguments.
+ */
+import { expect } from "chai";
+import * as databricks from "@pulumi/databricks";
+import { recorder } from "./recorder";
+import { promiseOf, settle } from "./harness";
+import { LakehouseStorage } from "../components/storage";
+import { DatabricksWorkspace } from "../components/workspace";
+import { LakehouseCatalog, LakehouseGrant } from "../components/catalog";
+import { SqlWarehouse } from "../components/warehouse";
+import { mergeGrants, Privilege } from "../components/grants";
+
+const tags = { environment: "test" };
+const testProvider = () =>
+  new databricks.Provider("unit-provider", { host: "https://adb-1.1.azuredatabricks.net" });
+
+function catalogArgs(provider: databricks.Provider, additionalGrants: LakehouseGrant[] = []) {
+  return {
+    catalogName: "unit",
+    accessConnectorId:
+      "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Databricks/accessConnectors/c",
+    storageAccess: [],
+    landingUrl: "abfss://landing@unit.dfs.core.windows.net/",
+    lakehouseUrl: "abfss://lakehouse@unit.dfs.core.windows.net/",
+    enableFileEvents: false,
+    storageResourceGroupName: "rg",
+    subscriptionId: "s",
+    forceDestroy: false,
+    workspaceId: "1",
+    dataEngineersGroup: "engineers",
+    analystsGroup: "analysts",
+    biReadersGroup: "readers",
+    additionalGrants,
+    provider,
+  };
+}
+
+describe("components alone", () => {
+  beforeEach(() => recorder.reset());
+
+  it("LakehouseStorage: registers its children under itself and sorts the IP allow-list", async () => {
+    const s = new LakehouseStorage("unit", {
+      location: "westeurope",
+      accountName: "unitlake",
+      skuName: "Standard_LRS",
+      softDeleteRetentionDays: 1,
+      allowedIpRanges: ["203.0.113.9", "198.51.100.0/24", "203.0.113.9"],
+      tenantId: "t",
+      subscriptionId: "s",
+      tags,
+    });
+    await settle();
+    const component = recorder.one("oms:storage:LakehouseStorage");
+    recorder.resources
+      .filter((r) => r !== component)
+      .forEach((r) => expect(r.parent, r.name).to.equal(component.urn));
+    recorder.resources
+      .filter((r) => r !== component)
+      .forEach((r) => expect(r.name).to.match(/^unit-/));
+    const rules = recorder.one("azure-native:storage:StorageAccount").inputs.networkRuleSet as {
+      ipRules: unknown[];
+    };
+    expect(rules.ipRules).to.deep.equal([
+      { iPAddressOrRange: "198.51.100.0/24", action: "Allow" },
+      { iPAddressOrRange: "203.0.113.9", action: "Allow" },
+    ]);
+    expect(recorder.one("azure-native:storage:StorageAccount").protect).to.equal(false);
+    expect(await promiseOf(s.landingUrl)).to.equal(
+      "abfss://landing@unitlake.dfs.core.windows.net/",
+    );
+    expect(s.roleAssignments).to.have.length(4);
+  });
+
+  it("LakehouseStorage: does not copy the caller's options onto its children", async () => {
+    new LakehouseStorage(
+      "unitprot",
+      {
+        location: "westeurope",
+        accountName: "unitprot",
+        skuName: "Standard_LRS",
+        softDeleteRetentionDays: 1,
+        tenantId: "t",
+        subscriptionId: "s",
+        tags,
+      },
+      { protect: true },
+    );
+    await settle();
+    // protect on the component is the caller's business; only `args.protect` reaches the account.
+    expect(recorder.one("azure-native:storage:StorageAccount").protect).to.equal(false);
+  });
+
+  it("DatabricksWorkspace: builds its provider from the workspace outputs", async () => {
+    const w = new DatabricksWorkspace("unit", {
+      location: "westeurope",
+      resourceGroupName: "rg",
+      subscriptionId: "s",
+      managedResourceGroupName: "unit-managed",
+      tags,
+    });
+    await settle();
+    const provider = recorder.one("pulumi:providers:databricks");
+    expect(provider.parent).to.equal(recorder.one("oms:workspace:DatabricksWorkspace").urn);
+    expect(provider.inputs.host).to.equal(await promiseOf(w.host));
+    expect(
+      recorder.one("azure-native:databricks:Workspace").inputs.managedResourceGroupId,
+    ).to.equal("/subscriptions/s/resourceGroups/unit-managed");
+  });
+
+  it("LakehouseCatalog: merges additional grants into the same authoritative Grants", async () => {
+    const c = new LakehouseCatalog(
+      "unit",
+      catalogArgs(testProvider(), [
+        { securable: "catalog", principal: "pipeline-sp", privileges: ["USE_CATALOG"] },
+        { securable: "schema:bronze", principal: "pipeline-sp", privileges: ["MODIFY", "SELECT"] },
+        {
+          securable: "schema:bronze",
+          principal: "pipeline-sp",
+          privileges: ["USE_SCHEMA", "SELECT"],
+        },
+        { securable: "volume:ops.landing", principal: "pipeline-sp", privileges: ["READ_VOLUME"] },
+        { securable: "schema:gold", principal: "engineers", privileges: ["APPLY_TAG"] },
+      ]),
+    );
+    await settle();
+    const grants = recorder.ofType("databricks:index/grants:Grants");
+    const bySecurable = (field: string, value: string) =>
+      grants.filter((g) => g.inputs[field] === value).map((g) => g.inputs.grants);
+    expect(bySecurable("catalog", "unit")).to.have.length(1);
+    expect(bySecurable("schema", "unit.bronze")).to.deep.equal([
+      [
+        {
+          principal: "engineers",
+          privileges: [
+            "CREATE_FUNCTION",
+            "CREATE_MATERIALIZED_VIEW",
+            "CREATE_TABLE",
+            "EXECUTE",
+            "MODIFY",
+            "REFRESH",
+            "SELECT",
+            "USE_SCHEMA",
+          ],
+        },
+        { principal: "pipeline-sp", privileges: ["MODIFY", "SELECT", "USE_SCHEMA"] },
+      ],
+    ]);
+    expect(bySecurable("volume", "unit.ops.landing")).to.deep.equal([
+      [{ principal: "pipeline-sp", privileges: ["READ_VOLUME"] }],
+    ]);
+    const gold = bySecurable("schema", "unit.gold")[0] as {
+      principal: string;
+      privileges: string[];
+    }[];
+    expect(gold.find((g) => g.principal === "engineers")?.privileges).to.include("APPLY_TAG");
+    expect(Object.keys(c.grants).sort()).to.deep.equal([
+      "catalog",
+      "schema:bronze",
+      "schema:gold",
+      "schema:ops",
+      "schema:silver",
+      "volume:ops.landing",
+    ]);
+    expect(await promiseOf(c.volumePaths.checkpoints)).to.equal("/Volumes/unit/ops/checkpoints");
+    expect(await promiseOf(c.storageRoot)).to.equal(
+      "abfss://lakehouse@unit.dfs.core.windows.net/unit",
+    );
+  });
+
+  it("LakehouseCatalog: refuses ALL_PRIVILEGES even when the type system is bypassed", () => {
+    const provider = testProvider();
+    expect(
+      () =>
+        new LakehouseCatalog(
+          "unitbad",
+          catalogArgs(provider, [
+            {
+              securable: "catalog",
+              principal: "someone",
+              privileges: ["ALL_PRIVILEGES" as Privilege],
+            },
+          ]),
+        ),
+    ).to.throw(/privilege ALL_PRIVILEGES for catalog grant is not allowed/);
+    expect(recorder.ofType("oms:catalog:LakehouseCatalog")).to.have.length(0);
+  });
+
+  it("SqlWarehouse: one Permissions with groups and additional principals, sorted", async () => {
+    const w = new SqlWarehouse("unit", {
+      warehouseName: "unit",
+      clusterSize: "2X-Small",
+      minNumClusters: 1,
+      maxNumClusters: 2,
+      autoStopMins: 5,
+      userGroups: ["readers", "analysts"],
+      additionalAccess: [{ servicePrincipalName: "bi-sp", permissionLevel: "CAN_USE" }],
+      tags: { z: "1", a: "2" },
+      provider: testProvider(),
+    });
+    await settle();
+    expect(recorder.ofType("databricks:index/permissions:Permissions")).to.have.length(1);
+    expect(
+      recorder.one("databricks:index/permissions:Permissions").inputs.accessControls,
+    ).to.deep.equal([
+      { groupName: "analysts", permissionLevel: "CAN_USE" },
+      { groupName: "readers", permissionLevel: "CAN_USE" },
+      { permissionLevel: "CAN_USE", servicePrincipalName: "bi-sp" },
+    ]);
+    expect(
+      (
+        recorder.one("databricks:index/sqlEndpoint:SqlEndpoint").inputs.tags as {
+          customTags: unknown;
+        }
+      ).customTags,
+    ).to.deep.equal([
+      { key: "a", value: "2" },
+      { key: "z", value: "1" },
+    ]);
+    expect(await promiseOf(w.httpPath)).to.equal("/sql/1.0/warehouses/whunitwarehouse");
+  });
+
+  it("SqlWarehouse: rejects an access entry without exactly one identity", () => {
+    expect(
+      () =>
+        new SqlWarehouse("unitbad", {
+          warehouseName: "x",
+          clusterSize: "2X-Small",
+          minNumClusters: 1,
+          maxNumClusters: 1,
+          autoStopMins: 5,
+          userGroups: [],
+          additionalAccess: [{ groupName: "g", userName: "u", permissionLevel: "CAN_USE" }],
+          tags: {},
+          provider: testProvider(),
+        }),
+    ).to.throw(/exactly one of groupName, servicePrincipalName, userName/);
+  });
+});
+
+describe("mergeGrants", () => {
+  it("merges by principal and sorts principals and privileges", () => {
+    expect(
+      mergeGrants([
+        { principal: "b", privileges: ["SELECT"] },
+        { principal: "a", privileges: ["USE_SCHEMA", "SELECT"] },
+        { principal: "b", privileges: ["USE_SCHEMA", "SELECT"] },
+      ]),
+    ).to.deep.equal([
+      { principal: "a", privileges: ["SELECT", "USE_SCHEMA"] },
+      { principal: "b", privileges: ["SELECT", "USE_SCHEMA"] },
+    ]);
+  });
+
+  it("rejects ALL_PRIVILEGES and MANAGE with the allowed list", () => {
+    expect(() => mergeGrants([{ principal: "x", privileges: ["ALL_PRIVILEGES"] }])).to.throw(
+      /privilege ALL_PRIVILEGES for x is not allowed; allowed privileges are APPLY_TAG/,
+    );
+    expect(() => mergeGrants([{ principal: "x", privileges: ["MANAGE"] }])).to.throw(/not allowed/);
+  });
+});
