@@ -6,3 +6,4 @@ export * from "./workspace";
 export * from "./connection";
 export * from "./items";
 export * from "./binding";
+export * from "./pbipFiles";
