@@ -175,4 +175,13 @@ describe("configuration", () => {
       expect(row.default, row.key).to.equal(documented);
     }
   });
+
+  it("keeps environment differences in the stack files, not in code", () => {
+    const sources = ["index.ts", "config.ts", "components/storage.ts", "components/workspace.ts"]
+      .concat(["components/catalog.ts", "components/grants.ts", "components/warehouse.ts"])
+      .map((file) => fs.readFileSync(path.join(ROOT, file), "utf8"));
+    for (const source of sources) {
+      expect(source).not.to.match(/getStack\(|=== "(dev|prod)"/);
+    }
+  });
 });
