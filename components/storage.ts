@@ -199,7 +199,8 @@ export class LakehouseStorage extends pulumi.ComponentResource {
       // advance, so the account is the narrowest scope.
       assign("queue-contributor", ROLE_DEFINITIONS.storageQueueDataContributor, account.id),
       // ...and subscribe that queue to the account's Event Grid system topic, which Azure creates
-      // in the account's resource group. This group holds only the lakehouse's own resources.
+      // in the account's resource group. The group holds only this stack's lake, connector and
+      // workspace, and the role manages event subscriptions only — no data access.
       assign(
         "eventgrid-subscription-contributor",
         ROLE_DEFINITIONS.eventGridEventSubscriptionContributor,
