@@ -77,18 +77,19 @@ export function fabricWorkspaceProvider(
           workspaceId: ws.id,
           displayName: ws.displayName,
           description: ws.description ?? "",
-          capacityId: ws.capacityId ?? old.capacityId,
+          // Capacity is tracked only when the stack declares one: an adopted workspace's
+          // existing assignment must not show up as drift to "fix".
+          capacityId: old.capacityId ? ws.capacityId : undefined,
         },
       };
     },
 
     diff(_id, olds, news) {
-      const changes = changedKeys(olds, news, [
-        "displayName",
-        "description",
-        "capacityId",
-        "adoptExisting",
-      ]);
+      const keys = ["displayName", "description", "adoptExisting"];
+      // Dropping capacityId from the stack stops managing it; it does not unassign (that would
+      // take every Fabric item in the workspace offline).
+      if (news.capacityId) keys.push("capacityId");
+      const changes = changedKeys(olds, news, keys);
       return Promise.resolve({ changes: changes.length > 0, replaces: [] });
     },
 
@@ -98,9 +99,8 @@ export function fabricWorkspaceProvider(
       if (olds.displayName !== news.displayName) patch.displayName = news.displayName;
       if ((olds.description ?? "") !== (news.description ?? "")) patch.description = news.description ?? "";
       if (Object.keys(patch).length > 0) await client.updateWorkspace(id, patch);
-      if ((olds.capacityId ?? "") !== (news.capacityId ?? "")) {
-        if (news.capacityId) await client.assignToCapacity(id, news.capacityId);
-        else await client.unassignFromCapacity(id);
+      if (news.capacityId && news.capacityId !== olds.capacityId) {
+        await client.assignToCapacity(id, news.capacityId);
       }
       return { outs: { ...news, workspaceId: id, adopted: olds.adopted } };
     },
@@ -117,7 +117,7 @@ export interface FabricWorkspaceArgs {
   readonly displayName: pulumi.Input<string>;
   /** Workspace description. */
   readonly description?: pulumi.Input<string>;
-  /** Fabric/Premium capacity to assign the workspace to (GUID). */
+  /** Fabric/Premium capacity to assign the workspace to (GUID); removing it leaves the assignment. */
   readonly capacityId?: pulumi.Input<string>;
   /** Adopt a workspace that already has this name instead of failing; adopted ones are never deleted. */
   readonly adoptExisting?: pulumi.Input<boolean>;

@@ -75,16 +75,21 @@ describe("powerbi dynamic providers against the fake Fabric API", () => {
       expect(diff).to.deep.equal({ changes: true, replaces: [] });
       fake.requests.length = 0;
       const updated = await p.update!(created.id, created.outs!, news);
+      // Dropping capacityId from the stack does not unassign the capacity.
       expect(fake.calls().map((r) => `${r.method} ${r.path}`)).to.deep.equal([
         `PATCH /v1/workspaces/${created.id}`,
-        `POST /v1/workspaces/${created.id}/unassignFromCapacity`,
       ]);
       expect(fake.calls("PATCH")[0].body).to.deep.equal({ description: "OMS development" });
       expect(fake.workspaces.get(created.id)).to.deep.equal({
         id: created.id,
         displayName: "oms-dev",
         description: "OMS development",
+        capacityId: "cap-1",
       });
+      const moved = await p.diff!(created.id, updated.outs!, { ...news, capacityId: "cap-2" });
+      expect(moved.changes).to.equal(true);
+      await p.update!(created.id, updated.outs!, { ...news, capacityId: "cap-2" });
+      expect(fake.calls("POST", /assignToCapacity$/).map((r) => r.body)).to.deep.equal([{ capacityId: "cap-2" }]);
       expect(updated.outs).to.include({ workspaceId: created.id, adopted: false });
 
       await p.delete!(created.id, updated.outs!);
@@ -124,6 +129,16 @@ describe("powerbi dynamic providers against the fake Fabric API", () => {
       await p.delete!(adopted.id, adopted.outs!);
       expect(fake.calls("DELETE")).to.have.length(0);
       expect(fake.workspaces.has(existing.id)).to.equal(true);
+    });
+
+    it("an adopted workspace's capacity is not drift when the stack declares none", async () => {
+      const p = provider();
+      await p.create({ displayName: "legacy", capacityId: "cap-legacy" });
+      const inputs = { displayName: "legacy", adoptExisting: true };
+      const adopted = await p.create(inputs);
+      const refreshed = await p.read!(adopted.id, adopted.outs);
+      expect((await p.diff!(adopted.id, refreshed.props!, inputs)).changes).to.equal(false);
+      expect(fake.calls("POST", /Capacity$/)).to.have.length(0);
     });
 
     it("adoptExisting with no existing workspace creates one that is owned (deleted on destroy)", async () => {
