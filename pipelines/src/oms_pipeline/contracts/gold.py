@@ -409,3 +409,27 @@ def constraint_ddl(catalog: str, schema: str = GOLD_SCHEMA) -> list[str]:
                 f"REFERENCES {ref} ({ref_cols}) NOT ENFORCED"
             )
     return statements
+
+
+def _sql_string(text: str) -> str:
+    """A Spark SQL string literal: backslashes and single quotes escaped, single-quoted."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def comment_ddl(catalog: str, schema: str = GOLD_SCHEMA) -> list[str]:
+    """SQL that writes the contract's descriptions as Unity Catalog comments on every Gold table.
+
+    Analysts browsing Catalog Explorer or Power BI's navigator then see the same definitions as
+    the contract. A table comment states the description and the grain. Statements are
+    idempotent (COMMENT replaces), so they are re-applied after every refresh.
+    """
+    statements: list[str] = []
+    for t in GOLD_TABLES:
+        fqn = f"{_q(catalog)}.{_q(schema)}.{_q(t.name)}"
+        text = f"{t.description} Grain: {t.grain}." if t.grain else t.description
+        statements.append(f"COMMENT ON TABLE {fqn} IS {_sql_string(text)}")
+        for col in t.columns:
+            statements.append(
+                f"ALTER TABLE {fqn} ALTER COLUMN {_q(col.name)} COMMENT {_sql_string(col.description)}"
+            )
+    return statements

@@ -1,10 +1,10 @@
-"""Applies the Gold informational key constraints (Unity Catalog only)."""
+"""Applies the Gold informational key constraints and comments (Unity Catalog only)."""
 
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from oms_pipeline.contracts.gold import constraint_ddl
+from oms_pipeline.contracts.gold import comment_ddl, constraint_ddl
 
 
 def apply_gold_constraints(spark: SparkSession, catalog: str) -> int:
@@ -13,6 +13,14 @@ def apply_gold_constraints(spark: SparkSession, catalog: str) -> int:
     Open-source Delta has no PRIMARY/FOREIGN KEY constraints, so this runs on Databricks only.
     """
     statements = constraint_ddl(catalog)
+    for sql in statements:
+        spark.sql(sql)
+    return len(statements)
+
+
+def apply_gold_comments(spark: SparkSession, catalog: str) -> int:
+    """Write the Gold contract's table and column descriptions as Unity Catalog comments."""
+    statements = comment_ddl(catalog)
     for sql in statements:
         spark.sql(sql)
     return len(statements)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from oms_pipeline.io.constraints import apply_gold_constraints
+    from oms_pipeline.io.constraints import apply_gold_comments, apply_gold_constraints
     from oms_pipeline.pipeline.gold import refresh_gold
 
     spark = get_spark("oms-gold-refresh")
@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not loc.catalog:
             raise SystemExit("--apply-constraints on needs --catalog (Unity Catalog)")
         apply_gold_constraints(spark, loc.catalog)
+        # Descriptions for analysts in Catalog Explorer and Power BI, from the same contract.
+        apply_gold_comments(spark, loc.catalog)
     return 0
 
 
