@@ -45,6 +45,13 @@ export interface RecordedCall {
 export class Recorder {
   readonly resources: RecordedResource[] = [];
   readonly calls: RecordedCall[] = [];
+  /**
+   * What registrations answer with. `plausible`: the made-up computed outputs below (ids, URLs,
+   * identities), so tests can follow wiring. `unknown`: inputs only, as a preview of a create —
+   * run with the SDK in dry-run mode, every computed output (and whatever is derived from it)
+   * is then unknown instead of invented. The offline plan uses `unknown`.
+   */
+  computedOutputs: "plausible" | "unknown" = "plausible";
 
   reset(): void {
     this.resources.length = 0;
@@ -92,9 +99,34 @@ export const recorder = new Recorder();
 const arm = (rg: unknown, provider: string, name: unknown) =>
   `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/${String(rg)}/providers/${provider}/${String(name)}`;
 
+/**
+ * A create as a preview reports it: the inputs, with every computed output left unknown (absent
+ * top-level outputs are unknown in preview mode). Ids and the connector's identity are the
+ * exception: they come back as marked placeholders, "(known after deploy: …)", because azure-native
+ * folds whole input objects into one Output (its defaults), and one unknown id inside
+ * `networkRuleSet` would otherwise hide the firewall rules from review.
+ */
+function previewOfCreate(
+  type: string,
+  name: string,
+  i: Record<string, unknown>,
+): pulumi.runtime.MockResourceResult {
+  const later = (what: string) => `(known after deploy: ${what} of ${name})`;
+  if (type === "azure-native:databricks:AccessConnector") {
+    const identity = {
+      ...(i.identity as object),
+      principalId: later("principal id"),
+      tenantId: later("tenant id"),
+    };
+    return { id: later("id"), state: { ...i, identity } };
+  }
+  return { id: later("id"), state: { ...i } };
+}
+
 /** Plausible computed outputs for the types the stack uses; everything else echoes its inputs. */
 function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
   const i = args.inputs as Record<string, unknown>;
+  if (recorder.computedOutputs === "unknown") return previewOfCreate(args.type, args.name, i);
   switch (args.type) {
     case "azure-native:resources:ResourceGroup": {
       const name =
