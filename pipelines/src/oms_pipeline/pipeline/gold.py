@@ -119,6 +119,8 @@ def refresh_gold(
     for src in SOURCES:
         ch[src], versions[src] = _changes(spark, loc, src, last(src), full)
     report = RefreshReport(full=full, versions=versions)
+    if not full and all(c is None for c in ch.values()):
+        return report  # nothing new in silver since the last refresh
 
     customers_all = _silver(spark, loc, "customers")
     shipments_all = _silver(spark, loc, "shipments")

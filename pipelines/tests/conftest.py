@@ -1,0 +1,41 @@
+"""One embedded Spark + Delta session for the whole run (local[2], UTC, UI off)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from oms_pipeline.config import TableLocator
+from oms_pipeline.session import local_session
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAPPINGS = Path(__file__).parent.parent / "mappings"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    os.environ.setdefault("TZ", "UTC")
+    session = local_session(
+        "oms-tests",
+        master="local[2]",
+        shuffle_partitions=2,
+        warehouse_dir=str(tmp_path_factory.mktemp("warehouse")),
+    )
+    # Test data is tiny: interpreting plans beats compiling them.
+    session.conf.set("spark.sql.codegen.wholeStage", "false")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def loc(tmp_path: Path) -> TableLocator:
+    """A fresh local lakehouse and landing folder per test."""
+    (tmp_path / "landing").mkdir()
+    return TableLocator(
+        lakehouse_root=str(tmp_path / "lakehouse"), landing_root=str(tmp_path / "landing")
+    )
