@@ -114,6 +114,12 @@ async function resolveExport(value: unknown, secrets: readonly string[]): Promis
   return toPlanValue(value, secrets) ?? null;
 }
 
+/** A dynamic provider's serialised code is not an input a reviewer can read; its name stays. */
+function withoutProviderCode(r: RecordedResource): Record<string, unknown> {
+  if (!("__provider" in r.inputs)) return r.inputs;
+  return { ...r.inputs, __provider: "(dynamic provider code)" };
+}
+
 function toPlanResources(recorded: readonly RecordedResource[], secrets: readonly string[]) {
   const byUrn = new Map(recorded.map((r) => [r.urn, r]));
   const topComponent = (r: RecordedResource): string => {
@@ -137,7 +143,9 @@ function toPlanResources(recorded: readonly RecordedResource[], secrets: readonl
         provider: r.provider ? keyOfUrn(r.provider) : "default",
         custom: r.custom,
         protect: r.protect,
-        inputs: (toPlanValue(r.inputs, secrets) ?? {}) as { [key: string]: PlanValue },
+        inputs: (toPlanValue(withoutProviderCode(r), secrets) ?? {}) as {
+          [key: string]: PlanValue;
+        },
       }),
     ),
   );

@@ -1,0 +1,572 @@
+/**
+ * The stack's policy rules, drawn from the Databricks security reference architecture (SRA) and
+ * the Azure security baseline for Storage and Azure Databricks.
+ *
+ * Each rule is a plain function of a resource's type, its inputs and a little context, returning
+ * violation messages — no Pulumi runtime involved. The same functions run in two places: the
+ * policy pack (`index.ts`, for `pulumi preview --policy-pack policy`) and over the offline plan
+ * of every stack in the test suite and in CI (`npm run policy`).
+ *
+ * Values that only exist after deploy are skipped, never judged: in the offline plan they read
+ * "(known after deploy…)", in the policy pack reading one aborts the check as not applicable.
+ */
+
+/** Resource inputs as the rules see them: plain JSON. */
+export type Props = Readonly<Record<string, unknown>>;
+
+/** What a rule knows besides the inputs. */
+export interface RuleContext {
+  /** Stack name (`dev`, `prod`…). */
+  readonly stack?: string;
+  /** The `protect` resource option. */
+  readonly protect?: boolean;
+  /** Logical name of the resource. */
+  readonly name?: string;
+}
+
+export interface ResourceRule {
+  /** Stable id, used as the policy name in the pack. */
+  readonly id: string;
+  /** One sentence: what must hold, and why. */
+  readonly description: string;
+  /**
+   * `advisory` when the policy pack cannot judge the rule reliably (it sees secrets unwrapped);
+   * the offline plan always enforces every rule.
+   */
+  readonly packEnforcement?: "advisory";
+  readonly validate: (type: string, props: Props, context?: RuleContext) => string[];
+}
+
+/** One resource of a stack, for rules that look at several resources at once. */
+export interface StackResource {
+  readonly type: string;
+  readonly name: string;
+  readonly props: Props;
+  readonly protect?: boolean;
+}
+
+export interface StackViolation {
+  readonly message: string;
+  /** Logical name of the offending resource, when there is one. */
+  readonly name?: string;
+}
+
+export interface StackRule {
+  readonly id: string;
+  readonly description: string;
+  readonly validate: (
+    resources: readonly StackResource[],
+    context?: RuleContext,
+  ) => StackViolation[];
+}
+
+export const TYPES = {
+  resourceGroup: "azure-native:resources:ResourceGroup",
+  storageAccount: "azure-native:storage:StorageAccount",
+  blobService: "azure-native:storage:BlobServiceProperties",
+  container: "azure-native:storage:BlobContainer",
+  accessConnector: "azure-native:databricks:AccessConnector",
+  workspace: "azure-native:databricks:Workspace",
+  catalog: "databricks:index/catalog:Catalog",
+  schema: "databricks:index/schema:Schema",
+  volume: "databricks:index/volume:Volume",
+  externalLocation: "databricks:index/externalLocation:ExternalLocation",
+  storageCredential: "databricks:index/storageCredential:StorageCredential",
+  grants: "databricks:index/grants:Grants",
+  grant: "databricks:index/grant:Grant",
+  job: "databricks:index/job:Job",
+  warehouse: "databricks:index/sqlEndpoint:SqlEndpoint",
+  permissions: "databricks:index/permissions:Permissions",
+  secret: "databricks:index/secret:Secret",
+} as const;
+
+/** Marker of a value that only exists after deploy, as written in the offline plan. */
+const UNKNOWN_PREFIX = "(known after deploy";
+/** Marker of a redacted secret in the offline plan. */
+const SECRET = "[secret]";
+
+/** Groups every user of the account or workspace is in: never the target of data privileges. */
+export const BROAD_GROUPS: readonly string[] = ["account users", "users", "all users"];
+const isBroad = (principal: unknown) =>
+  typeof principal === "string" && BROAD_GROUPS.includes(principal.trim().toLowerCase());
+
+/** Types holding data (or the only path to it); protected in prod. */
+export const STATEFUL_TYPES: readonly string[] = [TYPES.storageAccount, TYPES.catalog];
+
+const isUnknown = (v: unknown) => typeof v === "string" && v.startsWith(UNKNOWN_PREFIX);
+
+/** Reads a dotted path; `undefined` when absent. */
+function at(props: Props, path: string): unknown {
+  return path.split(".").reduce<unknown>((v, k) => {
+    if (v === null || typeof v !== "object") return undefined;
+    return (v as Record<string, unknown>)[k];
+  }, props);
+}
+
+const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const asRecord = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/**
+ * A rule on one property of one type: `ok` sees the value (undefined when absent); unknown
+ * values pass.
+ */
+function property(
+  id: string,
+  type: string,
+  path: string,
+  ok: (value: unknown) => boolean,
+  message: (value: unknown) => string,
+  description: string,
+): ResourceRule {
+  return {
+    id,
+    description,
+    validate: (t, props) => {
+      if (t !== type) return [];
+      const value = at(props, path);
+      return isUnknown(value) || ok(value) ? [] : [message(value)];
+    },
+  };
+}
+
+/** A value as text: strings as they are, anything else as JSON. */
+const text = (v: unknown): string => (typeof v === "string" ? v : (JSON.stringify(v) ?? ""));
+const show = (v: unknown) => (v === undefined ? "unset" : JSON.stringify(v));
+
+/** Privileges that hand out every current and future privilege, or the right to re-grant. */
+const ADMIN_PRIVILEGES = ["ALL_PRIVILEGES", "MANAGE"];
+/** Privileges that change data or create objects. */
+const WRITE_PRIVILEGES = /^(MODIFY|WRITE_FILES|WRITE_VOLUME|CREATE_.*|APPLY_TAG|REFRESH)$/;
+/** Privileges that bypass tables and volumes and read or write storage paths directly. */
+const PATH_PRIVILEGES = ["READ_FILES", "WRITE_FILES", "CREATE_EXTERNAL_TABLE"];
+
+/** Principal → privileges of a `databricks.Grants` (or a single `databricks.Grant`). */
+function grantsOf(type: string, props: Props): { principal: unknown; privileges: string[] }[] {
+  if (type === TYPES.grants) {
+    return asList(props.grants).map((g) => ({
+      principal: asRecord(g).principal,
+      privileges: asList(asRecord(g).privileges).map(String),
+    }));
+  }
+  if (type === TYPES.grant) {
+    return [{ principal: props.principal, privileges: asList(props.privileges).map(String) }];
+  }
+  return [];
+}
+
+/** The securable a Grants resource addresses, as `field=name` (undefined when unknown). */
+const SECURABLE_FIELDS = [
+  "catalog",
+  "schema",
+  "table",
+  "volume",
+  "function",
+  "model",
+  "externalLocation",
+  "storageCredential",
+  "metastore",
+  "share",
+  "foreignConnection",
+];
+function securableOf(props: Props): string | undefined {
+  for (const field of SECURABLE_FIELDS) {
+    const v = props[field];
+    if (v !== undefined && v !== null) return isUnknown(v) ? undefined : `${field}=${text(v)}`;
+  }
+  return undefined;
+}
+
+const SECRET_NAME =
+  /(secret|password|passwd|token|apikey|accesskey|accountkey|privatekey|sharedkey|connectionstring|sastoken|stringvalue)$/i;
+
+/** Paths of string values held under secret-sounding property names, not marked secret. */
+function plainSecrets(value: unknown, path = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => plainSecrets(v, `${path}[${i}]`));
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, v]) => {
+    const here = path ? `${path}.${key}` : key;
+    if (
+      SECRET_NAME.test(key) &&
+      typeof v === "string" &&
+      v !== "" &&
+      v !== SECRET &&
+      !isUnknown(v)
+    ) {
+      return [here];
+    }
+    return plainSecrets(v, here);
+  });
+}
+
+const isProd = (context?: RuleContext) => /^prod/.test(context?.stack ?? "");
+
+export const RESOURCE_RULES: readonly ResourceRule[] = [
+  // --- Storage (Azure security baseline for Storage; SRA data protection) ---------------------
+  property(
+    "storage-hns-enabled",
+    TYPES.storageAccount,
+    "isHnsEnabled",
+    (v) => v === true,
+    (v) => `isHnsEnabled is ${show(v)}; the lake needs hierarchical namespace (ADLS Gen2)`,
+    "The storage account is ADLS Gen2 (hierarchical namespace): atomic renames for Delta, ACLs.",
+  ),
+  property(
+    "storage-min-tls-1-2",
+    TYPES.storageAccount,
+    "minimumTlsVersion",
+    (v) => v === "TLS1_2" || v === "TLS1_3",
+    (v) => `minimumTlsVersion is ${show(v)}; require TLS1_2 or later`,
+    "Clients must use TLS 1.2 or later.",
+  ),
+  property(
+    "storage-https-only",
+    TYPES.storageAccount,
+    "enableHttpsTrafficOnly",
+    (v) => v !== false,
+    () => "enableHttpsTrafficOnly is false; plain HTTP must be refused",
+    "The storage account refuses plain HTTP.",
+  ),
+  property(
+    "storage-shared-key-disabled",
+    TYPES.storageAccount,
+    "allowSharedKeyAccess",
+    (v) => v === false,
+    (v) =>
+      `allowSharedKeyAccess is ${show(v)}; account keys and SAS bypass Entra ID and Unity Catalog`,
+    "Shared key (account key and SAS) authorisation is disabled: Entra ID only.",
+  ),
+  property(
+    "storage-no-public-blob-access",
+    TYPES.storageAccount,
+    "allowBlobPublicAccess",
+    (v) => v === false,
+    (v) => `allowBlobPublicAccess is ${show(v)}; anonymous reads must be impossible`,
+    "Anonymous (public) blob access is disallowed on the account.",
+  ),
+  property(
+    "storage-network-default-deny",
+    TYPES.storageAccount,
+    "networkRuleSet.defaultAction",
+    (v) => v === "Deny",
+    (v) => `networkRuleSet.defaultAction is ${show(v)}; the firewall must deny by default`,
+    "The storage firewall denies by default; only named networks and instances get through.",
+  ),
+  {
+    id: "storage-no-broad-ip-rules",
+    description:
+      "Firewall IP rules name addresses or small ranges (/16 or narrower), never 0.0.0.0/0.",
+    validate: (type, props) => {
+      if (type !== TYPES.storageAccount) return [];
+      return asList(at(props, "networkRuleSet.ipRules")).flatMap((rule) => {
+        const range = text(asRecord(rule).iPAddressOrRange ?? "");
+        const prefix = range.includes("/") ? Number(range.split("/")[1]) : 32;
+        return prefix < 16 ? [`IP rule ${range} opens the firewall to more than a /16`] : [];
+      });
+    },
+  },
+  property(
+    "storage-no-cross-tenant-replication",
+    TYPES.storageAccount,
+    "allowCrossTenantReplication",
+    (v) => v === false,
+    (v) => `allowCrossTenantReplication is ${show(v)}; data must not replicate to other tenants`,
+    "Object replication into another tenant is disallowed.",
+  ),
+  {
+    id: "storage-soft-delete",
+    description: "Blob and container soft delete are on with at least 7 days' retention.",
+    validate: (type, props) => {
+      if (type !== TYPES.blobService) return [];
+      return ["deleteRetentionPolicy", "containerDeleteRetentionPolicy"].flatMap((policy) => {
+        const enabled = at(props, `${policy}.enabled`);
+        const days = at(props, `${policy}.days`);
+        if (isUnknown(enabled) || isUnknown(days)) return [];
+        return enabled === true && typeof days === "number" && days >= 7
+          ? []
+          : [`${policy} is ${show(props[policy])}; enable it with days >= 7`];
+      });
+    },
+  },
+  property(
+    "storage-container-private",
+    TYPES.container,
+    "publicAccess",
+    (v) => v === undefined || v === "None",
+    (v) => `publicAccess is ${show(v)}; containers are private`,
+    "Containers allow no anonymous access.",
+  ),
+  // --- Workspace (SRA: secure cluster connectivity, premium tier) -----------------------------
+  property(
+    "workspace-no-public-ip",
+    TYPES.workspace,
+    "parameters.enableNoPublicIp.value",
+    (v) => v === true,
+    (v) => `enableNoPublicIp is ${show(v)}; cluster nodes must not get public IPs`,
+    "Secure cluster connectivity: cluster nodes get no public IP.",
+  ),
+  property(
+    "workspace-premium",
+    TYPES.workspace,
+    "sku.name",
+    (v) => v === "premium",
+    (v) => `sku is ${show(v)}; Unity Catalog, table ACLs and serverless SQL need premium`,
+    "The workspace is on the premium tier.",
+  ),
+  // --- Unity Catalog (SRA: least privilege, isolation) ----------------------------------------
+  {
+    id: "uc-no-admin-privileges-to-broad-groups",
+    description: `No ${ADMIN_PRIVILEGES.join(" or ")} for groups everyone is in (${BROAD_GROUPS.join(", ")}).`,
+    validate: (type, props) =>
+      grantsOf(type, props)
+        .filter((g) => isBroad(g.principal))
+        .flatMap((g) =>
+          g.privileges
+            .filter((p) => ADMIN_PRIVILEGES.includes(p))
+            .map((p) => `${p} granted to broad group ${String(g.principal)}`),
+        ),
+  },
+  {
+    id: "uc-no-write-privileges-to-broad-groups",
+    description: "Groups everyone is in get no privilege that changes data or creates objects.",
+    validate: (type, props) =>
+      grantsOf(type, props)
+        .filter((g) => isBroad(g.principal))
+        .flatMap((g) =>
+          g.privileges
+            .filter((p) => WRITE_PRIVILEGES.test(p))
+            .map((p) => `${p} granted to broad group ${String(g.principal)}`),
+        ),
+  },
+  {
+    id: "uc-grants-to-groups",
+    description:
+      "Privileges go to groups or service principals, never to individual users (e-mail principals).",
+    validate: (type, props) =>
+      grantsOf(type, props)
+        .filter((g) => typeof g.principal === "string" && g.principal.includes("@"))
+        .map((g) => `privileges granted to the user ${String(g.principal)}; grant a group instead`),
+  },
+  {
+    id: "uc-no-path-privileges",
+    description:
+      "Nobody reads or writes storage paths directly through external locations or credentials: data is reached through tables and volumes.",
+    validate: (type, props) => {
+      if (type !== TYPES.grants && type !== TYPES.grant) return [];
+      if (props.externalLocation === undefined && props.storageCredential === undefined) return [];
+      return grantsOf(type, props).flatMap((g) =>
+        g.privileges
+          .filter((p) => PATH_PRIVILEGES.includes(p) || ADMIN_PRIVILEGES.includes(p))
+          .map((p) => `${p} on a storage path granted to ${String(g.principal)}`),
+      );
+    },
+  },
+  property(
+    "uc-catalog-isolated",
+    TYPES.catalog,
+    "isolationMode",
+    (v) => v === "ISOLATED",
+    (v) => `isolationMode is ${show(v)}; bind the catalog to its workspace (ISOLATED)`,
+    "Each catalog is bound to its stack's workspace only.",
+  ),
+  property(
+    "uc-catalog-own-storage",
+    TYPES.catalog,
+    "storageRoot",
+    (v) => typeof v === "string" && v !== "",
+    () => "storageRoot is unset; managed tables would land in the metastore's shared root",
+    "Each catalog keeps managed tables in its own storage root, not the metastore's.",
+  ),
+  {
+    id: "uc-credential-managed-identity",
+    description:
+      "Storage credentials use the access connector's managed identity, never a service principal secret.",
+    validate: (type, props) => {
+      if (type !== TYPES.storageCredential) return [];
+      if (props.azureServicePrincipal !== undefined) {
+        return ["azureServicePrincipal is set; use azureManagedIdentity (no secret to rotate)"];
+      }
+      return props.azureManagedIdentity === undefined ? ["azureManagedIdentity is unset"] : [];
+    },
+  },
+  // --- Jobs (written against databricks.JobArgs) -----------------------------------------------
+  {
+    id: "job-run-as-service-principal",
+    description: "Jobs run as a service principal, not as the user who deployed them.",
+    validate: (type, props) => {
+      if (type !== TYPES.job) return [];
+      const sp = at(props, "runAs.servicePrincipalName");
+      return isUnknown(sp) || (typeof sp === "string" && sp !== "")
+        ? []
+        : [`runAs is ${show(props.runAs)}; set runAs.servicePrincipalName`];
+    },
+  },
+  {
+    id: "job-health-rules",
+    description: "Jobs declare health rules (duration or streaming backlog thresholds).",
+    validate: (type, props) =>
+      type === TYPES.job && asList(at(props, "health.rules")).length === 0
+        ? ["health.rules is empty; declare at least one health threshold"]
+        : [],
+  },
+  {
+    id: "job-failure-notifications",
+    description: "Someone hears about a failed job: e-mail or webhook notifications on failure.",
+    validate: (type, props) =>
+      type === TYPES.job &&
+      asList(at(props, "emailNotifications.onFailures")).length === 0 &&
+      asList(at(props, "webhookNotifications.onFailures")).length === 0
+        ? ["no emailNotifications.onFailures or webhookNotifications.onFailures"]
+        : [],
+  },
+  {
+    id: "job-single-concurrent-run",
+    description:
+      "A job runs at most once at a time: two runs of a streaming job would share one checkpoint.",
+    validate: (type, props) => {
+      if (type !== TYPES.job) return [];
+      const runs = props.maxConcurrentRuns;
+      return runs === undefined || runs === 1 || isUnknown(runs)
+        ? []
+        : [`maxConcurrentRuns is ${show(runs)}; must be 1 (or unset)`];
+    },
+  },
+  // --- SQL warehouses ---------------------------------------------------------------------------
+  {
+    id: "warehouse-auto-stop",
+    description: "Warehouses stop when idle (autoStopMins set, not 0).",
+    validate: (type, props) => {
+      if (type !== TYPES.warehouse) return [];
+      const mins = props.autoStopMins;
+      return isUnknown(mins) || (typeof mins === "number" && mins > 0)
+        ? []
+        : [`autoStopMins is ${show(mins)}; set a positive idle timeout`];
+    },
+  },
+  {
+    id: "warehouse-serverless-pro",
+    description: "Warehouses are serverless PRO: no compute in our subscription, UC features on.",
+    validate: (type, props) => {
+      if (type !== TYPES.warehouse) return [];
+      const out: string[] = [];
+      if (props.enableServerlessCompute !== true) out.push("enableServerlessCompute is not true");
+      if (props.warehouseType !== "PRO") out.push(`warehouseType is ${show(props.warehouseType)}`);
+      return out;
+    },
+  },
+  {
+    id: "permissions-no-broad-groups",
+    description:
+      "Groups everyone is in get at most CAN_VIEW on warehouses, jobs and other workspace objects.",
+    validate: (type, props) => {
+      if (type !== TYPES.permissions) return [];
+      return asList(props.accessControls)
+        .map(asRecord)
+        .filter((c) => isBroad(c.groupName) && c.permissionLevel !== "CAN_VIEW")
+        .map((c) => `${String(c.permissionLevel)} given to broad group ${String(c.groupName)}`);
+    },
+  },
+  // --- Secrets -------------------------------------------------------------------------------
+  {
+    id: "no-plain-secrets",
+    description:
+      "Secret-sounding inputs (secret, password, token, key, connection string) hold secrets, never plain strings.",
+    packEnforcement: "advisory",
+    validate: (_type, props) =>
+      plainSecrets(props).map((p) => `${p} holds a plain string; pass it as a Pulumi secret`),
+  },
+  // --- Governance and prod protection ---------------------------------------------------------
+  {
+    id: "azure-required-tags",
+    description: "Azure resources carry project, environment and owner tags (cost and ownership).",
+    validate: (type, props) => {
+      const tagged: string[] = [
+        TYPES.resourceGroup,
+        TYPES.storageAccount,
+        TYPES.accessConnector,
+        TYPES.workspace,
+      ];
+      if (!tagged.includes(type) || isUnknown(props.tags)) return [];
+      const tags = asRecord(props.tags);
+      return ["project", "environment", "owner"]
+        .filter((t) => typeof tags[t] !== "string" || tags[t] === "")
+        .map((t) => `tag ${t} is missing`);
+    },
+  },
+  {
+    id: "prod-protect-stateful",
+    description: `In prod, resources holding data (${STATEFUL_TYPES.join(", ")}) are protected.`,
+    validate: (type, _props, context) =>
+      isProd(context) && STATEFUL_TYPES.includes(type) && context?.protect !== true
+        ? ["not protected in prod; set protect (protectData: true)"]
+        : [],
+  },
+  {
+    id: "prod-no-force-destroy",
+    description: "In prod, catalogs and schemas cannot be dropped together with their tables.",
+    validate: (type, props, context) =>
+      isProd(context) &&
+      (type === TYPES.catalog || type === TYPES.schema) &&
+      props.forceDestroy === true
+        ? ["forceDestroy is true in prod"]
+        : [],
+  },
+];
+
+export const STACK_RULES: readonly StackRule[] = [
+  {
+    id: "uc-one-grants-per-securable",
+    description:
+      "Each securable has one authoritative databricks.Grants; two would revoke each other's privileges on every update.",
+    validate: (resources) => {
+      const seen = new Map<string, string>();
+      const out: StackViolation[] = [];
+      for (const r of resources.filter((x) => x.type === TYPES.grants)) {
+        const securable = securableOf(r.props);
+        if (!securable) continue;
+        const first = seen.get(securable);
+        if (first) {
+          out.push({ name: r.name, message: `${securable} already has Grants ${first}` });
+        } else {
+          seen.set(securable, r.name);
+        }
+      }
+      return out;
+    },
+  },
+];
+
+export interface Violation {
+  readonly rule: string;
+  /** Logical name of the resource ("" for the stack as a whole). */
+  readonly resource: string;
+  readonly type: string;
+  readonly message: string;
+}
+
+/** Runs every rule over a stack's resources; violations sorted by rule, resource and message. */
+export function checkResources(resources: readonly StackResource[], stack: string): Violation[] {
+  const out: Violation[] = [];
+  for (const r of resources) {
+    for (const rule of RESOURCE_RULES) {
+      for (const message of rule.validate(r.type, r.props, {
+        stack,
+        protect: r.protect,
+        name: r.name,
+      })) {
+        out.push({ rule: rule.id, resource: r.name, type: r.type, message });
+      }
+    }
+  }
+  for (const rule of STACK_RULES) {
+    for (const v of rule.validate(resources, { stack })) {
+      const type = resources.find((r) => r.name === v.name)?.type ?? "";
+      out.push({ rule: rule.id, resource: v.name ?? "", type, message: v.message });
+    }
+  }
+  const key = (v: Violation) => `${v.rule}\u0000${v.resource}\u0000${v.message}`;
+  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/** The stack name inside a URN (`urn:pulumi:<stack>::<project>::…`). */
+export const stackOfUrn = (urn: string): string => urn.split("::")[0].split(":").pop() ?? "";
