@@ -111,6 +111,8 @@ def validate(df: DataFrame, contract: EntityContract, settings: PipelineSettings
             )
     checks.extend(_entity_rules(contract))
     reasons = F.filter(F.array(*checks), lambda r: r.isNotNull())
+    # A malformed line has no fields to judge: its only reason is that it is malformed.
+    reasons = F.when(corrupt, F.array(F.lit("malformed_record"))).otherwise(reasons)
     return staged.withColumn(REASONS, reasons)
 
 

@@ -1,0 +1,100 @@
+"""Contracts, generated constraint DDL, table locator and job argument parsers (no Spark)."""
+
+from __future__ import annotations
+
+import pytest
+
+from oms_pipeline.config import TableLocator
+from oms_pipeline.contracts import CONTRACTS, get_contract
+from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES, constraint_ddl
+from oms_pipeline.jobs import bronze_ingest, gold_refresh, silver
+
+
+def test_every_gold_key_and_reference_resolves():
+    for t in GOLD_TABLES:
+        assert t.primary_key, t.name
+        for k in t.primary_key:
+            assert not t.column(k).nullable, (t.name, k)
+        for fk in t.foreign_keys:
+            ref = GOLD_BY_NAME[fk.ref_table]
+            assert fk.ref_columns == ref.primary_key, (t.name, fk)
+            for c in fk.columns:
+                assert t.column(c).type == ref.column(fk.ref_columns[0]).type
+        assert all(c.description for c in t.columns)
+
+
+def test_gold_contract_lists_the_star_schema():
+    names = {t.name for t in GOLD_TABLES}
+    assert {"dim_date", "dim_customer", "dim_product", "fact_order_lines"} <= names
+    assert {"fact_shipments", "fact_inventory", "agg_sales_daily", "customer_rfm"} <= names
+
+
+def test_constraint_ddl_is_ordered_and_exact():
+    ddl = constraint_ddl("oms_dev")
+    pk = "ALTER TABLE `oms_dev`.`gold`.`fact_order_lines` ADD CONSTRAINT `pk_fact_order_lines` PRIMARY KEY (`order_id`, `line_id`) NOT ENFORCED RELY"
+    fk = (
+        "ALTER TABLE `oms_dev`.`gold`.`fact_order_lines` ADD CONSTRAINT "
+        "`fk_fact_order_lines_customer_id` FOREIGN KEY (`customer_id`) REFERENCES "
+        "`oms_dev`.`gold`.`dim_customer` (`customer_id`) NOT ENFORCED"
+    )
+    assert pk in ddl and fk in ddl
+    assert "ALTER TABLE `oms_dev`.`gold`.`dim_date` ALTER COLUMN `date_key` SET NOT NULL" in ddl
+    first_fk = min(i for i, s in enumerate(ddl) if "FOREIGN KEY" in s)
+    last_pk = max(i for i, s in enumerate(ddl) if "PRIMARY KEY" in s)
+    assert last_pk < first_fk
+    n_fk = sum(len(t.foreign_keys) for t in GOLD_TABLES)
+    assert sum("FOREIGN KEY" in s for s in ddl) == n_fk
+    assert sum("PRIMARY KEY" in s for s in ddl) == len(GOLD_TABLES)
+    assert all("`" in s for s in constraint_ddl("odd`name"))
+    assert "`odd``name`" in constraint_ddl("odd`name")[0]
+
+
+def test_entity_contracts():
+    assert set(CONTRACTS) == {"orders", "shipments", "inventory", "customers"}
+    orders = get_contract("orders")
+    assert orders.business_key == ("order_id", "line_id")
+    assert "order_id STRING" in orders.schema_hints()
+    with pytest.raises(ValueError, match="unknown entity"):
+        get_contract("returns")
+
+
+def test_table_locator():
+    uc = TableLocator(catalog="oms_dev")
+    assert uc.name("gold", "dim_date") == "oms_dev.gold.dim_date"
+    assert uc.landing("orders") == "/Volumes/oms_dev/ops/landing/orders"
+    assert uc.checkpoint("bronze", "orders") == "/Volumes/oms_dev/ops/checkpoints/bronze/orders"
+    local = TableLocator(lakehouse_root="/lh")
+    assert local.name("silver", "order_lines") == "/lh/silver/order_lines"
+    assert local.checkpoint("silver", "orders") == "/lh/_checkpoints/silver/orders"
+    with pytest.raises(ValueError):
+        TableLocator()
+    with pytest.raises(ValueError):
+        local.name("platinum", "x")
+
+
+def test_job_parsers_accept_the_databricks_parameters():
+    b = bronze_ingest.build_parser().parse_args(
+        [
+            "--catalog",
+            "oms_dev",
+            "--entity",
+            "orders",
+            "--entity",
+            "customers",
+            "--trigger",
+            "processingTime",
+            "--processing-time",
+            "1 minute",
+        ]
+    )
+    assert b.entity == ["orders", "customers"] and b.autoloader == "auto"
+    s = silver.build_parser().parse_args(["--catalog", "oms_dev", "--entity", "shipments"])
+    assert s.trigger == "availableNow"
+    g = gold_refresh.build_parser().parse_args(
+        ["--catalog", "oms_dev", "--as-of-date", "2025-03-01", "--sla-days", '{"Express": 1}']
+    )
+    assert str(g.as_of_date) == "2025-03-01" and g.sla_days == {"Express": 1}
+    with pytest.raises(SystemExit):
+        silver.build_parser().parse_args(
+            ["--catalog", "c", "--lakehouse-root", "/x", "--entity", "orders"]
+        )
