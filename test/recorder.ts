@@ -181,8 +181,42 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
       };
     }
     default:
+      if (args.type.startsWith("pulumi-nodejs:dynamic/powerbi:")) return powerBi(args, i);
       return { id: `${args.name}-id`, state: { name: args.name, ...i } };
   }
+}
+
+/**
+ * Power BI dynamic resources: the ids and hashes their providers would report. The serialised
+ * provider (`__provider`) is not echoed back: state never needs it and it is large.
+ */
+function powerBi(
+  args: pulumi.runtime.MockResourceArgs,
+  inputs: Record<string, unknown>,
+): pulumi.runtime.MockResourceResult {
+  // The real connection provider never writes its secret to state.
+  const { __provider: _provider, clientSecret: _secret, ...i } = inputs;
+  void _provider;
+  void _secret;
+  const id = `${args.name}-id`;
+  const kind = args.type.split(":").pop();
+  const extra: Record<string, unknown> =
+    kind === "FabricWorkspace"
+      ? { workspaceId: id, adopted: false }
+      : kind === "WorkspaceRoleAssignment"
+        ? { roleAssignmentId: id }
+        : kind === "DatabricksConnection"
+          ? {
+              connectionId: id,
+              connectionType: "Databricks",
+              connectionPath: `${String(i.host)};${String(i.httpPath)}`,
+            }
+          : kind === "SemanticModel"
+            ? { semanticModelId: id, itemId: id, partsHash: `hash-of-${args.name}`, partHashes: {} }
+            : kind === "Report"
+              ? { reportId: id, itemId: id, partsHash: `hash-of-${args.name}` }
+              : {};
+  return { id, state: { ...i, ...extra } };
 }
 
 function call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
