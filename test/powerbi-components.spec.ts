@@ -66,7 +66,13 @@ describe("Power BI components alone", () => {
     const sp = recorder.one("databricks:index/servicePrincipal:ServicePrincipal");
     expect(sp.inputs).to.include({ databricksSqlAccess: true, allowClusterCreate: false });
     const secret = recorder.one("databricks:index/secret:Secret");
+    expect(sp.inputs.applicationId).to.equal("client-of-bi-reader");
     expect(secret.inputs.key).to.equal(PUBLISHER_SECRET_KEY);
+    // The publisher's Entra password reaches the secret scope, marked secret all the way.
+    expect(secret.inputs.stringValue).to.deep.equal({
+      [rpc.specialSigKey]: rpc.specialSecretSig,
+      value: "password-of-bi-publisher",
+    });
     const acl = recorder.one("databricks:index/secretAcl:SecretAcl");
     expect(acl.inputs).to.include({ principal: "pipeline-app-id", permission: "READ" });
 
@@ -76,6 +82,7 @@ describe("Power BI components alone", () => {
     ]);
     expect(identity.warehouseAccess.map((a) => a.permissionLevel)).to.deep.equal(["CAN_USE"]);
     expect(await pulumi.isSecret(identity.readerClientSecret)).to.equal(true);
+    expect(await promiseOf(identity.publisherObjectId)).to.equal("sp-object-of-bi-publisher");
   });
 
   it("BiPublishing: every Fabric item under the component, wired to the warehouse and the model", async function () {

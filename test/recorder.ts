@@ -180,6 +180,21 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
         },
       };
     }
+    case "azuread:index/application:Application":
+      return {
+        id: `/applications/object-of-${args.name}`,
+        state: { ...i, clientId: `client-of-${args.name}`, objectId: `object-of-${args.name}` },
+      };
+    case "azuread:index/servicePrincipal:ServicePrincipal":
+      return {
+        id: `sp-object-of-${args.name}`,
+        state: { ...i, objectId: `sp-object-of-${args.name}` },
+      };
+    case "azuread:index/applicationPassword:ApplicationPassword":
+      return {
+        id: `${String(i.applicationId)}/password/${args.name}`,
+        state: { ...i, keyId: `key-of-${args.name}`, value: `password-of-${args.name}` },
+      };
     default:
       if (args.type.startsWith("pulumi-nodejs:dynamic/powerbi:")) return powerBi(args, i);
       return { id: `${args.name}-id`, state: { name: args.name, ...i } };
