@@ -76,7 +76,7 @@ def test_validate_collects_every_reason(spark):
     assert len(good) == 1 and good[0]["quantity"] == 2
     assert str(good[0]["unit_price"]) == "10.5000"
     q = {r["record"]: r["reasons"] for r in quarantine_rows(v, get_contract("orders")).collect()}
-    reasons = [r for r in q.values() if "malformed_record" not in r][0]
+    reasons = next(r for r in q.values() if "malformed_record" not in r)
     assert set(reasons) == {
         "missing:customer_id",
         "invalid_type:quantity",

@@ -24,6 +24,9 @@ from oms_pipeline.transforms.validate import REASONS, quarantine_rows, typed_val
 
 AUDIT_TABLE = "silver_batch_audit"
 
+# (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
+BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
+
 
 def quarantine_table(entity: str) -> str:
     return f"quarantine_{entity}"
@@ -180,7 +183,10 @@ def start_silver(
     trigger: Trigger,
     *,
     max_files_per_trigger: int | None = None,
+    on_batch: BatchCallback | None = None,
 ) -> StreamingQuery:
+    """Start the silver stream of one entity. ``on_batch`` (optional) is called after each
+    committed micro-batch with (entity, batch_id, batch, stats) -- e.g. for freshness tracking."""
     options = {}
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)
@@ -188,7 +194,9 @@ def start_silver(
 
     def run(batch: DataFrame, batch_id: int) -> None:
         # The batch's own session: under Spark Connect this function runs server-side.
-        process_batch(batch.sparkSession, loc, settings, entity, batch, batch_id)
+        stats = process_batch(batch.sparkSession, loc, settings, entity, batch, batch_id)
+        if on_batch is not None:
+            on_batch(entity, batch_id, batch, stats)
 
     writer = (
         stream.writeStream.queryName(f"silver_{entity}")
