@@ -209,7 +209,9 @@ def batch_events(cfg: FeedConfig, cat: Catalog, n: int, target: int) -> dict[str
     lines: dict[str, list[str]] = {}
     for entity in ENTITY_ORDER:
         good = [json.dumps(r, sort_keys=True, default=str) for r in out[entity]]
-        extra = [rng.choice(good) for _ in range(int(len(good) * cfg.duplicate_rate))] if good else []
+        extra = (
+            [rng.choice(good) for _ in range(int(len(good) * cfg.duplicate_rate))] if good else []
+        )
         bad = (
             [_malformed(rng, rng.choice(good)) for _ in range(_count(rng, len(good), cfg))]
             if good

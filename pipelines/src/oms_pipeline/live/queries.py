@@ -141,7 +141,9 @@ def time_bucket(span: dt.timedelta) -> str:
 
 
 def _gold(spark: SparkSession, loc: TableLocator, table: str) -> DataFrame | None:
-    return read_table(spark, loc, "gold", table) if table_exists(spark, loc, "gold", table) else None
+    return (
+        read_table(spark, loc, "gold", table) if table_exists(spark, loc, "gold", table) else None
+    )
 
 
 def _kpis(df: DataFrame | None, measures: list[str]) -> dict[str, Any]:
@@ -165,15 +167,21 @@ def dashboard(spark: SparkSession, loc: TableLocator) -> dict[str, Any]:
             bucket = time_bucket(hi - lo)
     period = F.date_trunc(bucket, F.col("order_ts")).alias("period")
 
-    orders_view: dict[str, Any] = {"kpis": _kpis(lines, ["Orders", "Units", "Average Order Value", "Cancelled Lines"])}
-    revenue_view: dict[str, Any] = {"kpis": _kpis(lines, ["Revenue", "Profit", "Average Order Value"])}
+    orders_view: dict[str, Any] = {
+        "kpis": _kpis(lines, ["Orders", "Units", "Average Order Value", "Cancelled Lines"])
+    }
+    revenue_view: dict[str, Any] = {
+        "kpis": _kpis(lines, ["Revenue", "Profit", "Average Order Value"])
+    }
     revenue_view["kpis"]["Customers"] = _kpis(rfm, ["Customers"])["Customers"]
     if lines is not None:
         by_period = evaluate(lines.select("*", period), ["Orders", "Units", "Revenue"], ["period"])
         orders_view["trend"] = [
             {"period": r["period"], "Orders": r["Orders"], "Units": r["Units"]} for r in by_period
         ]
-        revenue_view["trend"] = [{"period": r["period"], "Revenue": r["Revenue"]} for r in by_period]
+        revenue_view["trend"] = [
+            {"period": r["period"], "Revenue": r["Revenue"]} for r in by_period
+        ]
         revenue_view["by_category"] = evaluate(lines, ["Revenue", "Profit"], ["category"])
         revenue_view["by_region"] = evaluate(lines, ["Revenue"], ["region"])
         orders_view["by_segment"] = evaluate(lines, ["Orders"], ["segment"])
@@ -231,7 +239,12 @@ LAYER_TABLES = {
     "bronze": ("orders", "shipments", "inventory", "customers"),
     "silver": ("order_lines", "shipments", "inventory_stock", "customers"),
     "gold": ("fact_order_lines", "fact_shipments", "fact_inventory", "dim_customer"),
-    "ops": ("quarantine_orders", "quarantine_shipments", "quarantine_inventory", "quarantine_customers"),
+    "ops": (
+        "quarantine_orders",
+        "quarantine_shipments",
+        "quarantine_inventory",
+        "quarantine_customers",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""The whole pipeline on one machine: live feed, continuous streams, Gold and dashboards."""

@@ -1,0 +1,3 @@
+from oms_pipeline.live.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""The feed thread: emits one batch every ``tick`` seconds at the requested event rate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from oms_pipeline.live import feed_writer as W
+from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
+
+
+@dataclass
+class FeedProgress:
+    next_batch: int = 0
+    events_this_run: int = 0
+    events_total: int = 0
+    files_this_run: int = 0
+    done: bool = False
+
+
+class Feeder(threading.Thread):
+    """Writes batches until ``stop`` is set, ``until`` (monotonic) passes or ``batches`` exist."""
+
+    def __init__(
+        self,
+        landing: str,
+        cfg: FeedConfig,
+        *,
+        rate: float,
+        tick_s: float,
+        batches: int | None,
+        until: float | None,
+    ) -> None:
+        super().__init__(name="oms-feed", daemon=True)
+        self.landing, self.cfg, self.rate, self.tick_s = landing, cfg, rate, tick_s
+        self.batches, self.until = batches, until
+        self.stop_event = threading.Event()
+        self.progress = FeedProgress()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # surfaced by the run loop
+            self.error = exc
+        finally:
+            self.progress.done = True
+
+    def _run(self) -> None:
+        cat = catalog(self.cfg)
+        state = W.read_state(self.landing)
+        self.progress.next_batch = state.next_batch
+        self.progress.events_total = state.events_written
+        target = max(1, round(self.rate * self.tick_s))
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            n = state.next_batch
+            if self.batches is not None and n >= self.batches:
+                return
+            if self.until is not None and time.monotonic() >= self.until:
+                return
+            # An interrupted batch is finished with its original size, so its content is equal.
+            size = (
+                state.pending_events
+                if state.pending_batch == n and state.pending_events
+                else target
+            )
+            state.pending_batch, state.pending_events = n, size
+            W.write_state(self.landing, state)
+            lines = batch_events(self.cfg, cat, n, size)
+            written = W.write_batch(self.landing, self.cfg.seed, n, lines)
+            events = sum(len(v) for v in lines.values())
+            state.next_batch, state.pending_batch, state.pending_events = n + 1, None, None
+            state.events_written += events
+            W.write_state(self.landing, state)
+            p = self.progress
+            p.next_batch, p.events_total = state.next_batch, state.events_written
+            p.events_this_run += events
+            p.files_this_run += len(written)
+            next_at += self.tick_s
+            self.stop_event.wait(max(0.0, next_at - time.monotonic()))

@@ -1,0 +1,279 @@
+"""Wiring of the local live run: feed -> bronze/silver streams -> Gold loop -> dashboards.
+
+Bronze and silver run as processing-time streams; the main thread refreshes Gold as soon as a
+silver batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
+SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
+and the feed's state file make the next start resume where this one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.live import queries
+from oms_pipeline.live.feed import FeedConfig
+from oms_pipeline.live.feeder import Feeder
+from oms_pipeline.live.freshness import FreshnessTracker
+from oms_pipeline.live.server import DashboardServer, Snapshot
+from oms_pipeline.pipeline.bronze import start_bronze
+from oms_pipeline.pipeline.gold import refresh_gold
+from oms_pipeline.pipeline.silver import start_silver
+from oms_pipeline.pipeline.streams import Trigger, finish
+
+
+@dataclass
+class LiveOptions:
+    landing: str
+    lakehouse: str
+    rate: float = 50.0
+    tick_s: float = 1.0
+    seed: int = 7
+    duration_s: float | None = None
+    batches: int | None = None
+    feed: bool = True
+    trigger: str = "2 seconds"
+    host: str = "127.0.0.1"
+    port: int | None = 8050
+    status_every_s: float = 5.0
+    dashboard_every_s: float = 5.0
+    entities: tuple[str, ...] = ENTITIES
+    settings: PipelineSettings = field(default_factory=PipelineSettings)
+    quiet: bool = False
+
+
+def say(msg: str) -> None:
+    print(time.strftime("%H:%M:%S ") + msg, flush=True)
+
+
+def file_landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
+    """(path -> (landing time, rows)) from ``_source_file`` counts; landing time = file mtime."""
+    out = {}
+    for r in rows:
+        path = unquote(urlparse(r["_source_file"]).path)
+        try:
+            out[path] = (os.stat(path).st_mtime, int(r["count"]))
+        except OSError:
+            continue
+    return out
+
+
+class LiveRun:
+    def __init__(self, spark: SparkSession, opts: LiveOptions) -> None:
+        self.spark, self.opts = spark, opts
+        self.loc = TableLocator(lakehouse_root=opts.lakehouse, landing_root=opts.landing)
+        self.tracker = FreshnessTracker()
+        self.snapshot = Snapshot()
+        self.stop_event = threading.Event()
+        self.queries: list[StreamingQuery] = []
+        self.server: DashboardServer | None = None
+        self.feeder: Feeder | None = None
+        self.counts: dict[str, dict[str, int]] = {}
+        self.gold_times: list[float] = []
+        self.started = time.time()
+        self.state = "starting"
+        self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
+
+    # --- hooks ------------------------------------------------------------------------------
+    def _on_silver_batch(
+        self, entity: str, batch_id: int, batch: DataFrame, stats: dict[str, int]
+    ) -> None:
+        rows = batch.groupBy("_source_file").count().collect()
+        self.tracker.in_silver(file_landing_times(rows), stats)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start_streams(self, trigger: Trigger) -> None:
+        for e in self.opts.entities:
+            self.queries.append(
+                start_bronze(self.spark, self.loc, e, trigger, use_autoloader=False)
+            )
+        for e in self.opts.entities:
+            self.queries.append(
+                start_silver(
+                    self.spark,
+                    self.loc,
+                    self.opts.settings,
+                    e,
+                    trigger,
+                    on_batch=self._on_silver_batch,
+                )
+            )
+
+    def stop_streams(self) -> None:
+        for q in self.queries:
+            if q.isActive:
+                q.stop()
+        self.queries = []
+
+    def drain(self) -> None:
+        """Process everything landed so far (availableNow), then refresh Gold."""
+        self.stop_streams()
+        once = Trigger(available_now=True)
+        for e in self.opts.entities:
+            finish(start_bronze(self.spark, self.loc, e, once, use_autoloader=False), once)
+        for e in self.opts.entities:
+            q = start_silver(
+                self.spark, self.loc, self.opts.settings, e, once, on_batch=self._on_silver_batch
+            )
+            finish(q, once)
+        self.refresh_gold()
+
+    def refresh_gold(self) -> None:
+        snap = self.tracker.gold_started()
+        t0 = time.time()
+        refresh_gold(self.spark, self.loc, self.opts.settings)
+        t1 = time.time()
+        self.gold_times.append(t1 - t0)
+        self.tracker.gold_finished(snap, t1)
+
+    def check_streams(self) -> None:
+        for q in self.queries:
+            exc = q.exception()
+            if exc is not None:
+                raise RuntimeError(f"stream {q.name} failed: {exc}")
+        if self.feeder is not None and self.feeder.error is not None:
+            raise RuntimeError(f"feed failed: {self.feeder.error}")
+
+    # --- status -----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        fr = self.tracker.summary()
+        window = [
+            r for r in self.tracker.reflected if r.gold_at >= time.time() - 30 and r.gold_at > 0
+        ]
+        feed = self.feeder.progress.__dict__ if self.feeder else None
+        return {
+            "state": self.state,
+            "uptime_s": round(time.time() - self.started, 1),
+            "url": self.server.url if self.server else None,
+            "port": self.server.port if self.server else None,
+            "feed": dict(feed) if feed else None,
+            "rate": self.opts.rate if self.opts.feed else None,
+            "counts": self.counts,
+            "silver_rows": self.tracker.silver_rows,
+            "quarantined_rows": self.tracker.quarantined_rows,
+            "pending_files": self.tracker.pending,
+            "freshness": fr,
+            "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
+            "gold_refreshes": len(self.gold_times),
+            "active_queries": sum(1 for q in self.spark.streams.active),
+            "dashboard_version": self.snapshot.version,
+        }
+
+    def publish_status(self) -> dict[str, Any]:
+        st = self.status()
+        self.snapshot.publish_status(st)
+        os.makedirs(os.path.dirname(self.status_path), exist_ok=True)
+        tmp = self.status_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(st, fh, default=str)
+        os.replace(tmp, self.status_path)
+        return st
+
+    def print_status(self, st: dict[str, Any]) -> None:
+        if self.opts.quiet:
+            return
+        c = st["counts"]
+
+        def total(layer: str) -> int:
+            return sum(c.get(layer, {}).values())
+
+        fr = st["freshness"]
+        p50 = "-" if fr["p50_s"] is None else f"{fr['p50_s']:.1f}s"
+        p95 = "-" if fr["last_minute_p95_s"] is None else f"{fr['last_minute_p95_s']:.1f}s"
+        feed = st["feed"]
+        fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
+        say(
+            f"{fed}bronze {total('bronze')} | silver {total('silver')} | "
+            f"gold {total('gold')} | quarantine {total('ops')} | "
+            f"freshness p50 {p50} p95(1m) {p95} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
+            f" | backlog {st['pending_files']} files"
+        )
+
+    def publish_dashboard(self) -> None:
+        self.counts = queries.layer_counts(self.spark, self.loc)
+        self.snapshot.publish_dashboard(queries.dashboard(self.spark, self.loc), time.time())
+
+    # --- the run ----------------------------------------------------------------------------
+    def install_signals(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            if not self.stop_event.is_set():
+                say(f"{signal.Signals(signum).name}: stopping (checkpoints kept; rerun to resume)")
+            self.stop_event.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
+        o = self.opts
+        self.install_signals()
+        until = time.monotonic() + o.duration_s if o.duration_s is not None else None
+        if serve and o.port is not None:
+            self.server = DashboardServer(self.snapshot, o.host, o.port).start()
+            say(f"Dashboards: {self.server.url}")
+        self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
+        say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
+        if o.feed:
+            self.feeder = Feeder(
+                o.landing,
+                FeedConfig(seed=o.seed),
+                rate=o.rate,
+                tick_s=o.tick_s,
+                batches=o.batches,
+                until=until,
+            )
+            self.feeder.start()
+            say(f"Feed: {o.rate:g} events/s into {o.landing} (seed {o.seed})")
+        self.state = "running"
+        last_status = last_dash = 0.0
+        drained = False
+        try:
+            while not self.stop_event.is_set():
+                self.check_streams()
+                feed_done = self.feeder is None or self.feeder.progress.done
+                time_up = until is not None and time.monotonic() >= until
+                if (
+                    (o.batches is not None or until is not None)
+                    and feed_done
+                    and (time_up or self.feeder is not None)
+                ):
+                    say("Feed finished: draining what landed, then stopping")
+                    self.state = "draining"
+                    self.drain()
+                    drained = True
+                    break
+                if self.tracker.pending or not self.gold_times:
+                    self.refresh_gold()
+                else:
+                    self.stop_event.wait(0.25)
+                now = time.monotonic()
+                if dashboards and now - last_dash >= o.dashboard_every_s:
+                    self.publish_dashboard()
+                    last_dash = now
+                if now - last_status >= o.status_every_s:
+                    self.print_status(self.publish_status())
+                    last_status = now
+        finally:
+            if self.feeder is not None:
+                self.feeder.stop_event.set()
+                self.feeder.join(timeout=10)
+            self.stop_streams()
+            if drained and dashboards:
+                self.publish_dashboard()
+            self.state = "stopped"
+            st = self.publish_status()
+            self.print_status(st)
+            if self.server is not None:
+                self.server.stop()
+            say(f"Stopped cleanly: {st['active_queries']} streaming queries active")
+        return 0
