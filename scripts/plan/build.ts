@@ -48,7 +48,7 @@ const IDENTITY_PLACEHOLDERS: readonly [string, string][] = [
 ];
 
 /** Turns a recorded input (resolved by the SDK's deserializer) into a redacted plan value. */
-function toPlanValue(value: unknown, secrets: readonly string[]): PlanValue | undefined {
+export function toPlanValue(value: unknown, secrets: readonly string[]): PlanValue | undefined {
   if (value === undefined) return undefined;
   if (pulumi.Output.isInstance(value)) return UNKNOWN;
   if (value === null || typeof value === "boolean" || typeof value === "number") return value;
