@@ -65,7 +65,7 @@ describe("offline plan", () => {
     expect(dev.outputs.workspaceUrl).to.equal(UNKNOWN);
     expect(find(dev, CATALOG).inputs.storageRoot).to.equal(UNKNOWN);
     const role = dev.resources.find((r) => r.name === "oms-dev-queue-contributor");
-    expect(String(role?.inputs.principalId)).to.match(/^\(known after deploy: principal id of /);
+    expect(role?.inputs.principalId).to.match(/^\(known after deploy: principal id of /);
     // The firewall stays reviewable although the connector's id is not known yet.
     const rules = find(dev, ACCOUNT).inputs.networkRuleSet as Record<string, unknown>;
     expect(rules.defaultAction).to.equal("Deny");
@@ -115,8 +115,9 @@ describe("plan diff", () => {
     expect(replaced).to.include(
       `${CATALOG}::oms-dev-catalog: replaced (data at risk): \`name\` "oms_dev" → "oms_renamed"`,
     );
-    expect(replaced.some((w) => w.startsWith("databricks:index/schema:Schema::oms-dev-gold"))).to.be
-      .true;
+    expect(
+      replaced.some((w) => w.startsWith("databricks:index/schema:Schema::oms-dev-gold")),
+    ).to.equal(true);
     expect(diffMarkdown(diff)).to.include(
       "**Replaces** `databricks:index/catalog:Catalog::oms-dev-catalog`",
     );
@@ -210,7 +211,7 @@ describe("plan diff", () => {
         "databricks:index/externalLocation:ExternalLocation",
         "databricks:index/storageCredential:StorageCredential",
       ]) {
-        expect(REPLACE_ON_CHANGE[type], type).to.be.an("array").that.is.not.empty;
+        expect(REPLACE_ON_CHANGE[type], type).to.be.an("array").with.length.above(0);
       }
     });
 
