@@ -1,0 +1,352 @@
+/**
+ * The policy rules: each fires on a violating resource and stays quiet on a compliant one; the
+ * pack wraps the same functions; and every stack's offline plan passes.
+ */
+import * as fs from "fs";
+import { expect } from "chai";
+import { ROOT } from "./harness";
+import {
+  checkResources,
+  Props,
+  RESOURCE_RULES,
+  RuleContext,
+  STACK_RULES,
+  TYPES,
+} from "../policy/rules";
+import { packPolicies } from "../policy/pack";
+import { buildPlan } from "../scripts/plan/build";
+import { checkPlan } from "../scripts/plan/policy";
+import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+
+interface Case {
+  readonly type: string;
+  readonly good: Props;
+  readonly bad: Props;
+  readonly context?: RuleContext;
+  readonly badContext?: RuleContext;
+}
+
+const account: Props = {
+  isHnsEnabled: true,
+  minimumTlsVersion: "TLS1_2",
+  enableHttpsTrafficOnly: true,
+  allowSharedKeyAccess: false,
+  allowBlobPublicAccess: false,
+  allowCrossTenantReplication: false,
+  networkRuleSet: { defaultAction: "Deny", ipRules: [{ iPAddressOrRange: "203.0.113.0/24" }] },
+  tags: { project: "p", environment: "dev", owner: "o" },
+};
+const retention = { enabled: true, days: 7 };
+const workspace: Props = {
+  sku: { name: "premium" },
+  parameters: { enableNoPublicIp: { value: true } },
+  tags: account.tags,
+};
+const grants = (principal: string, ...privileges: string[]): Props => ({
+  catalog: "oms_dev",
+  grants: [{ principal, privileges }],
+});
+const job: Props = {
+  runAs: { servicePrincipalName: "00000000-0000-0000-0000-000000000001" },
+  health: { rules: [{ metric: "RUN_DURATION_SECONDS", op: "GREATER_THAN", value: 1800 }] },
+  emailNotifications: { onFailures: ["team@example.com"] },
+  maxConcurrentRuns: 1,
+};
+const warehouse: Props = { enableServerlessCompute: true, warehouseType: "PRO", autoStopMins: 10 };
+const prod: RuleContext = { stack: "prod", protect: true };
+
+/** One passing and one failing resource per rule. */
+const CASES: Record<string, Case> = {
+  "storage-hns-enabled": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, isHnsEnabled: false },
+  },
+  "storage-min-tls-1-2": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, minimumTlsVersion: "TLS1_1" },
+  },
+  "storage-https-only": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, enableHttpsTrafficOnly: false },
+  },
+  "storage-shared-key-disabled": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, allowSharedKeyAccess: undefined },
+  },
+  "storage-no-public-blob-access": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, allowBlobPublicAccess: true },
+  },
+  "storage-network-default-deny": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, networkRuleSet: { defaultAction: "Allow" } },
+  },
+  "storage-no-broad-ip-rules": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: {
+      ...account,
+      networkRuleSet: { defaultAction: "Deny", ipRules: [{ iPAddressOrRange: "0.0.0.0/0" }] },
+    },
+  },
+  "storage-no-cross-tenant-replication": {
+    type: TYPES.storageAccount,
+    good: account,
+    bad: { ...account, allowCrossTenantReplication: true },
+  },
+  "storage-soft-delete": {
+    type: TYPES.blobService,
+    good: { deleteRetentionPolicy: retention, containerDeleteRetentionPolicy: retention },
+    bad: { deleteRetentionPolicy: { enabled: true, days: 1 } },
+  },
+  "storage-container-private": {
+    type: TYPES.container,
+    good: { publicAccess: "None" },
+    bad: { publicAccess: "Container" },
+  },
+  "workspace-no-public-ip": {
+    type: TYPES.workspace,
+    good: workspace,
+    bad: { ...workspace, parameters: { enableNoPublicIp: { value: false } } },
+  },
+  "workspace-premium": {
+    type: TYPES.workspace,
+    good: workspace,
+    bad: { ...workspace, sku: { name: "standard" } },
+  },
+  "uc-no-admin-privileges-to-broad-groups": {
+    type: TYPES.grants,
+    good: grants("oms-data-engineers", "ALL_PRIVILEGES"),
+    bad: grants("account users", "ALL_PRIVILEGES"),
+  },
+  "uc-no-write-privileges-to-broad-groups": {
+    type: TYPES.grants,
+    good: grants("account users", "USE_CATALOG", "BROWSE"),
+    bad: grants("users", "MODIFY"),
+  },
+  "uc-grants-to-groups": {
+    type: TYPES.grant,
+    good: { catalog: "c", principal: "oms-analysts", privileges: ["USE_CATALOG"] },
+    bad: { catalog: "c", principal: "someone@example.com", privileges: ["USE_CATALOG"] },
+  },
+  "uc-no-path-privileges": {
+    type: TYPES.grants,
+    good: {
+      externalLocation: "oms_dev_landing",
+      grants: [{ principal: "g", privileges: ["BROWSE"] }],
+    },
+    bad: {
+      externalLocation: "oms_dev_landing",
+      grants: [{ principal: "g", privileges: ["READ_FILES"] }],
+    },
+  },
+  "uc-catalog-isolated": {
+    type: TYPES.catalog,
+    good: { isolationMode: "ISOLATED", storageRoot: "abfss://x" },
+    bad: { isolationMode: "OPEN", storageRoot: "abfss://x" },
+  },
+  "uc-catalog-own-storage": {
+    type: TYPES.catalog,
+    good: { isolationMode: "ISOLATED", storageRoot: "(known after deploy)" },
+    bad: { isolationMode: "ISOLATED" },
+  },
+  "uc-credential-managed-identity": {
+    type: TYPES.storageCredential,
+    good: { azureManagedIdentity: { accessConnectorId: "id" } },
+    bad: { azureServicePrincipal: { applicationId: "a", clientSecret: "[secret]" } },
+  },
+  "job-run-as-service-principal": {
+    type: TYPES.job,
+    good: job,
+    bad: { ...job, runAs: { userName: "someone@example.com" } },
+  },
+  "job-health-rules": { type: TYPES.job, good: job, bad: { ...job, health: undefined } },
+  "job-failure-notifications": {
+    type: TYPES.job,
+    good: {
+      ...job,
+      emailNotifications: undefined,
+      webhookNotifications: { onFailures: [{ id: "x" }] },
+    },
+    bad: { ...job, emailNotifications: { onSuccesses: ["a@example.com"] } },
+  },
+  "job-single-concurrent-run": {
+    type: TYPES.job,
+    good: job,
+    bad: { ...job, maxConcurrentRuns: 4 },
+  },
+  "warehouse-auto-stop": {
+    type: TYPES.warehouse,
+    good: warehouse,
+    bad: { ...warehouse, autoStopMins: 0 },
+  },
+  "warehouse-serverless-pro": {
+    type: TYPES.warehouse,
+    good: warehouse,
+    bad: { ...warehouse, warehouseType: "CLASSIC", enableServerlessCompute: false },
+  },
+  "permissions-no-broad-groups": {
+    type: TYPES.permissions,
+    good: { accessControls: [{ groupName: "oms-analysts", permissionLevel: "CAN_MANAGE" }] },
+    bad: { accessControls: [{ groupName: "users", permissionLevel: "CAN_USE" }] },
+  },
+  "no-plain-secrets": {
+    type: "databricks:index/secret:Secret",
+    good: { key: "api", scope: "s", stringValue: "[secret]" },
+    bad: { key: "api", scope: "s", stringValue: "hunter2" },
+  },
+  "azure-required-tags": {
+    type: TYPES.resourceGroup,
+    good: { tags: account.tags },
+    bad: { tags: { project: "p" } },
+  },
+  "prod-protect-stateful": {
+    type: TYPES.catalog,
+    good: { isolationMode: "ISOLATED" },
+    bad: { isolationMode: "ISOLATED" },
+    context: prod,
+    badContext: { stack: "prod", protect: false },
+  },
+  "prod-no-force-destroy": {
+    type: TYPES.schema,
+    good: { forceDestroy: false },
+    bad: { forceDestroy: true },
+    context: prod,
+  },
+};
+
+describe("policy rules", () => {
+  it("has at least 20 rules, each with a unique id and a test case", () => {
+    const ids = RESOURCE_RULES.map((r) => r.id);
+    expect(ids.length + STACK_RULES.length).to.be.at.least(20);
+    expect(new Set(ids).size).to.equal(ids.length);
+    expect(Object.keys(CASES).sort()).to.deep.equal([...ids].sort());
+  });
+
+  for (const rule of RESOURCE_RULES) {
+    const c = CASES[rule.id];
+    it(`${rule.id}: fires on a violating resource, quiet on a compliant one`, () => {
+      expect(rule.validate(c.type, c.good, c.context), "compliant").to.deep.equal([]);
+      expect(
+        rule.validate(c.type, c.bad, c.badContext ?? c.context),
+        "violating",
+      ).to.have.length.above(0);
+    });
+  }
+
+  it("leaves other resource types and unknown values alone", () => {
+    for (const rule of RESOURCE_RULES) {
+      expect(rule.validate("x:y:Z", { any: "thing" }, prod), rule.id).to.deep.equal([]);
+    }
+    const storage = RESOURCE_RULES.find((r) => r.id === "storage-network-default-deny");
+    const unknown = { networkRuleSet: { defaultAction: "(known after deploy)" } };
+    expect(storage?.validate(TYPES.storageAccount, unknown)).to.deep.equal([]);
+  });
+
+  it("protection and force-destroy rules apply in prod only", () => {
+    const protect = RESOURCE_RULES.find((r) => r.id === "prod-protect-stateful");
+    expect(protect?.validate(TYPES.catalog, {}, { stack: "dev", protect: false })).to.deep.equal(
+      [],
+    );
+  });
+
+  it("uc-one-grants-per-securable: one Grants per securable across the stack", () => {
+    const rule = STACK_RULES.find((r) => r.id === "uc-one-grants-per-securable");
+    const g = (name: string, securable: Props) => ({ type: TYPES.grants, name, props: securable });
+    expect(rule?.validate([g("a", { catalog: "c" }), g("b", { schema: "c.s" })])).to.deep.equal([]);
+    expect(rule?.validate([g("a", { catalog: "c" }), g("b", { catalog: "c" })])).to.deep.equal([
+      { name: "b", message: "catalog=c already has Grants a" },
+    ]);
+  });
+
+  it("checkResources reports violations sorted, with rule and resource", () => {
+    const found = checkResources(
+      [{ type: TYPES.container, name: "c", props: { publicAccess: "Blob" } }],
+      "dev",
+    );
+    expect(found).to.deep.equal([
+      {
+        rule: "storage-container-private",
+        resource: "c",
+        type: TYPES.container,
+        message: 'publicAccess is "Blob"; containers are private',
+      },
+    ]);
+  });
+});
+
+describe("policy pack", () => {
+  const policies = packPolicies();
+
+  it("wraps every rule, mandatory unless the pack cannot judge it", () => {
+    expect(policies.map((p) => p.name).sort()).to.deep.equal(
+      [...RESOURCE_RULES, ...STACK_RULES].map((r) => r.id).sort(),
+    );
+    const level = (name: string) => policies.find((p) => p.name === name)?.enforcementLevel;
+    expect(level("storage-network-default-deny")).to.equal("mandatory");
+    expect(level("no-plain-secrets")).to.equal("advisory");
+  });
+
+  it("reports the same violations through validateResource, with stack and protect", async () => {
+    const policy = policies.find(
+      (p) => p.name === "prod-protect-stateful",
+    ) as ResourceValidationPolicy;
+    const args = (protect: boolean) =>
+      ({
+        type: TYPES.catalog,
+        props: {},
+        urn: "urn:pulumi:prod::oms-lakehouse::databricks:index/catalog:Catalog::c",
+        name: "c",
+        opts: { protect },
+      }) as unknown as ResourceValidationArgs;
+    const run = async (protect: boolean) => {
+      const seen: string[] = [];
+      const validate = Array.isArray(policy.validateResource)
+        ? policy.validateResource
+        : [policy.validateResource];
+      for (const v of validate) await v?.(args(protect), (m) => seen.push(m));
+      return seen;
+    };
+    expect(await run(false)).to.have.length(1);
+    expect(await run(true)).to.deep.equal([]);
+  });
+
+  it("has a PulumiPolicy.yaml and its own package.json pinned like the root", () => {
+    expect(fs.existsSync(`${ROOT}/policy/PulumiPolicy.yaml`)).to.equal(true);
+    const own = JSON.parse(fs.readFileSync(`${ROOT}/policy/package.json`, "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const root = JSON.parse(fs.readFileSync(`${ROOT}/package.json`, "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    for (const [name, version] of Object.entries(own.dependencies)) {
+      expect(version, name).to.equal(root.dependencies[name]);
+    }
+  });
+});
+
+describe("every stack passes the policy pack", () => {
+  const stacks = fs
+    .readdirSync(ROOT)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+
+  it("finds the stack files", () => {
+    expect(stacks).to.include.members(["dev", "prod"]);
+  });
+
+  for (const stack of stacks) {
+    it(`${stack}: no violations in the offline plan`, async () => {
+      const plan = await buildPlan(stack);
+      expect(plan.resources.filter((r) => r.custom).length).to.be.above(20);
+      expect(checkPlan(plan)).to.deep.equal([]);
+    });
+  }
+});
