@@ -36,6 +36,12 @@ export const WAREHOUSE_CLUSTER_SIZES = [
 
 export const ENVIRONMENTS = ["dev", "test", "prod"] as const;
 
+/** When the ingestion job runs: always (processing-time streams) or when files land (availableNow). */
+export const JOB_TRIGGERS = ["continuous", "fileArrival"] as const;
+
+/** Where the job tasks run: serverless jobs compute, or job clusters under the stack's policy. */
+export const JOB_COMPUTES = ["serverless", "cluster"] as const;
+
 // Parsers from Pulumi's string-typed config to the typed value. Anything that does not parse is
 // passed through unchanged so that zod reports it with the expected type.
 const asBoolean = (v: unknown): unknown => (v === "true" ? true : v === "false" ? false : v);
@@ -122,6 +128,52 @@ const schema = z
     warehouseMinClusters: int(1, 40).default(1),
     warehouseMaxClusters: int(1, 40).default(1),
     warehouseAutoStopMins: int(5, 1440).default(10),
+    databricksAccountId: text(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      "a Databricks account id (lowercase UUID)",
+    ),
+    jobsDeployerPrincipal: text(
+      /^(users\/[^\s/]+@[^\s/]+|servicePrincipals\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|groups\/\S(.*\S)?)$/,
+      "users/<e-mail>, servicePrincipals/<application id> or groups/<name>: the identity that runs pulumi up",
+    ),
+    jobTrigger: oneOf(JOB_TRIGGERS).default("fileArrival"),
+    jobProcessingTime: text(
+      /^[1-9]\d* (seconds|minutes)$/,
+      "a Spark processing-time interval such as '30 seconds' or '2 minutes'",
+    ).default("30 seconds"),
+    jobCompute: oneOf(JOB_COMPUTES).default("serverless"),
+    jobNodeType: text(
+      /^Standard_[A-Za-z0-9_]+$/,
+      "an Azure VM size as Databricks names it, such as Standard_D4ds_v5",
+    ).default("Standard_D4ds_v5"),
+    jobMaxWorkers: int(1, 50).default(2),
+    jobMaxFilesPerTrigger: int(1, 100000).default(1000),
+    jobMaxRetries: int(0, 10).default(3),
+    jobTimeoutSeconds: int(300, 86400).default(3600),
+    jobRunDurationWarningSeconds: int(60, 86400).default(1800),
+    jobBacklogSecondsThreshold: int(10, 86400).default(600),
+    jobBacklogFilesThreshold: int(1, 1000000).default(1000),
+    jobGoldMinSecondsBetweenRuns: int(60, 86400).default(300),
+    jobNotificationEmails: z
+      .preprocess(
+        asList,
+        z.array(text(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"), {
+          invalid_type_error: "expected a list of e-mail addresses",
+        }),
+      )
+      .default([]),
+    jobWebhookIds: z
+      .preprocess(
+        asList,
+        z.array(
+          text(
+            /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+            "a notification destination id (lowercase UUID)",
+          ),
+          { invalid_type_error: "expected a list of notification destination ids" },
+        ),
+      )
+      .default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -138,6 +190,13 @@ const schema = z
         path: ["forceDestroy"],
         message:
           "must be false when protectData is true (a protected stack must not cascade-delete its data)",
+      });
+    }
+    if (c.jobRunDurationWarningSeconds >= c.jobTimeoutSeconds) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["jobRunDurationWarningSeconds"],
+        message: `must be below jobTimeoutSeconds (${c.jobTimeoutSeconds}): a warning after the timeout never fires`,
       });
     }
     const groups = [c.dataEngineersGroup, c.analystsGroup, c.biReadersGroup];

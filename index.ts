@@ -1,6 +1,6 @@
 /**
  * OMS lakehouse: composition only. Configuration is validated first; components are built in the
- * order data flows (storage → workspace → Unity Catalog → warehouse); outputs are what operators
+ * order data flows (storage → workspace → pipeline identity → Unity Catalog → jobs → warehouse); outputs are what operators
  * and the later jobs / Power BI parts of the stack consume.
  */
 import * as authorization from "@pulumi/azure-native/authorization";
@@ -9,6 +9,7 @@ import { LakehouseStorage } from "./components/storage";
 import { DatabricksWorkspace } from "./components/workspace";
 import { LakehouseCatalog } from "./components/catalog";
 import { SqlWarehouse } from "./components/warehouse";
+import { PipelineIdentity, PipelineJobs, pipelineGrants } from "./components/jobs";
 
 const config = loadConfig();
 const base = `oms-${config.environment}`;
@@ -43,6 +44,15 @@ const workspace = new DatabricksWorkspace(base, {
   tags,
 });
 
+// Created before the catalog: its Unity Catalog privileges go into the catalog's one
+// authoritative Grants per securable.
+const pipelineIdentity = new PipelineIdentity(`${base}-pipeline`, {
+  displayName: `${base}-pipeline`,
+  accountId: config.databricksAccountId,
+  deployerPrincipal: config.jobsDeployerPrincipal,
+  provider: workspace.provider,
+});
+
 const catalog = new LakehouseCatalog(base, {
   catalogName: config.catalogName,
   accessConnectorId: storage.accessConnectorId,
@@ -59,6 +69,37 @@ const catalog = new LakehouseCatalog(base, {
   dataEngineersGroup: config.dataEngineersGroup,
   analystsGroup: config.analystsGroup,
   biReadersGroup: config.biReadersGroup,
+  additionalGrants: pipelineGrants(pipelineIdentity.applicationId),
+  provider: workspace.provider,
+});
+
+const jobs = new PipelineJobs(`${base}-pipeline`, {
+  environment: config.environment,
+  runAs: pipelineIdentity.applicationId,
+  catalogName: catalog.catalogName,
+  schemas: catalog.schemas,
+  volumePaths: catalog.volumePaths,
+  workspaceUrl: workspace.host,
+  dataEngineersGroup: config.dataEngineersGroup,
+  settings: {
+    trigger: config.jobTrigger,
+    processingTime: config.jobProcessingTime,
+    compute: config.jobCompute,
+    nodeType: config.jobNodeType,
+    maxWorkers: config.jobMaxWorkers,
+    maxFilesPerTrigger: config.jobMaxFilesPerTrigger,
+    maxRetries: config.jobMaxRetries,
+    timeoutSeconds: config.jobTimeoutSeconds,
+    runDurationWarningSeconds: config.jobRunDurationWarningSeconds,
+    backlogSecondsThreshold: config.jobBacklogSecondsThreshold,
+    backlogFilesThreshold: config.jobBacklogFilesThreshold,
+    goldMinSecondsBetweenRuns: config.jobGoldMinSecondsBetweenRuns,
+    notificationEmails: config.jobNotificationEmails,
+    webhookIds: config.jobWebhookIds,
+  },
+  // The first run needs the principal's privileges and the deployer's right to use it.
+  dependsOn: [...Object.values(catalog.grants), pipelineIdentity.ruleSet],
+  tags,
   provider: workspace.provider,
 });
 
@@ -84,3 +125,8 @@ export const volumePaths = catalog.volumePaths;
 export const warehouseId = warehouse.warehouseId;
 export const warehouseServerHostname = warehouse.serverHostname;
 export const warehouseHttpPath = warehouse.httpPath;
+export const pipelineServicePrincipal = pipelineIdentity.applicationId;
+export const pipelinePackageVersion = jobs.packageVersion;
+export const pipelineWheelPath = jobs.wheelPath;
+export const jobIds = jobs.jobIds;
+export const jobUrls = jobs.jobUrls;

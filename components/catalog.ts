@@ -18,7 +18,7 @@ export const SCHEMAS = ["bronze", "silver", "gold", "ops"] as const;
 export type SchemaName = (typeof SCHEMAS)[number];
 
 /** Volumes of the `ops` schema. */
-export const VOLUMES = ["landing", "checkpoints"] as const;
+export const VOLUMES = ["landing", "checkpoints", "artifacts"] as const;
 export type VolumeName = (typeof VOLUMES)[number];
 
 /** Folder of the landing container that OMS drops its extracts into (the landing volume's root). */
@@ -246,9 +246,22 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
       },
       child,
     );
+    const artifactsVolume = new databricks.Volume(
+      `${name}-artifacts-volume`,
+      {
+        catalogName: catalog.name,
+        schemaName: schemas.ops.name,
+        name: "artifacts",
+        // Separate from checkpoints so the jobs' identity can read its code but not rewrite it.
+        volumeType: "MANAGED",
+        comment: "Pipeline code the jobs run (content-addressed wheels uploaded by the stack)",
+      },
+      child,
+    );
     const volumeResources: Record<VolumeName, databricks.Volume> = {
       landing: landingVolume,
       checkpoints: checkpointsVolume,
+      artifacts: artifactsVolume,
     };
 
     // --- Grants: collect per securable, then one authoritative Grants each. ------------------
@@ -287,6 +300,7 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
       "schema:ops": { schema: fullName.schema(schemas.ops) },
       "volume:ops.landing": { volume: fullName.volume(landingVolume) },
       "volume:ops.checkpoints": { volume: fullName.volume(checkpointsVolume) },
+      "volume:ops.artifacts": { volume: fullName.volume(artifactsVolume) },
       "externalLocation:landing": { externalLocation: landing.name },
       "externalLocation:lakehouse": { externalLocation: lakehouse.name },
       storageCredential: { storageCredential: credential.name },

@@ -143,11 +143,19 @@ describe("configuration", () => {
 
   it("applies the defaults Pulumi.yaml declares", () => {
     const required = Object.keys(declared).filter((k) => !("default" in declared[k]));
-    expect(required.sort()).to.deep.equal(["catalogName", "environment", "storageAccountName"]);
+    expect(required.sort()).to.deep.equal([
+      "catalogName",
+      "databricksAccountId",
+      "environment",
+      "jobsDeployerPrincipal",
+      "storageAccountName",
+    ]);
     const parsed = parseConfig({
       environment: "dev",
       storageAccountName: "omsdefaults",
       catalogName: "oms_defaults",
+      databricksAccountId: "00000000-0000-0000-0000-000000000000",
+      jobsDeployerPrincipal: "users/deployer@example.com",
     }) as Record<string, unknown>;
     for (const [key, spec] of Object.entries(declared)) {
       if (!("default" in spec)) continue;
@@ -179,6 +187,7 @@ describe("configuration", () => {
   it("keeps environment differences in the stack files, not in code", () => {
     const sources = ["index.ts", "config.ts", "components/storage.ts", "components/workspace.ts"]
       .concat(["components/catalog.ts", "components/grants.ts", "components/warehouse.ts"])
+      .concat(["components/jobs.ts", "components/pipelinePackage.ts"])
       .map((file) => fs.readFileSync(path.join(ROOT, file), "utf8"));
     for (const source of sources) {
       expect(source).not.to.match(/getStack\(|=== "(dev|prod)"/);

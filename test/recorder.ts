@@ -18,6 +18,8 @@ export const CLIENT = {
 };
 export const WORKSPACE_ID = "1234567890123456";
 export const WORKSPACE_HOST = `adb-${WORKSPACE_ID}.7.azuredatabricks.net`;
+/** Application id the mock gives every Databricks service principal the stack creates. */
+export const SERVICE_PRINCIPAL_APP_ID = "55555555-5555-5555-5555-555555555555";
 
 /** One registered resource, as the engine would have seen it. */
 export interface RecordedResource {
@@ -195,6 +197,20 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
         id: `${String(i.applicationId)}/password/${args.name}`,
         state: { ...i, keyId: `key-of-${args.name}`, value: `password-of-${args.name}` },
       };
+    case "databricks:index/servicePrincipal:ServicePrincipal":
+      return {
+        id: `${args.name}-id`,
+        state: {
+          ...i,
+          applicationId: SERVICE_PRINCIPAL_APP_ID,
+          aclPrincipalId: `servicePrincipals/${SERVICE_PRINCIPAL_APP_ID}`,
+        },
+      };
+    case "databricks:index/job:Job": {
+      // Numeric like the Jobs API's ids, stable per logical name.
+      const id = String([...args.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1e9, 7));
+      return { id, state: { ...i, url: `https://${WORKSPACE_HOST}/jobs/${id}` } };
+    }
     default:
       if (args.type.startsWith("pulumi-nodejs:dynamic/powerbi:")) return powerBi(args, i);
       return { id: `${args.name}-id`, state: { name: args.name, ...i } };

@@ -344,7 +344,9 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       });
 
       it("lets analysts and BI readers use it, and nobody else", () => {
-        const p = one(T.permissions).inputs;
+        const found = all(T.permissions).filter((r) => r.inputs.sqlEndpointId !== undefined);
+        expect(found, "warehouse permissions").to.have.length(1);
+        const p = found[0].inputs;
         expect(p.sqlEndpointId).to.equal(`whoms${stack}warehouse`);
         expect(p.accessControls).to.deep.equal([
           { groupName: "oms-analysts", permissionLevel: "CAN_USE" },
@@ -360,7 +362,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       resources
         .filter((r) => !r.custom)
         .forEach((r) =>
-          expect(r.type).to.match(/^oms:(storage|workspace|catalog|warehouse):[A-Za-z]+$/),
+          expect(r.type).to.match(/^oms:(storage|workspace|catalog|jobs|warehouse):[A-Za-z]+$/),
         );
     });
 
@@ -384,6 +386,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       expect(await promiseOf(out.volumePaths as Record<string, string>)).to.deep.equal({
         landing: `/Volumes/oms_${stack}/ops/landing`,
         checkpoints: `/Volumes/oms_${stack}/ops/checkpoints`,
+        artifacts: `/Volumes/oms_${stack}/ops/artifacts`,
       });
       expect(await promiseOf(out.warehouseId as string)).to.equal(`whoms${stack}warehouse`);
       expect(await promiseOf(out.warehouseServerHostname as string)).to.equal(WORKSPACE_HOST);
