@@ -113,13 +113,13 @@ describe("plan diff", () => {
     const diff = diffPlans(dev, await variant({ catalogName: "oms_renamed" }));
     const replaced = warnings(diff, "replace");
     expect(replaced).to.include(
-      `${CATALOG}::oms-dev-catalog: replaced (data at risk): \`name\` "oms_dev" → "oms_renamed"`,
+      `${CATALOG}::oms-dev-catalog: replace-on-change input: \`name\` "oms_dev" → "oms_renamed"`,
     );
     expect(
       replaced.some((w) => w.startsWith("databricks:index/schema:Schema::oms-dev-gold")),
     ).to.equal(true);
     expect(diffMarkdown(diff)).to.include(
-      "**Replaces** `databricks:index/catalog:Catalog::oms-dev-catalog`",
+      "**Replaces (data at risk)** `databricks:index/catalog:Catalog::oms-dev-catalog`",
     );
   });
 
@@ -198,7 +198,9 @@ describe("plan diff", () => {
 
     it("warns when a stateful resource is removed", () => {
       const diff = diffPlans(plan(resource(CATALOG, "c", { name: "x" })), plan());
-      expect(warnings(diff, "delete")).to.deep.equal([`${CATALOG}::c: deleted (data at risk)`]);
+      expect(warnings(diff, "delete")).to.deep.equal([
+        `${CATALOG}::c: stateful resource removed from the program`,
+      ]);
     });
 
     it("keeps a documented replace-on-change table for every stateful type", () => {

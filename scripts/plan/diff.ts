@@ -49,6 +49,12 @@ export const REPLACE_ON_CHANGE: Readonly<Record<string, readonly string[]>> = {
   "databricks:index/storageCredential:StorageCredential": ["name", "metastoreId"],
 };
 
+/** Entries of the table above that do not always replace, with what happens instead. */
+export const REPLACE_NOTES: Readonly<Record<string, string>> = {
+  "azure-native:storage:StorageAccount sku.name":
+    "to or from a zone-redundant SKU Azure cannot convert in place: a replacement or a manual migration",
+};
+
 /** Types whose deletion or replacement loses data or the access path to it. */
 export const STATEFUL_TYPES: readonly string[] = Object.keys(REPLACE_ON_CHANGE);
 
@@ -269,10 +275,11 @@ function replacementWarnings(type: string, changes: readonly InputChange[]): str
         (t) => c.path === t || c.path.startsWith(`${t}.`) || c.path.startsWith(`${t}[`),
       ),
     )
-    .map(
-      (c) =>
-        `\`${c.path}\` ${JSON.stringify(c.before ?? null)} → ${JSON.stringify(c.after ?? null)}`,
-    );
+    .map((c) => {
+      const change = `\`${c.path}\` ${JSON.stringify(c.before ?? null)} → ${JSON.stringify(c.after ?? null)}`;
+      const note = REPLACE_NOTES[`${type} ${c.path}`];
+      return note ? `${change} — ${note}` : change;
+    });
 }
 
 /** Options of {@link diffPlans}. */
@@ -327,7 +334,7 @@ export function diffPlans(base: Plan, head: Plan, options: DiffOptions = {}): Pl
     else if (changes.length > 0) changed.push(entry(r, changes));
     if (old && STATEFUL_TYPES.includes(r.type)) {
       for (const message of replacementWarnings(r.type, changes)) {
-        warnings.push({ kind: "replace", key, message: `replaced (data at risk): ${message}` });
+        warnings.push({ kind: "replace", key, message: `replace-on-change input: ${message}` });
       }
     }
     for (const message of securityFindings(old, r))
@@ -337,7 +344,7 @@ export function diffPlans(base: Plan, head: Plan, options: DiffOptions = {}): Pl
     if (after.has(key)) continue;
     removed.push(entry(r, inputChanges(r, undefined)));
     if (STATEFUL_TYPES.includes(r.type)) {
-      warnings.push({ kind: "delete", key, message: "deleted (data at risk)" });
+      warnings.push({ kind: "delete", key, message: "stateful resource removed from the program" });
     }
   }
   const byKey = <T extends { key: string }>(xs: T[]) =>
@@ -371,7 +378,11 @@ export function diffMarkdown(diff: PlanDiff, title = "Infrastructure plan"): str
     return `${lines.join("\n").trimEnd()}\n`;
   }
   if (diff.warnings.length > 0) {
-    const heading = { replace: "Replaces", delete: "Deletes", security: "Loosens security" };
+    const heading = {
+      replace: "Replaces (data at risk)",
+      delete: "Deletes (data at risk)",
+      security: "Loosens security",
+    };
     lines.push("### ⚠️ Needs a careful look", "");
     for (const w of diff.warnings)
       lines.push(`- **${heading[w.kind]}** \`${w.key}\`: ${w.message}`);
