@@ -4,6 +4,7 @@
  */
 import { expect } from "chai";
 import { loadStackConfig, PROJECT, StackConfig, withConfig } from "./harness";
+import { stackPlan } from "./plan-cache";
 import { buildPlan, toPlanValue } from "../scripts/plan/build";
 import { diffMarkdown, diffPlans, PlanDiff, REPLACE_ON_CHANGE } from "../scripts/plan/diff";
 import { planMarkdown } from "../scripts/plan/markdown";
@@ -31,7 +32,7 @@ const warnings = (diff: PlanDiff, kind: string) =>
 describe("offline plan", () => {
   let dev: Plan;
   before(async () => {
-    dev = await buildPlan("dev");
+    dev = await stackPlan("dev");
   });
 
   it("is byte-identical across runs (JSON and Markdown)", async () => {
@@ -98,7 +99,7 @@ describe("offline plan", () => {
 describe("plan diff", () => {
   let dev: Plan;
   before(async () => {
-    dev = await buildPlan("dev");
+    dev = await stackPlan("dev");
   });
   const variant = (changes: Record<string, string>) =>
     buildPlan("dev", withConfig(loadStackConfig("dev"), changes));
@@ -136,7 +137,7 @@ describe("plan diff", () => {
   });
 
   it("matches two stacks' resources by name with --rename", async () => {
-    const prod = await buildPlan("prod");
+    const prod = await stackPlan("prod");
     const diff = diffPlans(dev, prod, { renames: [["oms-dev", "oms-prod"]] });
     expect(diff.removed).to.deep.equal([]);
     const account = diff.changed.find((c) => c.type === ACCOUNT);
