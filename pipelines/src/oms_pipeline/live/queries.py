@@ -122,11 +122,44 @@ def _json(v: Any) -> Any:
 
 def evaluate(df: DataFrame, measures: list[str], by: list[str] | None = None) -> list[dict]:
     """Rows of ``by`` columns plus one value per measure (named like the Power BI measure)."""
+    return evaluate_sets(df, measures, {"rows": by or []})["rows"]
+
+
+def evaluate_sets(
+    df: DataFrame, measures: list[str], sets: dict[str, list[str]]
+) -> dict[str, list[dict]]:
+    """Several slicings of the same measures in one Spark job (GROUP BY GROUPING SETS).
+
+    ``sets`` maps a result name to its grouping columns (``[]``: the grand total). Each result
+    is a list of rows with those columns and one value per measure, ordered by the columns.
+    """
+    cols = sorted({c for group in sets.values() for c in group})
     aggs = [F.expr(MEASURES[m].sql).alias(m) for m in measures]
-    out = df.groupBy(*by).agg(*aggs) if by else df.agg(*aggs)
-    if by:
-        out = out.orderBy(*by)
-    return [{k: _json(v) for k, v in r.asDict().items()} for r in out.collect()]
+    if cols:
+        gid = F.grouping_id().alias("_gid")
+        rows = (
+            df.groupingSets([[F.col(c) for c in g] for g in sets.values()], *cols)
+            .agg(gid, *aggs)
+            .collect()
+        )
+    else:
+        rows = [r.asDict() | {"_gid": 0} for r in df.agg(*aggs).collect()]  # type: ignore[misc]
+
+    def gid_of(group: list[str]) -> int:
+        # grouping_id(): one bit per grouping column, set when the column is NOT grouped.
+        return sum(1 << (len(cols) - 1 - i) for i, c in enumerate(cols) if c not in group)
+
+    out: dict[str, list[dict]] = {}
+    for name, group in sets.items():
+        want = gid_of(group)
+        picked = []
+        for r in rows:
+            d = r if isinstance(r, dict) else r.asDict()
+            if d["_gid"] == want:
+                picked.append({k: _json(d[k]) for k in [*group, *measures]})
+        picked.sort(key=lambda x: tuple("" if x[c] is None else str(x[c]) for c in group))
+        out[name] = picked
+    return out
 
 
 def time_bucket(span: dt.timedelta) -> str:
@@ -146,14 +179,27 @@ def _gold(spark: SparkSession, loc: TableLocator, table: str) -> DataFrame | Non
     )
 
 
-def _kpis(df: DataFrame | None, measures: list[str]) -> dict[str, Any]:
-    if df is None:
-        return dict.fromkeys(measures)
-    return evaluate(df, measures)[0]
+ORDER_MEASURES = ["Orders", "Units", "Revenue", "Profit", "Average Order Value", "Cancelled Lines"]
+SHIP_MEASURES = [
+    "Shipments",
+    "On-time % (SLA)",
+    "On-time % (promise)",
+    "Late Shipments (SLA)",
+    "Average Lead Time (days)",
+    "P90 Lead Time (days)",
+]
+INV_MEASURES = ["Stock On Hand", "Days of Cover", "Low-stock Items", "Stock-outs"]
+
+
+def _pick(row: dict[str, Any] | None, names: list[str]) -> dict[str, Any]:
+    return {n: (row or {}).get(n) for n in names}
 
 
 def dashboard(spark: SparkSession, loc: TableLocator) -> dict[str, Any]:
-    """The four views' data: order trends, shipment SLA, inventory levels, revenue."""
+    """The four views' data: order trends, shipment SLA, inventory levels, revenue.
+
+    One Spark job per Gold fact table (grouping sets), plus one for the time span.
+    """
     lines = _gold(spark, loc, "fact_order_lines")
     ships = _gold(spark, loc, "fact_shipments")
     inv = _gold(spark, loc, "fact_inventory")
@@ -167,62 +213,65 @@ def dashboard(spark: SparkSession, loc: TableLocator) -> dict[str, Any]:
             bucket = time_bucket(hi - lo)
     period = F.date_trunc(bucket, F.col("order_ts")).alias("period")
 
-    orders_view: dict[str, Any] = {
-        "kpis": _kpis(lines, ["Orders", "Units", "Average Order Value", "Cancelled Lines"])
-    }
-    revenue_view: dict[str, Any] = {
-        "kpis": _kpis(lines, ["Revenue", "Profit", "Average Order Value"])
-    }
-    revenue_view["kpis"]["Customers"] = _kpis(rfm, ["Customers"])["Customers"]
+    o: dict[str, list[dict]] = {}
     if lines is not None:
-        by_period = evaluate(lines.select("*", period), ["Orders", "Units", "Revenue"], ["period"])
-        orders_view["trend"] = [
-            {"period": r["period"], "Orders": r["Orders"], "Units": r["Units"]} for r in by_period
-        ]
-        revenue_view["trend"] = [
-            {"period": r["period"], "Revenue": r["Revenue"]} for r in by_period
-        ]
-        revenue_view["by_category"] = evaluate(lines, ["Revenue", "Profit"], ["category"])
-        revenue_view["by_region"] = evaluate(lines, ["Revenue"], ["region"])
-        orders_view["by_segment"] = evaluate(lines, ["Orders"], ["segment"])
-    sla_view: dict[str, Any] = {
-        "kpis": _kpis(
-            ships,
-            [
-                "Shipments",
-                "On-time % (SLA)",
-                "On-time % (promise)",
-                "Late Shipments (SLA)",
-                "Average Lead Time (days)",
-                "P90 Lead Time (days)",
-            ],
+        o = evaluate_sets(
+            lines.select("*", period),
+            ORDER_MEASURES,
+            {
+                "total": [],
+                "trend": ["period"],
+                "by_category": ["category"],
+                "by_region": ["region"],
+                "by_segment": ["segment"],
+            },
         )
+    total = o.get("total", [None])[0] if o.get("total") else None
+    customers = evaluate(rfm, ["Customers"])[0]["Customers"] if rfm is not None else None
+    orders_view = {
+        "kpis": _pick(total, ["Orders", "Units", "Average Order Value", "Cancelled Lines"]),
+        "trend": [_pick(r, ["period", "Orders", "Units"]) for r in o.get("trend", [])],
+        "by_segment": [_pick(r, ["segment", "Orders"]) for r in o.get("by_segment", [])],
     }
+    revenue_view = {
+        "kpis": _pick(total, ["Revenue", "Profit", "Average Order Value"])
+        | {"Customers": customers},
+        "trend": [_pick(r, ["period", "Revenue"]) for r in o.get("trend", [])],
+        "by_category": [
+            _pick(r, ["category", "Revenue", "Profit"]) for r in o.get("by_category", [])
+        ],
+        "by_region": [_pick(r, ["region", "Revenue"]) for r in o.get("by_region", [])],
+    }
+    sh: dict[str, list[dict]] = {}
     if ships is not None:
-        sla_view["by_service_level"] = evaluate(
-            ships,
-            ["Shipments", "On-time % (SLA)", "Late Shipments (SLA)", "P90 Lead Time (days)"],
-            ["service_level"],
+        sh = evaluate_sets(
+            ships.select("*", period),
+            SHIP_MEASURES,
+            {"total": [], "by_service_level": ["service_level"], "trend": ["period"]},
         )
-        sla_view["trend"] = evaluate(
-            ships.where(F.col("order_ts").isNotNull()).select("*", period),
-            ["On-time % (SLA)", "Shipments"],
-            ["period"],
-        )
-    inv_view: dict[str, Any] = {
-        "kpis": _kpis(inv, ["Stock On Hand", "Days of Cover", "Low-stock Items", "Stock-outs"])
+    sla_view = {
+        "kpis": _pick(sh["total"][0] if sh.get("total") else None, SHIP_MEASURES),
+        "by_service_level": sh.get("by_service_level", []),
+        "trend": [r for r in sh.get("trend", []) if r["period"] is not None],
     }
+    iv: dict[str, list[dict]] = {}
     if inv is not None:
-        inv_view["by_location"] = evaluate(
-            inv, ["Stock On Hand", "Days of Cover", "Stock-outs"], ["location_id"]
-        )
+        src = inv
         if products is not None:
-            with_cat = inv.join(
-                products.select("product_id", "category"), "product_id", "left"
-            ).fillna({"category": "Unknown"})
-            inv_view["by_category"] = evaluate(
-                with_cat, ["Stock On Hand", "Days of Cover", "Low-stock Items"], ["category"]
-            )
+            src = inv.join(products.select("product_id", "category"), "product_id", "left")
+        else:
+            src = inv.withColumn("category", F.lit(None).cast("string"))
+        src = src.fillna({"category": "Unknown"})
+        iv = evaluate_sets(
+            src,
+            INV_MEASURES,
+            {"total": [], "by_location": ["location_id"], "by_category": ["category"]},
+        )
+    inv_view = {
+        "kpis": _pick(iv["total"][0] if iv.get("total") else None, INV_MEASURES),
+        "by_location": iv.get("by_location", []),
+        "by_category": iv.get("by_category", []),
+    }
     return {
         "bucket": bucket,
         "views": {
@@ -233,28 +282,3 @@ def dashboard(spark: SparkSession, loc: TableLocator) -> dict[str, Any]:
         },
         "measures": {k: {"table": m.table, "dax": m.dax} for k, m in MEASURES.items()},
     }
-
-
-LAYER_TABLES = {
-    "bronze": ("orders", "shipments", "inventory", "customers"),
-    "silver": ("order_lines", "shipments", "inventory_stock", "customers"),
-    "gold": ("fact_order_lines", "fact_shipments", "fact_inventory", "dim_customer"),
-    "ops": (
-        "quarantine_orders",
-        "quarantine_shipments",
-        "quarantine_inventory",
-        "quarantine_customers",
-    ),
-}
-
-
-def layer_counts(spark: SparkSession, loc: TableLocator) -> dict[str, dict[str, int]]:
-    """Row counts per table of each layer (Delta answers COUNT(*) from its file statistics)."""
-    out: dict[str, dict[str, int]] = {}
-    for layer, tables in LAYER_TABLES.items():
-        out[layer] = {
-            t: read_table(spark, loc, layer, t).count()
-            for t in tables
-            if table_exists(spark, loc, layer, t)
-        }
-    return out

@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.io.tables import ensure_like
 from oms_pipeline.live import queries
 from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.feeder import Feeder
@@ -29,7 +31,7 @@ from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import start_silver
+from oms_pipeline.pipeline.silver import AUDIT_TABLE, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish
 
 
@@ -79,10 +81,14 @@ class LiveRun:
         self.queries: list[StreamingQuery] = []
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
-        self.counts: dict[str, dict[str, int]] = {}
+        self.bronze_rows = 0
+        self._seen_batches: set[tuple[str, int]] = set()
+        self.gold_kpis: dict[str, Any] = {}
         self.gold_times: list[float] = []
         self.started = time.time()
         self.state = "starting"
+        self.gold_changed = False
+        self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
 
     # --- hooks ------------------------------------------------------------------------------
@@ -93,6 +99,21 @@ class LiveRun:
         self.tracker.in_silver(file_landing_times(rows), stats)
 
     # --- lifecycle --------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create what the concurrent streams share before they start.
+
+        Every silver stream appends to the one audit table; if they all created it on their
+        first micro-batch at once, Delta would reject all but one CREATE.
+        """
+        for e in self.opts.entities:
+            os.makedirs(self.loc.landing(e), exist_ok=True)  # the file source needs the folder
+        audit = self.spark.createDataFrame(
+            [],
+            "entity string, silver_batch_id bigint, rows_in bigint, accepted bigint, "
+            "quarantined bigint, duplicates_in_batch bigint",
+        ).withColumn("processed_at", F.current_timestamp())
+        ensure_like(self.spark, self.loc, "ops", AUDIT_TABLE, audit)
+
     def start_streams(self, trigger: Trigger) -> None:
         for e in self.opts.entities:
             self.queries.append(
@@ -110,8 +131,17 @@ class LiveRun:
                 )
             )
 
-    def stop_streams(self) -> None:
+    def stop_streams(self, grace_s: float = 30.0) -> None:
+        """Stop every query, each between two micro-batches when possible.
+
+        Stopping a query inside a running foreachBatch interrupts the Python callback; that is
+        safe (the batch re-runs on restart, Delta's txn ids skip what it had committed) but
+        noisy, so each query gets ``grace_s`` to finish its batch first.
+        """
+        deadline = time.monotonic() + grace_s
         for q in self.queries:
+            while q.isActive and q.status["isTriggerActive"] and time.monotonic() < deadline:
+                time.sleep(0.05)
             if q.isActive:
                 q.stop()
         self.queries = []
@@ -135,6 +165,7 @@ class LiveRun:
         refresh_gold(self.spark, self.loc, self.opts.settings)
         t1 = time.time()
         self.gold_times.append(t1 - t0)
+        self.gold_changed = True
         self.tracker.gold_finished(snap, t1)
 
     def check_streams(self) -> None:
@@ -146,6 +177,17 @@ class LiveRun:
             raise RuntimeError(f"feed failed: {self.feeder.error}")
 
     # --- status -----------------------------------------------------------------------------
+    def collect_progress(self) -> None:
+        """Rows read by the bronze streams, from their progress reports (no Spark job)."""
+        for q in self.queries:
+            if not (q.name or "").startswith("bronze_"):
+                continue
+            for p in q.recentProgress:
+                key = (q.name, p.batchId)
+                if key not in self._seen_batches:
+                    self._seen_batches.add(key)
+                    self.bronze_rows += p.numInputRows
+
     def status(self) -> dict[str, Any]:
         fr = self.tracker.summary()
         window = [
@@ -159,13 +201,17 @@ class LiveRun:
             "port": self.server.port if self.server else None,
             "feed": dict(feed) if feed else None,
             "rate": self.opts.rate if self.opts.feed else None,
-            "counts": self.counts,
-            "silver_rows": self.tracker.silver_rows,
-            "quarantined_rows": self.tracker.quarantined_rows,
+            "counts": {
+                "bronze_rows": self.bronze_rows,
+                "silver_rows": self.tracker.silver_rows,
+                "quarantined_rows": self.tracker.quarantined_rows,
+                "gold": self.gold_kpis,
+            },
             "pending_files": self.tracker.pending,
             "freshness": fr,
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
+            "gold_last_s": round(self.gold_times[-1], 2) if self.gold_times else None,
             "active_queries": sum(1 for q in self.spark.streams.active),
             "dashboard_version": self.snapshot.version,
         }
@@ -184,25 +230,38 @@ class LiveRun:
         if self.opts.quiet:
             return
         c = st["counts"]
-
-        def total(layer: str) -> int:
-            return sum(c.get(layer, {}).values())
-
+        g = c["gold"]
         fr = st["freshness"]
         p50 = "-" if fr["p50_s"] is None else f"{fr['p50_s']:.1f}s"
         p95 = "-" if fr["last_minute_p95_s"] is None else f"{fr['last_minute_p95_s']:.1f}s"
         feed = st["feed"]
         fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
         say(
-            f"{fed}bronze {total('bronze')} | silver {total('silver')} | "
-            f"gold {total('gold')} | quarantine {total('ops')} | "
+            f"{fed}bronze {c['bronze_rows']} rows | silver {c['silver_rows']} rows, "
+            f"quarantined {c['quarantined_rows']} | gold orders {g.get('Orders', '-')}, "
+            f"shipments {g.get('Shipments', '-')} | "
             f"freshness p50 {p50} p95(1m) {p95} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
-            f" | backlog {st['pending_files']} files"
+            f" | backlog {st['pending_files']} files | last gold refresh {st['gold_last_s']}s"
         )
 
     def publish_dashboard(self) -> None:
-        self.counts = queries.layer_counts(self.spark, self.loc)
-        self.snapshot.publish_dashboard(queries.dashboard(self.spark, self.loc), time.time())
+        data = queries.dashboard(self.spark, self.loc)
+        views = data["views"]
+        self.gold_kpis = {
+            "Orders": views["orders"]["kpis"].get("Orders"),
+            "Shipments": views["sla"]["kpis"].get("Shipments"),
+            "Stock On Hand": views["inventory"]["kpis"].get("Stock On Hand"),
+        }
+        self.snapshot.publish_dashboard(data, time.time())
+
+    def _report(self) -> None:
+        """Status thread: console line and status.json, also while a Gold refresh runs."""
+        while self.reporting and not self.stop_event.wait(self.opts.status_every_s):
+            try:
+                self.collect_progress()
+                self.print_status(self.publish_status())
+            except Exception as exc:  # a stopping query must not end the report thread
+                say(f"status: {exc}")
 
     # --- the run ----------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -210,6 +269,8 @@ class LiveRun:
             if not self.stop_event.is_set():
                 say(f"{signal.Signals(signum).name}: stopping (checkpoints kept; rerun to resume)")
             self.stop_event.set()
+            if self.feeder is not None:
+                self.feeder.stop_event.set()  # no new files once asked to stop
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
@@ -221,6 +282,7 @@ class LiveRun:
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
             say(f"Dashboards: {self.server.url}")
+        self.prepare()
         self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
         say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
         if o.feed:
@@ -235,8 +297,10 @@ class LiveRun:
             self.feeder.start()
             say(f"Feed: {o.rate:g} events/s into {o.landing} (seed {o.seed})")
         self.state = "running"
-        last_status = last_dash = 0.0
-        drained = False
+        last_dash = 0.0
+        reporter = threading.Thread(target=self._report, name="oms-status", daemon=True)
+        reporter.start()
+        drained = failed = False
         try:
             while not self.stop_event.is_set():
                 self.check_streams()
@@ -257,23 +321,29 @@ class LiveRun:
                 else:
                     self.stop_event.wait(0.25)
                 now = time.monotonic()
-                if dashboards and now - last_dash >= o.dashboard_every_s:
+                if dashboards and now - last_dash >= o.dashboard_every_s and self.gold_changed:
+                    self.gold_changed = False
                     self.publish_dashboard()
                     last_dash = now
-                if now - last_status >= o.status_every_s:
-                    self.print_status(self.publish_status())
-                    last_status = now
+        except BaseException:
+            failed = True
+            raise
         finally:
+            self.reporting = False
+            reporter.join(timeout=5)
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
+            self.collect_progress()
             self.stop_streams()
             if drained and dashboards:
                 self.publish_dashboard()
-            self.state = "stopped"
+            self.state = "failed" if failed else "stopped"
             st = self.publish_status()
             self.print_status(st)
             if self.server is not None:
                 self.server.stop()
-            say(f"Stopped cleanly: {st['active_queries']} streaming queries active")
+            say(
+                f"{'Failed' if failed else 'Stopped'}: {st['active_queries']} streaming queries active"
+            )
         return 0
