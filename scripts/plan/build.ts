@@ -7,6 +7,7 @@
  * inputs only, so every computed output (ids, URLs, managed identities) and every input derived
  * from one is unknown — shown as "(known after deploy)" rather than a made-up value.
  */
+import * as crypto from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig, PROJECT, ROOT, runProgram, StackConfig } from "../../test/harness";
@@ -47,6 +48,9 @@ const IDENTITY_PLACEHOLDERS: readonly [string, string][] = [
   [CLIENT.objectId, "{deployer-object}"],
 ];
 
+/** Longer strings are shown as their length and digest. */
+const LONG_TEXT = 512;
+
 /** Turns a recorded input (resolved by the SDK's deserializer) into a redacted plan value. */
 export function toPlanValue(value: unknown, secrets: readonly string[]): PlanValue | undefined {
   if (value === undefined) return undefined;
@@ -54,6 +58,12 @@ export function toPlanValue(value: unknown, secrets: readonly string[]): PlanVal
   if (value === null || typeof value === "boolean" || typeof value === "number") return value;
   if (typeof value === "string") {
     if (secrets.some((s) => s !== "" && value.includes(s))) return SECRET;
+    // Inline file contents (a wheel as base64, a notebook) would bury the plan: a digest still
+    // shows in the diff that the content changed.
+    if (value.length > LONG_TEXT) {
+      const digest = crypto.createHash("sha256").update(value).digest("hex").slice(0, 16);
+      return `(${value.length} characters, sha256 ${digest}…)`;
+    }
     return IDENTITY_PLACEHOLDERS.reduce((text, [id, label]) => text.split(id).join(label), value);
   }
   if (pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value)) {
