@@ -1,0 +1,353 @@
+/**
+ * The pipeline jobs, per stack, checked against the Python package they run: entry points and
+ * parameters go through the package's own argument parsers (from the wheel the stack uploads),
+ * and the parameters are written to committed fixtures the pipeline's end-to-end test replays.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { expect } from "chai";
+import { recorder, RecordedResource, SERVICE_PRINCIPAL_APP_ID, WORKSPACE_HOST } from "./recorder";
+import { loadStackConfig, ProgramExports, promiseOf, ROOT, runProgram } from "./harness";
+import { ENTITY_SILVER_TABLES, ENTRY_POINTS, RUNTIME_VERSION } from "../components/jobs";
+import { buildPipelinePackage, contentHash } from "../components/pipelinePackage";
+
+const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+const CHECKER = path.join(ROOT, "pipelines", "tools", "check_job_params.py");
+const fixtureFile = (stack: string) =>
+  path.join(ROOT, "test", "fixtures", `job-params.${stack}.json`);
+
+type Inputs = Record<string, unknown>;
+interface WheelTask {
+  taskKey: string;
+  dependsOns?: { taskKey: string }[];
+  pythonWheelTask: { packageName: string; entryPoint: string; parameters: string[] };
+  environmentKey?: string;
+  jobClusterKey?: string;
+  libraries?: { whl: string }[];
+}
+interface CheckReport {
+  results: { taskKey: string; ok: boolean; error: string | null; target: string }[];
+  entities: Record<string, string[]>;
+  distribution: { version: string; path: string };
+}
+
+function requirePython(): void {
+  if (!fs.existsSync(PYTHON)) {
+    throw new Error(
+      `${PYTHON} is missing: run scripts/bootstrap to create the pipeline venv (job parameters are checked with the package's own parsers)`,
+    );
+  }
+}
+
+/** Installs the wheel as uploaded into a temp dir and runs the checker against it. */
+function checkWithWheel(wheel: Buffer, fileName: string, tasks: WheelTask[]): CheckReport {
+  requirePython();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oms-wheel-"));
+  try {
+    fs.writeFileSync(path.join(dir, fileName), wheel);
+    const target = path.join(dir, "site");
+    const pip = spawnSync(
+      PYTHON,
+      ["-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", target, fileName],
+      { cwd: dir, encoding: "utf8" },
+    );
+    expect(pip.status, `pip install of ${fileName}: ${pip.stderr}`).to.equal(0);
+    const request = path.join(dir, "tasks.json");
+    fs.writeFileSync(
+      request,
+      JSON.stringify({
+        tasks: tasks.map((t) => ({
+          taskKey: t.taskKey,
+          entryPoint: t.pythonWheelTask.entryPoint,
+          parameters: t.pythonWheelTask.parameters,
+        })),
+      }),
+    );
+    const run = spawnSync(PYTHON, [CHECKER, request], {
+      encoding: "utf8",
+      env: { ...process.env, PYTHONPATH: target },
+    });
+    expect(run.status, run.stderr).to.equal(0);
+    return JSON.parse(run.stdout) as CheckReport;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const EXPECTED = {
+  dev: { trigger: "fileArrival", compute: "serverless" },
+  prod: { trigger: "continuous", compute: "cluster" },
+} as const;
+
+for (const [stack, expected] of Object.entries(EXPECTED)) {
+  describe(`pipeline jobs in stack ${stack}`, () => {
+    let out: ProgramExports;
+    let jobs: RecordedResource[];
+    let tasks: WheelTask[];
+    let volumes: Record<string, string>;
+    const job = (kind: "ingestion" | "gold") => {
+      const found = jobs.find((j) => j.name.endsWith(`-${kind}`));
+      if (!found) throw new Error(`no ${kind} job`);
+      return found.inputs;
+    };
+    const tasksOf = (j: Inputs) => j.tasks as WheelTask[];
+    /** Tasks running the medallion entry points (bronze, silver, gold). */
+    const PIPELINE_ENTRY_POINTS: string[] = [
+      ENTRY_POINTS.bronze,
+      ENTRY_POINTS.silver,
+      ENTRY_POINTS.gold,
+    ];
+    const pipelineTasks = (list: WheelTask[] = tasks) =>
+      list.filter((t) => PIPELINE_ENTRY_POINTS.includes(t.pythonWheelTask?.entryPoint));
+
+    before(async () => {
+      out = await runProgram(stack);
+      jobs = recorder.ofType("databricks:index/job:Job");
+      tasks = jobs.flatMap((j) => tasksOf(j.inputs));
+      volumes = await promiseOf(out.volumePaths as Record<string, string>);
+    });
+
+    it("has an ingestion and a gold job, tasks sorted by key", () => {
+      expect(jobs.map((j) => j.name).sort()).to.deep.equal([
+        `oms-${stack}-pipeline-gold`,
+        `oms-${stack}-pipeline-ingestion`,
+      ]);
+      for (const j of jobs) {
+        const keys = tasksOf(j.inputs).map((t) => t.taskKey);
+        expect(keys, j.name).to.deep.equal([...keys].sort());
+      }
+      const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+      expect(tasksOf(job("ingestion")).map((t) => t.taskKey)).to.deep.equal([
+        ...entities.map((e) => `bronze_${e}`),
+        ...entities.map((e) => `silver_${e}`),
+      ]);
+    });
+
+    it("runs every job as the stack's service principal, never a person", () => {
+      for (const j of jobs) {
+        expect(j.inputs.runAs, j.name).to.deep.equal({
+          servicePrincipalName: SERVICE_PRINCIPAL_APP_ID,
+        });
+      }
+      const rules = recorder.one("databricks:index/accessControlRuleSet:AccessControlRuleSet");
+      const cfg = loadStackConfig(stack).values;
+      expect(rules.inputs.name).to.equal(
+        `accounts/${cfg["oms-lakehouse:databricksAccountId"]}/servicePrincipals/${SERVICE_PRINCIPAL_APP_ID}/ruleSets/default`,
+      );
+      expect(rules.inputs.grantRules).to.deep.include({
+        principals: [cfg["oms-lakehouse:jobsDeployerPrincipal"]],
+        role: "roles/servicePrincipal.user",
+      });
+    });
+
+    it("grants the principal exactly the pipeline's privileges", () => {
+      const bySecurable = (field: string, value: string) =>
+        (
+          recorder.ofType("databricks:index/grants:Grants").find((g) => g.inputs[field] === value)
+            ?.inputs.grants as { principal: string; privileges: string[] }[]
+        ).find((g) => g.principal === SERVICE_PRINCIPAL_APP_ID)?.privileges;
+      const c = `oms_${stack}`;
+      expect(bySecurable("catalog", c)).to.deep.equal(["USE_CATALOG"]);
+      for (const s of ["bronze", "silver", "gold", "ops"]) {
+        expect(bySecurable("schema", `${c}.${s}`), s).to.deep.equal([
+          "CREATE_TABLE",
+          "MODIFY",
+          "SELECT",
+          "USE_SCHEMA",
+        ]);
+      }
+      expect(bySecurable("volume", `${c}.ops.landing`)).to.deep.equal(["READ_VOLUME"]);
+      expect(bySecurable("volume", `${c}.ops.checkpoints`)).to.deep.equal([
+        "READ_VOLUME",
+        "WRITE_VOLUME",
+      ]);
+      expect(bySecurable("volume", `${c}.ops.artifacts`)).to.deep.equal(["READ_VOLUME"]);
+    });
+
+    it("ships the package as a content-addressed wheel in the artifacts volume", () => {
+      const file = recorder.one("databricks:index/file:File").inputs;
+      const pkg = buildPipelinePackage(path.join(ROOT, "pipelines"));
+      expect(file.path).to.equal(`${volumes.artifacts}/${pkg.fileName}`);
+      expect(file.contentBase64).to.equal(pkg.wheel.toString("base64"));
+      for (const t of tasks) expect(t.pythonWheelTask.packageName).to.equal("oms_pipeline");
+    });
+
+    it("names only entry points the package declares, and only parameters their parsers accept", () => {
+      const file = recorder.one("databricks:index/file:File").inputs;
+      const wheel = Buffer.from(String(file.contentBase64), "base64");
+      const report = checkWithWheel(wheel, path.basename(String(file.path)), tasks);
+      expect(report.distribution.version).to.contain("+");
+      expect(report.results).to.have.length(tasks.length);
+      for (const r of report.results) expect(r.ok, `${r.taskKey}: ${r.error}`).to.equal(true);
+      // The entity list of the stack is the package's contract, table for table.
+      expect(report.entities).to.deep.equal(ENTITY_SILVER_TABLES);
+    });
+
+    it("names only the catalog, volumes and tables the stack declares", async () => {
+      const catalog = await promiseOf(out.catalogName as string);
+      const schemas = await promiseOf(out.schemas as Record<string, string>);
+      for (const t of pipelineTasks()) {
+        const p = t.pythonWheelTask.parameters;
+        const value = (flag: string) => (p.includes(flag) ? p[p.indexOf(flag) + 1] : undefined);
+        expect(value("--catalog"), t.taskKey).to.equal(catalog);
+        if (value("--landing-root")) expect(value("--landing-root")).to.equal(volumes.landing);
+        if (value("--checkpoint-root"))
+          expect(value("--checkpoint-root")).to.equal(volumes.checkpoints);
+      }
+      const tables = (job("gold").trigger as Inputs).tableUpdate as { tableNames: string[] };
+      expect(tables.tableNames).to.deep.equal(
+        Object.values(ENTITY_SILVER_TABLES)
+          .flat()
+          .sort()
+          .map((t) => `${schemas.silver}.${t}`),
+      );
+    });
+
+    it(`runs ingestion on ${expected.trigger} and computes on ${expected.compute}`, () => {
+      const ingestion = job("ingestion");
+      const silver = tasksOf(ingestion).filter((t) => t.taskKey.startsWith("silver_"));
+      const params = tasks.map((t) => t.pythonWheelTask.parameters.join(" "));
+      if (expected.trigger === "continuous") {
+        expect(ingestion.continuous).to.deep.equal({ taskRetryMode: "ON_FAILURE" });
+        expect(ingestion.trigger).to.equal(undefined);
+        silver.forEach((t) => expect(t.dependsOns, t.taskKey).to.equal(undefined));
+        params
+          .filter((p) => p.includes("--entity"))
+          .forEach((p) => expect(p).to.contain("--trigger processingTime"));
+      } else {
+        expect(ingestion.continuous).to.equal(undefined);
+        expect(ingestion.trigger).to.deep.equal({
+          fileArrival: {
+            url: `${volumes.landing}/`,
+            minTimeBetweenTriggersSeconds: 60,
+            waitAfterLastChangeSeconds: 60,
+          },
+        });
+        silver.forEach((t) =>
+          expect(t.dependsOns).to.deep.equal([
+            { taskKey: t.taskKey.replace("silver_", "bronze_") },
+          ]),
+        );
+        params
+          .filter((p) => p.includes("--entity"))
+          .forEach((p) => expect(p).to.contain("--trigger availableNow"));
+      }
+      const wheel = String(recorder.one("databricks:index/file:File").inputs.path);
+      const policies = recorder.ofType("databricks:index/clusterPolicy:ClusterPolicy");
+      for (const j of jobs) {
+        if (expected.compute === "cluster") {
+          expect(policies).to.have.length(1);
+          const cluster = (j.inputs.jobClusters as Inputs[])[0].newCluster as Inputs;
+          expect(cluster).to.include({
+            sparkVersion: RUNTIME_VERSION,
+            policyId: `${policies[0].name}-id`,
+          });
+          const definition = JSON.parse(String(policies[0].inputs.definition)) as Inputs;
+          expect(definition.spark_version).to.deep.equal({ type: "fixed", value: RUNTIME_VERSION });
+          tasksOf(j.inputs).forEach((t) => expect(t.libraries).to.deep.equal([{ whl: wheel }]));
+        } else {
+          expect(policies).to.have.length(0);
+          const env = (j.inputs.environments as Inputs[])[0];
+          expect((env.spec as Inputs).dependencies).to.deep.equal([wheel]);
+          tasksOf(j.inputs).forEach((t) => expect(t.environmentKey).to.equal(env.environmentKey));
+        }
+      }
+    });
+
+    it("has health rules, notifications, one run at a time and a queue", () => {
+      const metrics = (j: Inputs) =>
+        ((j.health as Inputs).rules as Inputs[]).map((r) => r.metric).sort();
+      expect(metrics(job("ingestion"))).to.include.members([
+        "STREAMING_BACKLOG_FILES",
+        "STREAMING_BACKLOG_SECONDS",
+      ]);
+      expect(metrics(job("gold"))).to.deep.equal(["RUN_DURATION_SECONDS"]);
+      if (expected.trigger === "fileArrival")
+        expect(metrics(job("ingestion"))).to.include("RUN_DURATION_SECONDS");
+      for (const j of jobs) {
+        expect(j.inputs).to.include({ maxConcurrentRuns: 1 });
+        expect(j.inputs.queue).to.deep.equal({ enabled: true });
+        const email = j.inputs.emailNotifications as Inputs;
+        expect(email.onFailures).to.have.length.greaterThan(0);
+        expect(email.onStreamingBacklogExceededs).to.deep.equal(email.onFailures);
+      }
+    });
+
+    it("exports job ids and URLs", async () => {
+      const ids = await promiseOf(out.jobIds as Record<string, string>);
+      const urls = await promiseOf(out.jobUrls as Record<string, string>);
+      for (const k of ["ingestion", "gold"])
+        expect(urls[k]).to.equal(`https://${WORKSPACE_HOST}/jobs/${ids[k]}`);
+    });
+
+    it(`matches the committed parameters fixture (test/fixtures/job-params.${stack}.json)`, () => {
+      const fixture = {
+        stack,
+        catalog: `oms_${stack}`,
+        volumePaths: volumes,
+        jobs: Object.fromEntries(
+          jobs
+            .map((j): [string, unknown] => [
+              j.name.split("-").pop() ?? j.name,
+              pipelineTasks(tasksOf(j.inputs)).map((t) => ({
+                taskKey: t.taskKey,
+                entryPoint: t.pythonWheelTask.entryPoint,
+                parameters: t.pythonWheelTask.parameters,
+                dependsOn: (t.dependsOns ?? []).map((d) => d.taskKey),
+              })),
+            ])
+            .sort(),
+        ),
+      };
+      const text = `${JSON.stringify(fixture, null, 2)}\n`;
+      if (process.env.UPDATE_FIXTURES === "1") fs.writeFileSync(fixtureFile(stack), text);
+      // Compared as data, so the committed file may be formatted by prettier.
+      expect(
+        fs.existsSync(fixtureFile(stack))
+          ? (JSON.parse(fs.readFileSync(fixtureFile(stack), "utf8")) as unknown)
+          : undefined,
+        "stale fixture: run UPDATE_FIXTURES=1 npx mocha test/jobs.spec.ts, then prettier, and commit it",
+      ).to.deep.equal(JSON.parse(text));
+    });
+  });
+}
+
+describe("pipeline package", () => {
+  const copy = () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oms-pkg-"));
+    fs.cpSync(path.join(ROOT, "pipelines", "src"), path.join(dir, "src"), {
+      recursive: true,
+      filter: (p) => !p.includes("__pycache__"),
+    });
+    fs.copyFileSync(
+      path.join(ROOT, "pipelines", "pyproject.toml"),
+      path.join(dir, "pyproject.toml"),
+    );
+    return dir;
+  };
+
+  it("is byte-identical when nothing changed (no diff on pulumi up)", () => {
+    const dir = copy();
+    const a = buildPipelinePackage(dir);
+    fs.utimesSync(path.join(dir, "src", "oms_pipeline", "__init__.py"), new Date(), new Date(0));
+    const b = buildPipelinePackage(dir);
+    expect(b.fileName).to.equal(a.fileName);
+    expect(b.wheel.equals(a.wheel)).to.equal(true);
+    expect(contentHash(dir)).to.equal(contentHash(path.join(ROOT, "pipelines")));
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it("gets a new hash, file name and bytes when a source file changes", () => {
+    const dir = copy();
+    const a = buildPipelinePackage(dir);
+    fs.appendFileSync(path.join(dir, "src", "oms_pipeline", "jobs", "silver.py"), "\n# changed\n");
+    const b = buildPipelinePackage(dir);
+    expect(b.sha256).not.to.equal(a.sha256);
+    expect(b.fileName).not.to.equal(a.fileName);
+    fs.writeFileSync(path.join(dir, "src", "oms_pipeline", "new_module.py"), "X = 1\n");
+    expect(buildPipelinePackage(dir).sha256).not.to.equal(b.sha256);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
