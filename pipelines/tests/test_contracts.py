@@ -98,3 +98,15 @@ def test_job_parsers_accept_the_databricks_parameters():
         silver.build_parser().parse_args(
             ["--catalog", "c", "--lakehouse-root", "/x", "--entity", "orders"]
         )
+
+
+def test_contract_pages_are_up_to_date():
+    from pathlib import Path
+
+    from oms_pipeline.contracts.docs import render_all
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "contracts"
+    for name, text in render_all().items():
+        assert (docs / name).read_text(encoding="utf-8") == text, (
+            f"regenerate docs/contracts/{name}"
+        )

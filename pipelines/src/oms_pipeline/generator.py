@@ -40,6 +40,7 @@ class GeneratorConfig:
     malformed_rate: float = 0.01
     customer_update_rate: float = 0.15
     files_per_entity: int = 4
+    id_prefix: str = ""  # keeps ids of separately generated batches apart
 
 
 @dataclass
@@ -137,7 +138,7 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
     sold: dict[str, list[tuple[dt.date, int]]] = {}
 
     for n in range(cfg.orders):
-        oid = f"O{n + 1:06d}"
+        oid = f"{cfg.id_prefix}O{n + 1:06d}"
         cid = rng.choices(cids, weights=weights, k=1)[0]
         order_t = t0 + dt.timedelta(minutes=rng.randrange(cfg.days * 24 * 60))
         cust = version_at(cid, _ts(order_t))
@@ -196,7 +197,7 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
         shipped_t = order_t + dt.timedelta(days=ship_days, hours=rng.randint(0, 5))
         promised = (order_t + dt.timedelta(days=sla + 3)).date()
         delivered_t = shipped_t + dt.timedelta(days=rng.randint(1, 4))
-        sid = f"S{n + 1:06d}"
+        sid = f"{cfg.id_prefix}S{n + 1:06d}"
         common = {
             "shipment_id": sid,
             "order_id": oid,
@@ -248,7 +249,7 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
             ev += 1
             records["inventory"].append(
                 {
-                    "event_id": f"I{ev:07d}",
+                    "event_id": f"{cfg.id_prefix}I{ev:07d}",
                     "event_type": "SNAPSHOT",
                     "sku": p["sku"],
                     "location_id": loc,
@@ -262,7 +263,7 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
                 ev += 1
                 records["inventory"].append(
                     {
-                        "event_id": f"I{ev:07d}",
+                        "event_id": f"{cfg.id_prefix}I{ev:07d}",
                         "event_type": "ADJUSTMENT",
                         "sku": p["sku"],
                         "location_id": loc,
@@ -292,7 +293,7 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
         k = max(1, cfg.files_per_entity)
         for f in range(k):
             chunk = everything[f::k]
-            path = os.path.join(folder, f"{entity}-{cfg.seed}-{f:04d}.jsonl")
+            path = os.path.join(folder, f"{entity}-{cfg.id_prefix}{cfg.seed}-{f:04d}.jsonl")
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(chunk) + ("\n" if chunk else ""))
             m.files[entity].append(path)
