@@ -75,6 +75,10 @@ const text = (pattern: RegExp, allowed: string) =>
   z.string({ invalid_type_error: `expected a string: ${allowed}` }).regex(pattern, allowed);
 
 /** Databricks group names are free text, but empty or padded names never match a real group. */
+/** Entra object ids and Fabric capacity ids are GUIDs (any case). */
+const entraId = (allowed: string) =>
+  text(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, allowed);
+
 const groupName = text(/^\S(.*\S)?$/, "a non-empty account group name without surrounding spaces");
 
 // An IPv4 address or CIDR range. Azure Storage rejects /31 and /32 ranges (use the address) and
@@ -174,6 +178,31 @@ const schema = z
         ),
       )
       .default([]),
+    // Power BI: publish the Gold model and report to a Fabric workspace of this stack.
+    powerbiEnabled: bool().default(true),
+    // Empty means the default name, "OMS Lakehouse (<environment>)".
+    powerbiWorkspaceName: z.preprocess(
+      (v) => (v === "" ? undefined : v),
+      text(
+        /^\S(.{0,254}\S)?$/,
+        "a Fabric workspace name: 1–256 characters without surrounding spaces",
+      ).optional(),
+    ),
+    // Empty means no capacity: the workspace stays on shared capacity (Pro licences).
+    powerbiCapacityId: z.preprocess(
+      (v) => (v === "" ? undefined : v),
+      entraId("a Fabric capacity id (GUID)").optional(),
+    ),
+    powerbiAdoptExistingWorkspace: bool().default(false),
+    powerbiViewerGroupIds: z
+      .preprocess(
+        asList,
+        z.array(entraId("an Entra security group object id (GUID)"), {
+          invalid_type_error: "expected a list of Entra security group object ids (GUIDs)",
+        }),
+      )
+      .default([]),
+    powerbiCredentialVersion: int(1, 1000000).default(1),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -197,6 +226,14 @@ const schema = z
         code: z.ZodIssueCode.custom,
         path: ["jobRunDurationWarningSeconds"],
         message: `must be below jobTimeoutSeconds (${c.jobTimeoutSeconds}): a warning after the timeout never fires`,
+      });
+    }
+    const viewers = c.powerbiViewerGroupIds.map((g) => g.toLowerCase());
+    if (new Set(viewers).size !== viewers.length) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["powerbiViewerGroupIds"],
+        message: "lists a group more than once (each group gets one Viewer role assignment)",
       });
     }
     const groups = [c.dataEngineersGroup, c.analystsGroup, c.biReadersGroup];

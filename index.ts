@@ -1,7 +1,8 @@
 /**
  * OMS lakehouse: composition only. Configuration is validated first; components are built in the
- * order data flows (storage → workspace → pipeline identity → Unity Catalog → jobs → warehouse); outputs are what operators
- * and the later jobs / Power BI parts of the stack consume.
+ * order data flows (storage → workspace → pipeline and Power BI identities → Unity Catalog →
+ * warehouse → Power BI → jobs, whose Gold job ends by refreshing the model); outputs are what
+ * operators, BI users and the pipeline consume.
  */
 import * as authorization from "@pulumi/azure-native/authorization";
 import { loadConfig } from "./config";
@@ -10,6 +11,8 @@ import { DatabricksWorkspace } from "./components/workspace";
 import { LakehouseCatalog } from "./components/catalog";
 import { SqlWarehouse } from "./components/warehouse";
 import { PipelineIdentity, PipelineJobs, pipelineGrants } from "./components/jobs";
+import { BiIdentity } from "./components/powerbi/identity";
+import { BiPublishing } from "./components/powerbi/publishing";
 
 const config = loadConfig();
 const base = `oms-${config.environment}`;
@@ -53,6 +56,17 @@ const pipelineIdentity = new PipelineIdentity(`${base}-pipeline`, {
   provider: workspace.provider,
 });
 
+// The Power BI principals, also before the catalog for the same reason. The pipeline principal
+// may read the publisher's secret: the Gold job requests the model refresh with it.
+const biIdentity = config.powerbiEnabled
+  ? new BiIdentity(`${base}-bi`, {
+      displayNamePrefix: base,
+      owners: [client.objectId],
+      secretReaders: [pipelineIdentity.applicationId],
+      provider: workspace.provider,
+    })
+  : undefined;
+
 const catalog = new LakehouseCatalog(base, {
   catalogName: config.catalogName,
   accessConnectorId: storage.accessConnectorId,
@@ -69,9 +83,41 @@ const catalog = new LakehouseCatalog(base, {
   dataEngineersGroup: config.dataEngineersGroup,
   analystsGroup: config.analystsGroup,
   biReadersGroup: config.biReadersGroup,
-  additionalGrants: pipelineGrants(pipelineIdentity.applicationId),
+  additionalGrants: [
+    ...pipelineGrants(pipelineIdentity.applicationId),
+    ...(biIdentity?.catalogGrants ?? []),
+  ],
   provider: workspace.provider,
 });
+
+const warehouse = new SqlWarehouse(base, {
+  warehouseName: `OMS BI (${config.environment})`,
+  clusterSize: config.warehouseClusterSize,
+  minNumClusters: config.warehouseMinClusters,
+  maxNumClusters: config.warehouseMaxClusters,
+  autoStopMins: config.warehouseAutoStopMins,
+  userGroups: [config.analystsGroup, config.biReadersGroup],
+  additionalAccess: biIdentity?.warehouseAccess,
+  tags,
+  provider: workspace.provider,
+});
+
+const powerbi = biIdentity
+  ? new BiPublishing(`${base}-powerbi`, {
+      workspaceName: config.powerbiWorkspaceName ?? `OMS Lakehouse (${config.environment})`,
+      capacityId: config.powerbiCapacityId,
+      adoptExistingWorkspace: config.powerbiAdoptExistingWorkspace,
+      publisherPrincipalId: biIdentity.publisherObjectId,
+      viewerGroupIds: config.powerbiViewerGroupIds,
+      serverHostname: warehouse.serverHostname,
+      httpPath: warehouse.httpPath,
+      catalogName: catalog.catalogName,
+      tenantId: client.tenantId,
+      readerClientId: biIdentity.readerClientId,
+      readerClientSecret: biIdentity.readerClientSecret,
+      credentialVersion: String(config.powerbiCredentialVersion),
+    })
+  : undefined;
 
 const jobs = new PipelineJobs(`${base}-pipeline`, {
   environment: config.environment,
@@ -99,17 +145,17 @@ const jobs = new PipelineJobs(`${base}-pipeline`, {
   },
   // The first run needs the principal's privileges and the deployer's right to use it.
   dependsOn: [...Object.values(catalog.grants), pipelineIdentity.ruleSet],
-  tags,
-  provider: workspace.provider,
-});
-
-const warehouse = new SqlWarehouse(base, {
-  warehouseName: `OMS BI (${config.environment})`,
-  clusterSize: config.warehouseClusterSize,
-  minNumClusters: config.warehouseMinClusters,
-  maxNumClusters: config.warehouseMaxClusters,
-  autoStopMins: config.warehouseAutoStopMins,
-  userGroups: [config.analystsGroup, config.biReadersGroup],
+  powerBiRefresh:
+    powerbi && biIdentity
+      ? {
+          workspaceId: powerbi.workspaceId,
+          datasetId: powerbi.semanticModelId,
+          tenantId: client.tenantId,
+          clientId: biIdentity.publisherClientId,
+          secretScope: biIdentity.secretScope,
+          secretKey: biIdentity.secretKey,
+        }
+      : undefined,
   tags,
   provider: workspace.provider,
 });
@@ -130,3 +176,8 @@ export const pipelinePackageVersion = jobs.packageVersion;
 export const pipelineWheelPath = jobs.wheelPath;
 export const jobIds = jobs.jobIds;
 export const jobUrls = jobs.jobUrls;
+export const powerbiWorkspaceId = powerbi?.workspaceId;
+export const powerbiSemanticModelId = powerbi?.semanticModelId;
+export const powerbiReportId = powerbi?.reportId;
+export const powerbiReportUrl = powerbi?.reportUrl;
+export const powerbiPbids = powerbi?.pbids;

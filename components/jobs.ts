@@ -34,6 +34,7 @@ export const ENTRY_POINTS = {
   bronze: "oms-bronze-ingest",
   silver: "oms-silver",
   gold: "oms-gold-refresh",
+  powerBiRefresh: "oms-powerbi-refresh",
 } as const;
 
 /**
@@ -115,6 +116,22 @@ export class PipelineIdentity extends pulumi.ComponentResource {
   }
 }
 
+/** The Power BI model the Gold job refreshes once Gold has landed, and the identity it uses. */
+export interface PowerBiRefreshArgs {
+  /** Fabric / Power BI workspace id. */
+  readonly workspaceId: pulumi.Input<string>;
+  /** Semantic model (dataset) id. */
+  readonly datasetId: pulumi.Input<string>;
+  /** Entra tenant of the publisher application. */
+  readonly tenantId: pulumi.Input<string>;
+  /** Application (client) id of the publisher application. */
+  readonly clientId: pulumi.Input<string>;
+  /** Databricks secret scope holding the publisher's client secret (the run-as may READ it). */
+  readonly secretScope: pulumi.Input<string>;
+  /** Key of the client secret in that scope. */
+  readonly secretKey: pulumi.Input<string>;
+}
+
 /** Subset of the config the jobs read (see config.ts for meaning and ranges). */
 export interface PipelineJobsSettings {
   readonly trigger: "continuous" | "fileArrival";
@@ -152,6 +169,8 @@ export interface PipelineJobsArgs {
   readonly settings: PipelineJobsSettings;
   /** The `pipelines/` folder (pyproject.toml and src/). */
   readonly pipelinesDir?: string;
+  /** Refresh this Power BI model in a task after the Gold refresh; omit for no refresh task. */
+  readonly powerBiRefresh?: PowerBiRefreshArgs;
   /** Resources the first run needs (the principal's grants and rule set). */
   readonly dependsOn?: readonly pulumi.Resource[];
   /** Tags for jobs and their compute. */
@@ -405,6 +424,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
       .flatMap((e) => ENTITY_SILVER_TABLES[e])
       .sort()
       .map((t) => pulumi.interpolate`${args.schemas.silver}.${t}`);
+    const pbi = args.powerBiRefresh;
     const gold = new databricks.Job(
       `${name}-gold`,
       {
@@ -424,6 +444,36 @@ export class PipelineJobs extends pulumi.ComponentResource {
             retryOnTimeout: false,
             timeoutSeconds: s.timeoutSeconds,
           },
+          // Dual-mode dimensions keep an imported copy: refresh it once Gold has landed. Only
+          // after a successful Gold refresh, so a failed run never publishes half a refresh.
+          ...(pbi
+            ? [
+                {
+                  taskKey: "powerbi_refresh",
+                  description: "request a refresh of the Power BI semantic model",
+                  dependsOns: [{ taskKey: "gold_refresh" }],
+                  pythonWheelTask: wheelTask(ENTRY_POINTS.powerBiRefresh, [
+                    "--workspace-id",
+                    pbi.workspaceId,
+                    "--dataset-id",
+                    pbi.datasetId,
+                    "--tenant-id",
+                    pbi.tenantId,
+                    "--client-id",
+                    pbi.clientId,
+                    "--secret-scope",
+                    pbi.secretScope,
+                    "--secret-key",
+                    pbi.secretKey,
+                  ]),
+                  ...onCompute(),
+                  maxRetries: s.maxRetries,
+                  minRetryIntervalMillis: 60_000,
+                  retryOnTimeout: false,
+                  timeoutSeconds: 600,
+                },
+              ]
+            : []),
         ],
         trigger: {
           tableUpdate: {

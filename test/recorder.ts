@@ -197,15 +197,15 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
         id: `${String(i.applicationId)}/password/${args.name}`,
         state: { ...i, keyId: `key-of-${args.name}`, value: `password-of-${args.name}` },
       };
-    case "databricks:index/servicePrincipal:ServicePrincipal":
+    case "databricks:index/servicePrincipal:ServicePrincipal": {
+      // An Entra-backed principal keeps the application id it was registered with.
+      const appId =
+        typeof i.applicationId === "string" ? i.applicationId : SERVICE_PRINCIPAL_APP_ID;
       return {
         id: `${args.name}-id`,
-        state: {
-          ...i,
-          applicationId: SERVICE_PRINCIPAL_APP_ID,
-          aclPrincipalId: `servicePrincipals/${SERVICE_PRINCIPAL_APP_ID}`,
-        },
+        state: { ...i, applicationId: appId, aclPrincipalId: `servicePrincipals/${appId}` },
       };
+    }
     case "databricks:index/job:Job": {
       // Numeric like the Jobs API's ids, stable per logical name.
       const id = String([...args.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1e9, 7));

@@ -343,7 +343,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
         expect(tags).to.include("environment");
       });
 
-      it("lets analysts and BI readers use it, and nobody else", () => {
+      it("lets analysts, BI readers and the Power BI reader use it, and nobody else", () => {
         const found = all(T.permissions).filter((r) => r.inputs.sqlEndpointId !== undefined);
         expect(found, "warehouse permissions").to.have.length(1);
         const p = found[0].inputs;
@@ -351,6 +351,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
         expect(p.accessControls).to.deep.equal([
           { groupName: "oms-analysts", permissionLevel: "CAN_USE" },
           { groupName: "oms-bi-readers", permissionLevel: "CAN_USE" },
+          { permissionLevel: "CAN_USE", servicePrincipalName: `client-of-oms-${stack}-bi-reader` },
         ]);
       });
     });
@@ -362,7 +363,9 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       resources
         .filter((r) => !r.custom)
         .forEach((r) =>
-          expect(r.type).to.match(/^oms:(storage|workspace|catalog|jobs|warehouse):[A-Za-z]+$/),
+          expect(r.type).to.match(
+            /^oms:(storage|workspace|catalog|jobs|warehouse|powerbi):[A-Za-z]+$/,
+          ),
         );
     });
 
