@@ -152,6 +152,31 @@ for (const stack of ["dev", "prod"]) {
       ]);
     });
 
+    it("ends the Gold job with a refresh of the deployed model, after the Gold refresh", () => {
+      const gold = recorder
+        .ofType("databricks:index/job:Job")
+        .find((j) => String(j.inputs.name).startsWith("OMS gold refresh"));
+      const tasks = (gold?.inputs.tasks ?? []) as {
+        taskKey: string;
+        dependsOns?: { taskKey: string }[];
+        pythonWheelTask: { entryPoint: string; parameters: string[] };
+      }[];
+      expect(tasks.map((t) => t.taskKey)).to.deep.equal(["gold_refresh", "powerbi_refresh"]);
+      const refresh = tasks[1];
+      expect(refresh.dependsOns).to.deep.equal([{ taskKey: "gold_refresh" }]);
+      expect(refresh.pythonWheelTask.entryPoint).to.equal("oms-powerbi-refresh");
+      const p = refresh.pythonWheelTask.parameters;
+      const value = (flag: string) => p[p.indexOf(flag) + 1];
+      expect(value("--workspace-id")).to.equal(`oms-${stack}-powerbi-workspace-id`);
+      expect(value("--dataset-id")).to.equal(`oms-${stack}-powerbi-model-id`);
+      expect(value("--tenant-id")).to.equal(CLIENT.tenantId);
+      expect(value("--client-id")).to.equal(`client-of-oms-${stack}-bi-publisher`);
+      expect(value("--secret-scope")).to.equal(`oms-${stack}-powerbi`);
+      expect(value("--secret-key")).to.equal(PUBLISHER_SECRET_KEY);
+      // Never the secret itself on a command line.
+      expect(JSON.stringify(p)).not.to.match(/password-of-/);
+    });
+
     it("exports the workspace, model, report, report URL and .pbids", async () => {
       const ws = `oms-${stack}-powerbi-workspace-id`;
       expect(await promiseOf(out.powerbiWorkspaceId as string)).to.equal(ws);
@@ -193,6 +218,12 @@ describe("Power BI switched off", () => {
     expect(principals).not.to.include("client-of-oms-dev-bi-reader");
     expect(recorder.ofType("databricks:index/secretScope:SecretScope")).to.deep.equal([]);
     expect(out.powerbiWorkspaceId).to.equal(undefined);
+    const gold = recorder
+      .ofType("databricks:index/job:Job")
+      .find((j) => String(j.inputs.name).startsWith("OMS gold refresh"));
+    expect((gold?.inputs.tasks as { taskKey: string }[]).map((t) => t.taskKey)).to.deep.equal([
+      "gold_refresh",
+    ]);
   });
 });
 
