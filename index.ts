@@ -116,6 +116,7 @@ const powerbi = biIdentity
       readerClientId: biIdentity.readerClientId,
       readerClientSecret: biIdentity.readerClientSecret,
       credentialVersion: String(config.powerbiCredentialVersion),
+      accessReady: [warehouse, ...Object.values(catalog.grants)],
     })
   : undefined;
 

@@ -111,6 +111,14 @@ for (const stack of ["dev", "prod"]) {
         [rpc.specialSigKey]: rpc.specialSecretSig,
         value: `password-of-oms-${stack}-bi-reader`,
       });
+      // Created (and its credential tested by Fabric) only once the reader has its access.
+      const grants = recorder.ofType(GRANTS).map((g) => g.urn);
+      expect(conn.dependencies).to.include.members(grants);
+      const permissions = recorder.named(
+        `oms-${stack}-permissions`,
+        "databricks:index/permissions:Permissions",
+      );
+      expect(conn.dependencies).to.include(permissions.urn);
       const model = recorder.one(`${DYN}:SemanticModel`);
       expect(model.inputs.parameters).to.deep.equal({
         ServerHostname: WORKSPACE_HOST,

@@ -61,6 +61,11 @@ export interface BiPublishingArgs {
   readonly readerClientSecret: pulumi.Input<string>;
   /** Change to push the current secret to the connection (rotation). */
   readonly credentialVersion: pulumi.Input<string>;
+  /**
+   * The reader's access (its grants, the warehouse permissions): Fabric tests the connection's
+   * credential on create, which fails until the reader may use the warehouse and read Gold.
+   */
+  readonly accessReady?: readonly pulumi.Resource[];
   /** PBIP project folder; defaults to the repository's `powerbi/`. */
   readonly projectDir?: string;
 }
@@ -131,7 +136,7 @@ export class BiPublishing extends pulumi.ComponentResource {
         clientSecret: args.readerClientSecret,
         credentialVersion: pulumi.output(args.credentialVersion).apply(String),
       },
-      child,
+      { ...child, dependsOn: [...(args.accessReady ?? [])] },
     );
 
     // The TMDL parameters the M partitions read; substituted before upload so the data source
