@@ -37,17 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         default=None,
-        help="stop the feed after N seconds, process what landed, exit (default: run until Ctrl-C)",
+        help="feed for N seconds (or up to --batches), process everything landed, exit "
+        "(default: run until Ctrl-C; 0 with --no-feed or --import: process and exit)",
     )
     p.add_argument(
         "--batches",
         type=int,
         default=None,
-        help="stop the feed after N batches in total (counting earlier runs), drain, exit",
+        help="stop the feed after N batches in total, counting earlier runs",
     )
     p.add_argument("--seed", type=int, default=7, help="feed seed (7)")
     p.add_argument("--tick", type=float, default=1.0, help="seconds between feed batches (1)")
-    p.add_argument("--trigger", default="2 seconds", help="bronze/silver processing-time trigger")
+    p.add_argument("--trigger", default="5 seconds", help="bronze/silver processing-time trigger")
     p.add_argument("--port", type=int, default=8050, help="dashboard port (8050; 0 = any free)")
     p.add_argument("--host", default="127.0.0.1", help="dashboard bind address")
     p.add_argument("--root", default=".local", help="parent of the default folders (.local)")

@@ -25,13 +25,14 @@ from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import ensure_like
 from oms_pipeline.live import queries
+from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import AUDIT_TABLE, start_silver
+from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish
 
 
@@ -45,7 +46,7 @@ class LiveOptions:
     duration_s: float | None = None
     batches: int | None = None
     feed: bool = True
-    trigger: str = "2 seconds"
+    trigger: str = "5 seconds"
     host: str = "127.0.0.1"
     port: int | None = 8050
     status_every_s: float = 5.0
@@ -81,8 +82,11 @@ class LiveRun:
         self.queries: list[StreamingQuery] = []
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
-        self.bronze_rows = 0
-        self._seen_batches: set[tuple[str, int]] = set()
+        self.bronze_rows = self.quarantine_rows = 0
+        self.bronze_counters = [AppendCounter(self.loc.name("bronze", e)) for e in opts.entities]
+        self.quarantine_counters = [
+            AppendCounter(self.loc.name("ops", quarantine_table(e))) for e in opts.entities
+        ]
         self.gold_kpis: dict[str, Any] = {}
         self.gold_times: list[float] = []
         self.started = time.time()
@@ -178,15 +182,9 @@ class LiveRun:
 
     # --- status -----------------------------------------------------------------------------
     def collect_progress(self) -> None:
-        """Rows read by the bronze streams, from their progress reports (no Spark job)."""
-        for q in self.queries:
-            if not (q.name or "").startswith("bronze_"):
-                continue
-            for p in q.recentProgress:
-                key = (q.name, p.batchId)
-                if key not in self._seen_batches:
-                    self._seen_batches.add(key)
-                    self.bronze_rows += p.numInputRows
+        """Bronze and quarantine row counts from the Delta logs (no Spark job)."""
+        self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
+        self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
 
     def status(self) -> dict[str, Any]:
         fr = self.tracker.summary()
@@ -204,7 +202,7 @@ class LiveRun:
             "counts": {
                 "bronze_rows": self.bronze_rows,
                 "silver_rows": self.tracker.silver_rows,
-                "quarantined_rows": self.tracker.quarantined_rows,
+                "quarantined_rows": self.quarantine_rows,
                 "gold": self.gold_kpis,
             },
             "pending_files": self.tracker.pending,
@@ -237,7 +235,7 @@ class LiveRun:
         feed = st["feed"]
         fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
         say(
-            f"{fed}bronze {c['bronze_rows']} rows | silver {c['silver_rows']} rows, "
+            f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
             f"quarantined {c['quarantined_rows']} | gold orders {g.get('Orders', '-')}, "
             f"shipments {g.get('Shipments', '-')} | "
             f"freshness p50 {p50} p95(1m) {p95} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
@@ -292,7 +290,7 @@ class LiveRun:
                 rate=o.rate,
                 tick_s=o.tick_s,
                 batches=o.batches,
-                until=until,
+                until=until if o.batches is None else None,
             )
             self.feeder.start()
             say(f"Feed: {o.rate:g} events/s into {o.landing} (seed {o.seed})")
@@ -306,17 +304,13 @@ class LiveRun:
                 self.check_streams()
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
-                if (
-                    (o.batches is not None or until is not None)
-                    and feed_done
-                    and (time_up or self.feeder is not None)
-                ):
-                    say("Feed finished: draining what landed, then stopping")
+                if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
+                    say("Feed finished: processing what landed, then stopping")
                     self.state = "draining"
                     self.drain()
                     drained = True
                     break
-                if self.tracker.pending or not self.gold_times:
+                if self.tracker.pending:
                     self.refresh_gold()
                 else:
                     self.stop_event.wait(0.25)
