@@ -23,22 +23,18 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from oms_pipeline.config import TableLocator
-from oms_pipeline.live import feed_writer
-from oms_pipeline.live.cli import LIVE_AS_OF
-from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
-from oms_pipeline.local import run_once
-
 ORDER_STATUSES = {"CREATED", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"}
 SHIPMENT_STATUSES = {"CREATED", "SHIPPED", "DELIVERED"}
-RATE, TICK, BATCHES = "40", "0.5", 8
-RUN_TIMEOUT = 240
+# A slow feed (one batch every 12 s) so the kill below lands while the feed is still writing.
+BATCHES = 5
+FEED = ("--seed", "5", "--rate", "3", "--tick", "12", "--batches", str(BATCHES))
+RUN_TIMEOUT = 420
 
 
 def start(root: Path, *args: str) -> subprocess.Popen:
     log = open(root.parent / f"{root.name}.log", "a", encoding="utf-8")  # noqa: SIM115
     cmd = [sys.executable, "-m", "oms_pipeline.live", "--root", str(root), "--port", "0"]
-    cmd += ["--rate", RATE, "--tick", TICK, "--status-every", "1", *args]
+    cmd += ["--status-every", "1", *args]
     return subprocess.Popen(
         cmd,
         stdout=log,
@@ -163,104 +159,111 @@ def table_rows(spark: SparkSession, path: Path) -> list[tuple]:
     return sorted((tuple(r) for r in df.select(*cols).collect()), key=repr)
 
 
-def test_live_run_reaches_gold_and_stops_cleanly(spark: SparkSession, tmp_path: Path) -> None:
-    root = tmp_path / "run"
-    proc = start(root)
-    try:
-        wait_for(
-            lambda: (
-                (status(root).get("freshness") or {}).get("files", 0) >= 4
-                and status(root).get("dashboard_version", 0) >= 1
-            ),
-            RUN_TIMEOUT,
-            "Gold to reflect landed files",
-            proc,
-        )
-        st = status(root)
-        assert st["state"] == "running" and st["active_queries"] == 8
-        with urllib.request.urlopen(f"http://127.0.0.1:{st['port']}/api/dashboard") as r:
-            dash = json.load(r)
-        assert set(dash["views"]) == {"orders", "sla", "inventory", "revenue"}
-        assert dash["views"]["orders"]["kpis"]["Orders"] > 0
-        assert st["freshness"]["p50_s"] > 0
+def landed_files(root: Path) -> int:
+    return sum(1 for _ in (root / "landing").glob("*/*.jsonl"))
 
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An uninterrupted run over BATCHES feed batches, stopped with SIGINT once Gold is current."""
+    root = tmp_path_factory.mktemp("live") / "run"
+    proc = start(root, *FEED)
+    try:
+
+        def caught_up() -> bool:
+            st = status(root)
+            fr = st.get("freshness") or {}
+            return (
+                (st.get("feed") or {}).get("done", False)
+                and fr.get("files", 0) == landed_files(root)
+                and st.get("pending_files") == 0
+                and st.get("dashboard_version", 0) >= 1
+                and (st.get("gold_last_s") or 0) > 0
+            )
+
+        wait_for(caught_up, RUN_TIMEOUT, "Gold to reflect every landed file", proc)
+        time.sleep(6)  # one more dashboard publication after the last Gold refresh
+        running = status(root)
+        with urllib.request.urlopen(f"http://127.0.0.1:{running['port']}/api/dashboard") as r:
+            dashboard = json.load(r)
         family = descendants(proc.pid)
-        assert family, "the Spark JVM runs as a child process"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 0
+        rc = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     deadline = time.monotonic() + 15
     while alive(family) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not alive(family), "no process outlives the run"
-    final = status(root)
+    return {
+        "root": root,
+        "rc": rc,
+        "family": family,
+        "orphans": alive(family),
+        "running": running,
+        "final": status(root),
+        "dashboard": dashboard,
+    }
+
+
+def test_gold_reflects_the_generated_events(spark: SparkSession, live_run: dict) -> None:
+    root = live_run["root"]
+    want = expected(root / "landing")
+    assert want["orders"] > 0 and want["shipments"] > 0 and want["on_hand"] > 0
+    assert gold_figures(spark, root / "lakehouse") == want
+    kpis = live_run["dashboard"]["views"]
+    assert kpis["orders"]["kpis"]["Orders"] == want["orders"]
+    assert kpis["orders"]["kpis"]["Units"] == want["units"]
+    assert kpis["revenue"]["kpis"]["Revenue"] == pytest.approx(float(want["revenue"]))
+    assert kpis["sla"]["kpis"]["Shipments"] == want["shipments"]
+    assert kpis["inventory"]["kpis"]["Stock On Hand"] == want["on_hand"]
+    fr = live_run["running"]["freshness"]
+    assert fr["files"] == landed_files(root) and 0 < fr["p50_s"] <= fr["p95_s"]
+
+
+def test_sigint_stops_everything_cleanly(live_run: dict) -> None:
+    assert live_run["running"]["state"] == "running"
+    assert live_run["running"]["active_queries"] == 8
+    assert live_run["family"], "the Spark JVM runs as a child process"
+    assert live_run["rc"] == 0
+    assert not live_run["orphans"], "no process outlives the run"
+    final = live_run["final"]
     assert final["state"] == "stopped" and final["active_queries"] == 0
 
-    # Resume: the feed continues to batch BATCHES, the run processes everything and exits.
-    landed = final["feed"]["next_batch"]
-    resume = start(root, "--batches", str(max(BATCHES, landed + 2)))
-    assert resume.wait(timeout=RUN_TIMEOUT) == 0
-    assert status(root)["state"] == "stopped"
 
-    want = expected(root / "landing")
-    got = gold_figures(spark, root / "lakehouse")
-    assert want["orders"] > 0 and want["shipments"] > 0
-    assert got == want
-
-
-@pytest.fixture(scope="module")
-def clean_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Batches 0..BATCHES-1 of the feed, landed at once and processed in one availableNow pass."""
-    root = tmp_path_factory.mktemp("clean")
-    cfg = FeedConfig(seed=9)
-    cat = catalog(cfg)
-    size = round(float(RATE) * float(TICK))
-    for n in range(BATCHES):
-        feed_writer.write_batch(str(root / "landing"), 9, n, batch_events(cfg, cat, n, size))
-    loc = TableLocator(lakehouse_root=str(root / "lakehouse"), landing_root=str(root / "landing"))
-    from oms_pipeline.config import PipelineSettings
-
-    run_once(spark, loc, PipelineSettings(as_of_date=LIVE_AS_OF))
-    return root
-
-
-def test_kill_and_resume_equals_clean_run(
-    spark: SparkSession, tmp_path: Path, clean_run: Path
+def test_kill_and_resume_equals_the_uninterrupted_run(
+    spark: SparkSession, tmp_path: Path, live_run: dict
 ) -> None:
+    clean = live_run["root"]
     root = tmp_path / "killed"
-    args = ("--seed", "9", "--batches", str(BATCHES))
-    proc = start(root, *args)
+    proc = start(root, *FEED)
     try:
         wait_for(
-            lambda: (
-                status(root).get("counts", {}).get("silver_rows", 0) > 0
-                and (status(root).get("feed") or {}).get("next_batch", 0) >= 3
-            ),
+            lambda: status(root).get("counts", {}).get("bronze_rows", 0) > 0,
             RUN_TIMEOUT,
-            "silver to process a first batch",
+            "bronze to commit a first micro-batch",
             proc,
         )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM, mid-stream
         proc.wait()
-    assert (status(root).get("feed") or {}).get("next_batch", 0) < BATCHES, "killed mid-stream"
+    assert (status(root).get("feed") or {}).get("next_batch", 0) < BATCHES, "killed mid-feed"
 
-    resume = start(root, *args)
+    resume = start(root, *FEED, "--duration", "0")  # finish the feed, process, exit
     assert resume.wait(timeout=RUN_TIMEOUT) == 0
+    assert status(root)["state"] == "stopped"
 
     # The feed resumed its sequence: the same files with the same bytes, none missing or extra.
     for entity in ("orders", "shipments", "inventory", "customers"):
-        a, b = clean_run / "landing" / entity, root / "landing" / entity
+        a, b = clean / "landing" / entity, root / "landing" / entity
         names = sorted(p.name for p in a.glob("*.jsonl"))
         assert names == sorted(p.name for p in b.glob("*.jsonl"))
         assert filecmp.cmpfiles(a, b, names, shallow=False)[0] == names
 
     for layer in ("silver", "gold"):
-        tables = sorted(p.name for p in (clean_run / "lakehouse" / layer).iterdir())
+        tables = sorted(p.name for p in (clean / "lakehouse" / layer).iterdir())
         assert tables == sorted(p.name for p in (root / "lakehouse" / layer).iterdir())
         for t in tables:
             assert table_rows(spark, root / "lakehouse" / layer / t) == table_rows(
-                spark, clean_run / "lakehouse" / layer / t
-            ), f"{layer}.{t} differs from the clean run"
+                spark, clean / "lakehouse" / layer / t
+            ), f"{layer}.{t} differs from the uninterrupted run"

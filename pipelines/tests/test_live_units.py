@@ -1,0 +1,129 @@
+"""Units of the live run: the feed's determinism and resume, freshness percentiles, the measure
+evaluation behind the dashboards, and the HTTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from oms_pipeline.live import feed_writer as W
+from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
+from oms_pipeline.live.feeder import Feeder
+from oms_pipeline.live.freshness import FreshnessTracker, percentile
+from oms_pipeline.live.queries import MEASURES, evaluate_sets, time_bucket
+from oms_pipeline.live.server import DashboardServer, Snapshot
+
+
+def test_feed_batches_are_deterministic_and_distinct() -> None:
+    cfg = FeedConfig(seed=3)
+    cat = catalog(cfg)
+    assert batch_events(cfg, cat, 4, 100) == batch_events(cfg, catalog(cfg), 4, 100)
+    a, b = batch_events(cfg, cat, 4, 100), batch_events(cfg, cat, 5, 100)
+    ids = lambda lines: {  # noqa: E731
+        json.loads(x)["order_id"] for x in lines["orders"] if x.startswith('{"')
+    }
+    assert ids(a).isdisjoint(ids(b))
+    assert 100 <= sum(len(v) for v in b.values()) <= 140
+    assert "customers" in batch_events(cfg, cat, 0, 10)  # batch 0 carries the master data
+
+
+def test_feeder_resumes_an_interrupted_batch_with_its_original_size(tmp_path: Path) -> None:
+    landing = str(tmp_path)
+    cfg = FeedConfig(seed=3)
+    # A run wrote batch 0, then died while writing batch 1 (size 30): only orders landed.
+    W.write_batch(landing, 3, 0, batch_events(cfg, catalog(cfg), 0, 30))
+    partial = batch_events(cfg, catalog(cfg), 1, 30)
+    W.write_batch(landing, 3, 1, {"orders": partial["orders"]})
+    W.write_state(landing, W.FeedState(next_batch=1, pending_batch=1, pending_events=30))
+
+    f = Feeder(landing, cfg, rate=500_000, tick_s=0.001, batches=3, until=None)
+    f.run()  # in this thread: writes the rest of batch 1, then batch 2 at the new rate
+    assert f.error is None
+    for entity, rows in partial.items():
+        text = Path(W.batch_file(landing, entity, 3, 1)).read_text()
+        assert text == "\n".join(rows) + "\n"
+    assert W.read_state(landing).next_batch == 3
+    assert sum(len(v) for v in batch_events(cfg, catalog(cfg), 2, 500).values()) >= 500
+    assert len(Path(W.batch_file(landing, "orders", 3, 2)).read_text().splitlines()) > 100
+    assert not list(tmp_path.glob("*/.*.tmp"))
+
+
+def test_percentile_is_the_inclusive_definition() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0], 0.95) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile(list(map(float, range(1, 11))), 0.9) == 9.1
+
+
+def test_tracker_reflects_files_silvered_before_the_refresh_started() -> None:
+    t = FreshnessTracker()
+    t.in_silver({"a": (100.0, 5)}, {"rows_in": 5, "quarantined": 1})
+    snap = t.gold_started()
+    t.in_silver({"b": (101.0, 7)}, {"rows_in": 7})  # during the refresh: not reflected yet
+    t.gold_finished(snap, 110.0)
+    assert [(r.path, r.latency_s, r.rows) for r in t.reflected] == [("a", 10.0, 5)]
+    assert t.pending == 1 and t.silver_rows == 12 and t.quarantined_rows == 1
+
+
+def test_time_bucket() -> None:
+    assert time_bucket(dt.timedelta(hours=30)) == "hour"
+    assert time_bucket(dt.timedelta(days=40)) == "day"
+    assert time_bucket(dt.timedelta(days=1400)) == "week"
+    assert time_bucket(dt.timedelta(days=2000)) == "month"
+
+
+def test_measures_sliced_with_grouping_sets(spark: SparkSession) -> None:
+    rows = [
+        ("O1", "A", "East", 2, Decimal("10.00"), False),
+        ("O1", "B", "East", 1, Decimal("5.00"), False),
+        ("O2", "A", "West", 3, Decimal("7.50"), False),
+        ("O3", "A", "West", 9, Decimal("99.00"), True),
+    ]
+    df = spark.createDataFrame(
+        rows,
+        "order_id string, category string, region string, quantity int, "
+        "net_amount decimal(18,4), is_cancelled boolean",
+    )
+    out = evaluate_sets(
+        df,
+        ["Orders", "Units", "Revenue", "Average Order Value", "Cancelled Lines"],
+        {"total": [], "by_category": ["category"], "by_region": ["region"]},
+    )
+    assert out["total"] == [
+        {
+            "Orders": 2,
+            "Units": 6,
+            "Revenue": 22.5,
+            "Average Order Value": 11.25,
+            "Cancelled Lines": 1,
+        }
+    ]
+    assert [(r["category"], r["Orders"], r["Revenue"]) for r in out["by_category"]] == [
+        ("A", 2, 17.5),
+        ("B", 1, 5.0),
+    ]
+    assert [(r["region"], r["Units"]) for r in out["by_region"]] == [("East", 3), ("West", 3)]
+    assert all(m.dax for m in MEASURES.values())
+
+
+def test_server_serves_the_page_and_the_published_snapshot() -> None:
+    snap = Snapshot()
+    snap.publish_dashboard({"views": {"orders": {}}}, 1.0)
+    snap.publish_status({"state": "running"})
+    server = DashboardServer(snap, port=0).start()
+    try:
+        with urllib.request.urlopen(server.url) as r:
+            assert b"OMS Lakehouse" in r.read()
+        with urllib.request.urlopen(server.url + "static/app.js") as r:
+            assert r.headers["Content-Type"].endswith("javascript") or r.status == 200
+        with urllib.request.urlopen(server.url + "api/dashboard") as r:
+            assert json.load(r)["version"] == 1
+        with urllib.request.urlopen(server.url + "api/status") as r:
+            assert json.load(r) == {"state": "running"}
+    finally:
+        server.stop()
