@@ -87,6 +87,7 @@ def main() -> None:
     result["end_to_end_s"] = result["bronze_s"] + result["silver_s"] + result["gold_s"]
     for k in ("parse_floor", "bronze", "silver", "gold", "end_to_end"):
         result[f"{k}_events_per_s"] = round(events / result[f"{k}_s"], 1)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}), flush=True)
 
     batches = []
     for b in range(a.batches):

@@ -9,7 +9,7 @@ from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.tables import append, ensure_table
-from oms_pipeline.pipeline.streams import Trigger, finish
+from oms_pipeline.pipeline.streams import Trigger, finish, writer_id
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
 
 
@@ -39,7 +39,7 @@ def start_bronze(
         schema_location=loc.checkpoint("bronze", entity, "schema"),
         max_files_per_trigger=max_files_per_trigger,
     )
-    app_id = f"oms-bronze-{entity}"
+    app_id = f"oms-bronze-{entity}-{writer_id(loc.checkpoint('bronze', entity))}"
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         # txnAppId/txnVersion: a batch replayed after a failure is skipped by Delta.

@@ -18,7 +18,7 @@ from oms_pipeline.io.tables import (
     read_table,
     read_table_stream,
 )
-from oms_pipeline.pipeline.streams import Trigger, finish
+from oms_pipeline.pipeline.streams import Trigger, finish, writer_id
 from oms_pipeline.transforms import silver as T
 from oms_pipeline.transforms.validate import REASONS, quarantine_rows, typed_valid, validate
 
@@ -135,6 +135,7 @@ def process_batch(
     entity: str,
     batch: DataFrame,
     batch_id: int,
+    app_id: str = "",
 ) -> dict[str, int]:
     """One silver micro-batch. Returns the record accounting of the batch."""
     contract = get_contract(entity)
@@ -153,7 +154,7 @@ def process_batch(
                 loc,
                 "ops",
                 quarantine_table(entity),
-                txn=(f"oms-quarantine-{entity}", batch_id),
+                txn=(f"oms-quarantine-{entity}-{app_id}", batch_id),
             )
         accepted = rows_in - quarantined
         unique = MERGERS[entity](spark, loc, typed_valid(validated, contract)) if accepted else 0
@@ -169,7 +170,7 @@ def process_batch(
             "quarantined bigint, duplicates_in_batch bigint",
         ).withColumn("processed_at", F.current_timestamp())
         ensure_like(spark, loc, "ops", AUDIT_TABLE, audit)
-        append(audit, loc, "ops", AUDIT_TABLE, txn=(f"oms-audit-{entity}", batch_id))
+        append(audit, loc, "ops", AUDIT_TABLE, txn=(f"oms-audit-{entity}-{app_id}", batch_id))
         return stats
     finally:
         validated.unpersist()
@@ -191,16 +192,17 @@ def start_silver(
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)
     stream = read_table_stream(spark, loc, "bronze", entity, **options)
+    app_id = writer_id(loc.checkpoint("silver", entity))
 
     def run(batch: DataFrame, batch_id: int) -> None:
         # The batch's own session: under Spark Connect this function runs server-side.
-        stats = process_batch(batch.sparkSession, loc, settings, entity, batch, batch_id)
+        stats = process_batch(batch.sparkSession, loc, settings, entity, batch, batch_id, app_id)
         if on_batch is not None:
             on_batch(entity, batch_id, batch, stats)
 
     writer = (
         stream.writeStream.queryName(f"silver_{entity}")
-        .option("checkpointLocation", loc.checkpoint("silver", entity))
+        .option("checkpointLocation", loc.checkpoint("silver", entity, "stream"))
         .foreachBatch(run)
     )
     return trigger.apply(writer).start()

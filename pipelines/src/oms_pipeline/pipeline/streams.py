@@ -27,3 +27,24 @@ def finish(query: StreamingQuery, trigger: Trigger, timeout_s: float | None = No
         exc = query.exception()
         if exc is not None:
             raise RuntimeError(f"stream {query.name} failed: {exc}")
+
+
+def writer_id(checkpoint_dir: str) -> str:
+    """A stable id for the idempotent writes of one stream checkpoint.
+
+    Delta skips an append whose (txnAppId, txnVersion) it has seen. The version is the
+    micro-batch id, which restarts at 0 with a new checkpoint, so the application id must change
+    with the checkpoint: it is created once and kept beside the checkpoint.
+    """
+    import os
+    import uuid
+
+    path = os.path.join(checkpoint_dir, "_writer_id")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    value = uuid.uuid4().hex
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
