@@ -33,8 +33,9 @@ def local_session(
     master: str = "local[2]",
     shuffle_partitions: int = 2,
     warehouse_dir: str | None = None,
+    conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """Build an embedded Spark session with Delta Lake enabled."""
+    """Build an embedded Spark session with Delta Lake enabled (``conf``: extra settings)."""
     from delta import configure_spark_with_delta_pip
 
     builder = (
@@ -58,5 +59,7 @@ def local_session(
     )
     if warehouse_dir:
         builder = builder.config("spark.sql.warehouse.dir", warehouse_dir)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = configure_spark_with_delta_pip(builder).getOrCreate()
     return spark

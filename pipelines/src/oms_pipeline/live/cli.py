@@ -89,7 +89,12 @@ def _spark(lakehouse: str):  # type: ignore[no-untyped-def]
     threading.Thread(target=ticker, daemon=True).start()
     try:
         spark = local_session(
-            "oms-live", shuffle_partitions=2, warehouse_dir=os.path.join(lakehouse, "_warehouse")
+            "oms-live",
+            shuffle_partitions=2,
+            warehouse_dir=os.path.join(lakehouse, "_warehouse"),
+            # Eight streams submit jobs all the time; under the default FIFO scheduler the Gold
+            # refresh would queue behind them. FAIR gives its pool an equal share of the cores.
+            conf={"spark.scheduler.mode": "FAIR"},
         )
     finally:
         done.set()

@@ -276,6 +276,8 @@ class LiveRun:
     def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
         o = self.opts
         self.install_signals()
+        # This thread's jobs (Gold, dashboards) get their own fair-share pool.
+        self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "gold")
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
