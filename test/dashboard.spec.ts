@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 const repo = path.resolve(__dirname, "..");
 const python = path.join(repo, ".venv", "bin", "python");
@@ -64,7 +64,7 @@ async function kpi(page: Page, measure: string): Promise<string> {
 describe("local dashboards (headless Chromium)", function () {
   this.timeout(15 * 60 * 1000);
   let run: ChildProcess | undefined;
-  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
   let root = "";
 
   before(function () {
@@ -89,7 +89,7 @@ describe("local dashboards (headless Chromium)", function () {
   });
 
   after(async function () {
-    await browser?.close();
+    await context?.close();
     if (run && run.exitCode === null) {
       const exited = new Promise((r) => run!.once("exit", r));
       run.kill("SIGINT");
@@ -103,21 +103,25 @@ describe("local dashboards (headless Chromium)", function () {
       const st = readStatus(root);
       return st.port && (st.dashboard_version ?? 0) >= 1 ? st.port : undefined;
     });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "oms-chromium-"))}`,
-      ],
-    });
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    // A fresh profile directory per run (playwright takes it as the persistent context's dir).
+    context = await chromium.launchPersistentContext(
+      fs.mkdtempSync(path.join(os.tmpdir(), "oms-chromium-")),
+      {
+        executablePath: chromiumPath,
+        viewport: { width: 1440, height: 1000 },
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      },
+    );
+    const page = await context.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(
       `${JSON.stringify(VIEWS)}.every((id) => Number(document.getElementById(id).dataset.version) >= 1)`,

@@ -84,7 +84,7 @@ function seriesChart(fig, caption, points, opts) {
   const W = 460,
     H = 200,
     L = 44,
-    R = 8,
+    R = 20,
     T = 8,
     B = 26;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" }, fig);
@@ -220,10 +220,10 @@ function renderStatus(st) {
   const f = st.freshness || {};
   setText("st-p50", f.p50_s == null ? "–" : `${f.p50_s.toFixed(1)} s`);
   setText("st-p95", f.p95_s == null ? "–" : `${f.p95_s.toFixed(1)} s`);
-  const gold = (st.counts && st.counts.gold) || {};
-  const ops = (st.counts && st.counts.ops) || {};
-  setText("st-gold", fmt.int(Object.values(gold).reduce((a, b) => a + b, 0)));
-  setText("st-quar", fmt.int(Object.values(ops).reduce((a, b) => a + b, 0)));
+  const c = st.counts || {};
+  setText("st-bronze", fmt.int(c.bronze_rows));
+  setText("st-gold", fmt.int(c.gold && c.gold.Orders));
+  setText("st-quar", fmt.int(c.quarantined_rows));
 }
 
 async function poll() {
