@@ -91,7 +91,7 @@ class LiveRun:
         self.gold_times: list[float] = []
         self.started = time.time()
         self.state = "starting"
-        self.gold_changed = False
+        self.gold_changed = True  # publish what Gold already holds (e.g. after a restart)
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
 

@@ -81,13 +81,13 @@ function empty(fig, caption) {
 function seriesChart(fig, caption, points, opts) {
   if (!points || !points.length) return empty(fig, caption);
   frame(fig, caption);
-  const W = 460,
+  const W = Math.max(280, fig.clientWidth || 460),
     H = 200,
     L = 44,
     R = 20,
     T = 8,
     B = 26;
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" }, fig);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img" }, fig);
   svg.dataset.points = String(points.length);
   const ys = points.map((p) => p.y ?? 0);
   const max = opts.max ?? niceMax(Math.max(...ys));
@@ -100,9 +100,10 @@ function seriesChart(fig, caption, points, opts) {
     el("line", { class: "grid-line", x1: L, x2: W - R, y1: y(v), y2: y(v) }, svg);
     el("text", { x: L - 6, y: y(v) + 3, "text-anchor": "end" }, svg).textContent = opts.tick(v);
   }
-  const step = Math.max(1, Math.ceil(points.length / 7));
+  const labels = Math.max(2, Math.floor((W - 64) / 80));
+  const step = Math.max(1, Math.ceil(points.length / labels));
   points.forEach((p, i) => {
-    if (i % step === 0 || i === points.length - 1) {
+    if (i % step === 0) {
       const t = el("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, svg);
       t.textContent = p.label;
     }
@@ -137,12 +138,12 @@ function seriesChart(fig, caption, points, opts) {
 function barChart(fig, caption, items, opts) {
   if (!items || !items.length) return empty(fig, caption);
   frame(fig, caption);
-  const W = 300,
+  const W = Math.max(240, fig.clientWidth || 300),
     rowH = 30,
     L = 92,
     R = 52,
     H = items.length * rowH + 8;
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" }, fig);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img" }, fig);
   svg.dataset.points = String(items.length);
   const max = opts.max ?? niceMax(Math.max(...items.map((i) => i.value ?? 0)));
   items.forEach((it, k) => {
