@@ -23,7 +23,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.io.tables import ensure_like
+from oms_pipeline.io.tables import ensure_like, table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed import FeedConfig
@@ -91,7 +91,7 @@ class LiveRun:
         self.gold_times: list[float] = []
         self.started = time.time()
         self.state = "starting"
-        self.gold_changed = True  # publish what Gold already holds (e.g. after a restart)
+        self.gold_changed = False
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
 
@@ -283,6 +283,8 @@ class LiveRun:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
             say(f"Dashboards: {self.server.url}")
         self.prepare()
+        # After a restart, show what Gold already holds before new data arrives.
+        self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
         self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
         say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
         if o.feed:
