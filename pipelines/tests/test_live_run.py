@@ -28,7 +28,7 @@ SHIPMENT_STATUSES = {"CREATED", "SHIPPED", "DELIVERED"}
 # A slow feed (one batch every 12 s) so the kill below lands while the feed is still writing.
 BATCHES = 5
 FEED = ("--seed", "5", "--rate", "3", "--tick", "12", "--batches", str(BATCHES))
-RUN_TIMEOUT = 420
+RUN_TIMEOUT = 600
 
 
 def start(root: Path, *args: str) -> subprocess.Popen:

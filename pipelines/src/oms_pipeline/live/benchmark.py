@@ -63,7 +63,8 @@ def render(result: dict[str, Any]) -> str:
             "| Figure | Value |",
             "| --- | --- |",
             f"| Offered rate | {result['rate']:.0f} events/s for {result['duration_s']:.0f} s "
-            f"({result['events']} events in {result['files']} files; trigger "
+            f"({result['events']} events landed = "
+            f"{result['events'] / result['duration_s']:.0f} events/s, in {result['files']} files; trigger "
             f"{result['trigger']}, one file per entity every {result['tick_s']:g} s) |",
             f"| Freshness p50 (landing → Gold) | {_f(fr['p50_s'])} s |",
             f"| Freshness p95 | {_f(fr['p95_s'])} s |",
