@@ -62,7 +62,7 @@ async function kpi(page: Page, measure: string): Promise<string> {
 }
 
 describe("local dashboards (headless Chromium)", function () {
-  this.timeout(15 * 60 * 1000);
+  this.timeout(20 * 60 * 1000);
   let run: ChildProcess | undefined;
   let context: BrowserContext | undefined;
   let root = "";
@@ -99,7 +99,7 @@ describe("local dashboards (headless Chromium)", function () {
   });
 
   it("shows the four views with charts and updates as events arrive", async function () {
-    const port = await until("the first dashboard data", 9 * 60 * 1000, () => {
+    const port = await until("the first dashboard data", 13 * 60 * 1000, () => {
       const st = readStatus(root);
       return st.port && (st.dashboard_version ?? 0) >= 1 ? st.port : undefined;
     });
