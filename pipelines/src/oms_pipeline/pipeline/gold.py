@@ -84,6 +84,14 @@ def _changes(
     return read_changes(spark, loc, "silver", table, last + 1), version
 
 
+def _union(*frames: DataFrame) -> DataFrame | None:
+    """The union (by column name) of key frames, or None when there are none."""
+    out: DataFrame | None = None
+    for frame in frames:
+        out = frame if out is None else out.unionByName(frame)
+    return out
+
+
 def _conform(df: DataFrame, table: str) -> DataFrame:
     """Select and cast to the Gold contract (column order and types)."""
     t = GOLD_BY_NAME[table]
@@ -137,9 +145,7 @@ def refresh_gold(
         order_keys.append(
             lines_all.join(changed_customer_ids, "customer_id", "left_semi").select("order_id")
         )
-    affected_orders = None
-    for k in order_keys:
-        affected_orders = k if affected_orders is None else affected_orders.unionByName(k)
+    affected_orders = _union(*order_keys)
     if affected_orders is not None:
         affected_orders = affected_orders.distinct().localCheckpoint()
         report.affected_orders = affected_orders.count()
@@ -194,9 +200,7 @@ def refresh_gold(
         ship_keys.append(
             shipments_all.join(affected_orders, "order_id", "left_semi").select("shipment_id")
         )
-    affected_ships = None
-    for k in ship_keys:
-        affected_ships = k if affected_ships is None else affected_ships.unionByName(k)
+    affected_ships = _union(*ship_keys)
     sla = G.sla_frame(spark, settings)
     if affected_ships is not None and shipments_all is not None and fact_all is not None:
         affected_ships = affected_ships.distinct().localCheckpoint()
@@ -248,9 +252,7 @@ def refresh_gold(
         cust_keys.append(
             fact_all.join(affected_orders, "order_id", "left_semi").select("customer_id")
         )
-    affected_customers = None
-    for k in cust_keys:
-        affected_customers = k if affected_customers is None else affected_customers.unionByName(k)
+    affected_customers = _union(*cust_keys)
     if affected_customers is not None:
         affected_customers = affected_customers.distinct().localCheckpoint()
         report.affected_customers = affected_customers.count()
@@ -274,9 +276,7 @@ def refresh_gold(
         prod_keys.append(ch["order_lines"].select(F.col("sku").alias("product_id")))
     if ch["inventory_stock"] is not None:
         prod_keys.append(ch["inventory_stock"].select(F.col("sku").alias("product_id")))
-    affected_products = None
-    for k in prod_keys:
-        affected_products = k if affected_products is None else affected_products.unionByName(k)
+    affected_products = _union(*prod_keys)
     stock_df = stock_all if stock_all is not None else _empty_stock(spark)
     if affected_products is not None:
         affected_products = affected_products.distinct().localCheckpoint()
