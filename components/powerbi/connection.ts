@@ -10,6 +10,8 @@ export const DATABRICKS_CONNECTION_TYPE = "Databricks";
 export const DATABRICKS_CREATION_METHOD = "Databricks.Catalogs";
 
 export type PrivacyLevel = "None" | "Public" | "Organizational" | "Private";
+/** Privacy level sent when the stack declares none; what the service then reports back. */
+const DEFAULT_PRIVACY_LEVEL: PrivacyLevel = "Organizational";
 export type ConnectionEncryption = "Encrypted" | "NotEncrypted" | "Any";
 
 export interface DatabricksConnectionInputs {
@@ -78,7 +80,7 @@ export function createConnectionBody(inputs: DatabricksConnectionInputs) {
   return {
     connectivityType: "ShareableCloud",
     displayName: inputs.displayName,
-    privacyLevel: inputs.privacyLevel ?? "Organizational",
+    privacyLevel: inputs.privacyLevel ?? DEFAULT_PRIVACY_LEVEL,
     connectionDetails: {
       type: DATABRICKS_CONNECTION_TYPE,
       creationMethod: DATABRICKS_CREATION_METHOD,
@@ -131,8 +133,9 @@ export function databricksConnectionProvider(
      * names properties only, never values.
      */
     diff(_id, olds, news) {
-      const o = { ...olds } as Record<string, unknown>;
-      const n = { ...news } as Record<string, unknown>;
+      // read() reports the service's privacy level, so an undeclared one compares as the default.
+      const o = { ...olds, privacyLevel: olds.privacyLevel ?? DEFAULT_PRIVACY_LEVEL } as Record<string, unknown>;
+      const n = { ...news, privacyLevel: news.privacyLevel ?? DEFAULT_PRIVACY_LEVEL } as Record<string, unknown>;
       // The connection's data source (host/httpPath) cannot be patched; names are unique, so
       // the old connection goes first.
       const replaces = changedKeys(o, n, ["host", "httpPath"]);
@@ -156,7 +159,7 @@ export function databricksConnectionProvider(
       const conn = await clientFor(options).updateConnection(id, {
         connectivityType: "ShareableCloud",
         displayName: news.displayName,
-        privacyLevel: news.privacyLevel ?? "Organizational",
+        privacyLevel: news.privacyLevel ?? DEFAULT_PRIVACY_LEVEL,
         credentialDetails: credentialDetails(news),
       });
       return {
