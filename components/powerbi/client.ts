@@ -6,6 +6,14 @@
  * in one request loop means every resource converges the same way and every failure reads the
  * same way (method, path, status, error code, request id, and what to do about it).
  *
+ * Creates are the one kind of call a blind retry makes worse: a POST the service applied but
+ * whose answer was lost (429 or 5xx after the write, a reset connection) would be sent again,
+ * and the retry then either makes a second item or fails on the first one (409
+ * ItemDisplayNameAlreadyInUse / DuplicateConnectionName) while the first is left out of state.
+ * `createOnce` is the single place that handles this for every kind the providers create: it
+ * looks the name up before the first POST, and after an ambiguous answer looks again before
+ * retrying and adopts the item it finds when it is the one that was asked for.
+ *
  * This module has no module-level imports on purpose: the dynamic providers that use it are
  * serialised by Pulumi, so the Azure SDK is loaded with `require` inside the method that needs it.
  */
@@ -59,12 +67,21 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** Follow Fabric long-running operations on 202 (default: true for Fabric, false for Power BI). */
   readonly lro?: boolean;
+  /**
+   * For a non-idempotent write: called once an answer has left it unknown whether the service
+   * applied the request (429, 5xx, a network error), before each retry and before giving up.
+   * True means the effect was found, so the request is not sent again and `request` returns a
+   * response with `recovered: true`.
+   */
+  readonly recover?: () => Promise<boolean>;
 }
 
 export interface ApiResponse<T = unknown> {
   readonly status: number;
   readonly body: T | undefined;
   readonly headers: Headers;
+  /** True when `RequestOptions.recover` found the effect of an earlier, unanswered attempt. */
+  readonly recovered?: boolean;
 }
 
 /** An API error whose message already says what failed and what to do. */
@@ -114,16 +131,58 @@ function parseErrorBody(body: unknown): ErrorDetails {
   return {};
 }
 
+/**
+ * Codes for "that name is taken". Sources: the Fabric REST reference ("Items - Create Semantic
+ * Model", "Items - Create Report": ItemDisplayNameAlreadyInUse; "Connections - Create
+ * Connection": DuplicateConnectionName) and the Fabric SDK's error codes (WorkspaceNameAlreadyExists,
+ * PrincipalAlreadyHasWorkspaceRolePermissions, DuplicateConnectionNameInput).
+ */
 const NAME_CLASH_CODES = new Set([
   "ItemDisplayNameAlreadyInUse",
   "WorkspaceNameAlreadyExists",
   "DuplicateConnectionName",
+  "DuplicateConnectionNameInput",
+  "PrincipalAlreadyHasWorkspaceRolePermissions",
 ]);
+
+/**
+ * A create whose name is held by an item this stack did not create (it existed before the
+ * create started, or it is not what was asked for). The message says which item and what to do.
+ */
+export class NameTakenError extends Error {
+  constructor(
+    message: string,
+    /** Id of the item that holds the name. */
+    readonly existingId: string,
+  ) {
+    super(message);
+    this.name = "NameTakenError";
+  }
+}
+
+/**
+ * How `createOnce` recognises the item a create makes: what makes it unique to the service
+ * (display name and kind in its scope) and what makes it the one this create asked for.
+ */
+export interface CreateTarget<T> {
+  /** For messages, e.g. `semantic model "Oms" in workspace 1234`. */
+  readonly what: string;
+  /** Looks the item up by what the service keeps unique; undefined when there is none. */
+  readonly find: () => Promise<T | undefined>;
+  /** True when a found item is what this create asked for (same name, type and scope). */
+  readonly matches: (found: T) => boolean;
+  /** Id of a found item, for messages. */
+  readonly idOf: (found: T) => string;
+  /** What the operator can do when the name is held by an item this stack did not create. */
+  readonly remedy: string;
+  /** The created item from the POST's answer; default: its JSON body. */
+  readonly fromResponse?: (res: ApiResponse<unknown>) => T | undefined;
+}
 
 /** What an operator should do about a failed call. */
 export function remediationFor(status: number, code: string | undefined): string {
   if (code && NAME_CLASH_CODES.has(code)) {
-    return "the display name is taken: pick another name, or adopt the existing item (FabricWorkspace supports adoptExisting: true).";
+    return "the name is held by another item: delete or rename it, or choose another name (a FabricWorkspace can adopt an existing workspace with adoptExisting: true).";
   }
   if (code === "ItemDisplayNameNotAvailableYet") {
     return "the name of a recently deleted item is not released yet: wait a few minutes and run `pulumi up` again.";
@@ -233,6 +292,9 @@ export interface FabricItem {
 
 export type ItemCollection = "semanticModels" | "reports";
 
+/** The Fabric item type each collection holds (the `type` of its items). */
+const ITEM_TYPES: Record<ItemCollection, string> = { semanticModels: "SemanticModel", reports: "Report" };
+
 export interface Connection {
   id: string;
   displayName?: string;
@@ -240,6 +302,22 @@ export interface Connection {
   gatewayId?: string | null;
   privacyLevel?: string;
   connectionDetails?: { type?: string; path?: string };
+}
+
+/** What `createConnection` needs to recognise its connection; the rest of the body passes through. */
+export interface CreateConnectionRequest {
+  displayName: string;
+  connectivityType: string;
+  connectionDetails: { type: string };
+  [key: string]: unknown;
+}
+
+/** One entry of a dataset's refresh history (Power BI "Datasets - Get Refresh History In Group"). */
+export interface Refresh {
+  requestId: string;
+  refreshType: string;
+  startTime?: string;
+  status?: string;
 }
 
 export interface ConnectionBinding {
@@ -285,7 +363,14 @@ export class FabricClient {
     const shownPath = new URL(url).pathname + new URL(url).search;
     const maxAttempts = this.options.maxAttempts ?? 6;
     const lro = opts.lro ?? api === "fabric";
+    // Set once an answer leaves it unknown whether a write was applied; from then on every
+    // retry and every failure first asks `recover` whether the earlier attempt took effect.
+    let ambiguous = false;
+    const recovered = async (): Promise<boolean> =>
+      ambiguous && opts.recover !== undefined && (await opts.recover());
+    const RECOVERED: ApiResponse<T> = { status: 200, body: undefined, headers: new Headers(), recovered: true };
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1 && (await recovered())) return RECOVERED;
       const token = await this.token(api);
       let res: Response;
       try {
@@ -299,11 +384,14 @@ export class FabricClient {
           body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         });
       } catch (err) {
-        // Connection resets and DNS blips: retry like a 5xx, then report clearly.
+        // Connection resets and DNS blips: retry like a 5xx, then report clearly. The request
+        // may have reached the service before the connection failed.
+        ambiguous = true;
         if (attempt < maxAttempts) {
           await this.wait(this.backoff(attempt));
           continue;
         }
+        if (await recovered()) return RECOVERED;
         throw new Error(
           `${api === "fabric" ? "Fabric" : "Power BI"} API ${method} ${shownPath} could not be reached after ${attempt} attempts: ${(err as Error).message}. What to do: check network access to ${new URL(url).origin}.`,
         );
@@ -314,7 +402,13 @@ export class FabricClient {
         const location = res.headers.get("location");
         if (opId || location) {
           await res.text();
-          return this.followOperation<T>(method, shownPath, res.headers);
+          try {
+            return await this.followOperation<T>(method, shownPath, res.headers);
+          } catch (err) {
+            // e.g. the retry's operation failed ItemDisplayNameAlreadyInUse on the first attempt's item.
+            if (await recovered()) return RECOVERED;
+            throw err;
+          }
         }
       }
       if (res.ok) {
@@ -323,6 +417,9 @@ export class FabricClient {
 
       const body = await readJson(res);
       const details = parseErrorBody(body);
+      // A throttled or failed write may still have been applied (the service can answer 429 or
+      // 5xx after the write): the answer says nothing reliable about the item.
+      if (res.status === 429 || res.status >= 500) ambiguous = true;
       if (isRetryable(res.status, details.code) && attempt < maxAttempts) {
         const after = retryAfterSeconds(res.headers);
         const fallback =
@@ -332,6 +429,8 @@ export class FabricClient {
         await this.wait(after ?? fallback);
         continue;
       }
+      // Out of attempts, or a definite error (409 on the item an earlier attempt created).
+      if (await recovered()) return RECOVERED;
       const requestId =
         details.requestId ??
         res.headers.get("x-ms-request-id") ??
@@ -410,6 +509,55 @@ export class FabricClient {
     }
   }
 
+  /**
+   * POST that creates one uniquely named item, at most once, whatever the answers.
+   *
+   * 1. Looks the name up first: an item that holds it before this create starts is not this
+   *    stack's, so it fails with a NameTakenError naming the item and `target.remedy`.
+   * 2. POSTs through `request`. After an ambiguous answer (429, 5xx, dropped connection) it
+   *    looks the name up again before each retry and before giving up; an item found then did
+   *    not exist at step 1, so it is the one this create made: it is adopted when it `matches`
+   *    what was asked (otherwise NameTakenError), and the POST is not sent again.
+   *
+   * Returns the created (or adopted) item.
+   */
+  async createOnce<T>(
+    api: Api,
+    path: string,
+    body: unknown,
+    target: CreateTarget<T>,
+    opts: { lro?: boolean } = {},
+  ): Promise<T> {
+    const before = await target.find();
+    if (before !== undefined) {
+      throw new NameTakenError(
+        `A ${target.what} already exists (id ${target.idOf(before)}) and was not created by this deployment. What to do: ${target.remedy}`,
+        target.idOf(before),
+      );
+    }
+    let adopted: T | undefined;
+    const recover = async (): Promise<boolean> => {
+      const found = await target.find();
+      if (found === undefined) return false;
+      if (!target.matches(found)) {
+        throw new NameTakenError(
+          `A ${target.what} appeared while it was being created (id ${target.idOf(found)}) but it is not the one asked for (different type, scope or settings). What to do: ${target.remedy}`,
+          target.idOf(found),
+        );
+      }
+      adopted = found;
+      return true;
+    };
+    const res = await this.request<unknown>(api, "POST", path, { body, recover, ...opts });
+    if (res.recovered && adopted !== undefined) return adopted;
+    const created = target.fromResponse ? target.fromResponse(res) : (res.body as T | undefined);
+    if (created !== undefined && created !== null) return created;
+    // A 201/202 without the item: the service made it, so it can be found by its name.
+    const found = await target.find();
+    if (found !== undefined) return found;
+    throw new Error(`POST ${path} returned ${res.status} without the created ${target.what}, and it cannot be found by name.`);
+  }
+
   /** Follows `continuationUri` / `continuationToken` pages of a Fabric list call. */
   async listAll<T>(path: string): Promise<T[]> {
     const out: T[] = [];
@@ -428,13 +576,16 @@ export class FabricClient {
 
   // ---------------------------------------------------------------- workspaces
 
-  async createWorkspace(args: {
-    displayName: string;
-    description?: string;
-    capacityId?: string;
-  }): Promise<Workspace> {
-    const res = await this.request<Workspace>("fabric", "POST", "/workspaces", { body: args });
-    return requireBody(res, "POST /workspaces");
+  /** Workspace names are unique per tenant (WorkspaceNameAlreadyExists). */
+  createWorkspace(args: { displayName: string; description?: string; capacityId?: string }): Promise<Workspace> {
+    return this.createOnce<Workspace>("fabric", "/workspaces", args, {
+      what: `Fabric workspace named "${args.displayName}"`,
+      find: () => this.findWorkspaceByName(args.displayName),
+      matches: (w) => sameName(w.displayName, args.displayName),
+      idOf: (w) => w.id,
+      remedy:
+        "set adoptExisting: true to manage it from this stack (it will not be deleted on destroy), or choose another displayName.",
+    });
   }
 
   getWorkspace(id: string): Promise<Workspace | undefined> {
@@ -448,7 +599,7 @@ export class FabricClient {
   /** Display names are unique per tenant; compare case-insensitively as the portal does. */
   async findWorkspaceByName(displayName: string): Promise<Workspace | undefined> {
     const all = await this.listWorkspaces();
-    return all.find((w) => w.displayName.toLowerCase() === displayName.toLowerCase());
+    return all.find((w) => sameName(w.displayName, displayName));
   }
 
   async updateWorkspace(id: string, args: { displayName?: string; description?: string }) {
@@ -471,18 +622,30 @@ export class FabricClient {
 
   // ---------------------------------------------------------------- role assignments
 
-  async addRoleAssignment(
+  /** A principal holds one role per workspace (PrincipalAlreadyHasWorkspaceRolePermissions). */
+  addRoleAssignment(
     workspaceId: string,
     principal: { id: string; type: PrincipalType },
     role: WorkspaceRole,
   ): Promise<RoleAssignment> {
-    const res = await this.request<RoleAssignment>(
+    return this.createOnce<RoleAssignment>(
       "fabric",
-      "POST",
       `/workspaces/${enc(workspaceId)}/roleAssignments`,
-      { body: { principal, role } },
+      { principal, role },
+      {
+        what: `role assignment for principal ${principal.id} in workspace ${workspaceId}`,
+        find: async () =>
+          (await this.listRoleAssignments(workspaceId)).find((ra) => ra.principal.id === principal.id),
+        matches: (ra) => ra.principal.type === principal.type && ra.role === role,
+        idOf: (ra) => ra.id,
+        remedy:
+          "the principal already has a role in this workspace, given outside this stack: remove it under Manage access in the workspace, then run `pulumi up` again.",
+      },
     );
-    return res.body ?? { id: principal.id, principal, role };
+  }
+
+  listRoleAssignments(workspaceId: string): Promise<RoleAssignment[]> {
+    return this.listAll<RoleAssignment>(`/workspaces/${enc(workspaceId)}/roleAssignments`);
   }
 
   getRoleAssignment(workspaceId: string, id: string): Promise<RoleAssignment | undefined> {
@@ -501,9 +664,21 @@ export class FabricClient {
 
   // ---------------------------------------------------------------- connections
 
-  async createConnection(body: unknown): Promise<Connection> {
-    const res = await this.request<Connection>("fabric", "POST", "/connections", { body });
-    return requireBody(res, "POST /connections");
+  /** Connection display names are unique per tenant (DuplicateConnectionName). */
+  createConnection(body: CreateConnectionRequest): Promise<Connection> {
+    return this.createOnce<Connection>("fabric", "/connections", body, {
+      what: `connection named "${body.displayName}"`,
+      find: async () => (await this.listConnections()).find((c) => c.displayName === body.displayName),
+      matches: (c) =>
+        c.connectivityType === body.connectivityType && c.connectionDetails?.type === body.connectionDetails.type,
+      idOf: (c) => c.id,
+      remedy:
+        "connection names are unique in the tenant: delete or rename that connection (Settings > Manage connections and gateways), or choose another displayName.",
+    });
+  }
+
+  listConnections(): Promise<Connection[]> {
+    return this.listAll<Connection>("/connections");
   }
 
   getConnection(id: string): Promise<Connection | undefined> {
@@ -520,13 +695,24 @@ export class FabricClient {
 
   // ---------------------------------------------------------------- items (semantic models, reports)
 
-  async createItem(
+  /** Item names are unique per workspace and item type (ItemDisplayNameAlreadyInUse). */
+  createItem(
     workspaceId: string,
     collection: ItemCollection,
     args: { displayName: string; description?: string; definition: ItemDefinition },
   ): Promise<FabricItem> {
-    const path = `/workspaces/${enc(workspaceId)}/${collection}`;
-    return requireBody(await this.request<FabricItem>("fabric", "POST", path, { body: args }), `POST ${path}`);
+    const type = ITEM_TYPES[collection];
+    return this.createOnce<FabricItem>("fabric", `/workspaces/${enc(workspaceId)}/${collection}`, args, {
+      what: `${type} named "${args.displayName}" in workspace ${workspaceId}`,
+      find: async () => (await this.listItems(workspaceId, collection)).find((i) => i.displayName === args.displayName),
+      matches: (i) => (i.type ?? type) === type && (i.workspaceId ?? workspaceId) === workspaceId,
+      idOf: (i) => i.id,
+      remedy: `delete or rename that ${type} in the workspace, or choose another displayName.`,
+    });
+  }
+
+  listItems(workspaceId: string, collection: ItemCollection): Promise<FabricItem[]> {
+    return this.listAll<FabricItem>(`/workspaces/${enc(workspaceId)}/${collection}`);
   }
 
   getItem(workspaceId: string, collection: ItemCollection, id: string): Promise<FabricItem | undefined> {
@@ -591,16 +777,39 @@ export class FabricClient {
 
   /**
    * Power BI: POST /groups/{ws}/datasets/{id}/refreshes. Answers 202 with a RequestId header;
-   * that 202 is not a Fabric operation, so it is not polled here.
+   * that 202 is not a Fabric operation, so it is not polled here. A refresh has no name, so
+   * what identifies the one this call requested is a ViaApi entry of the refresh history
+   * ("Datasets - Get Refresh History In Group") that was not there before the POST.
    */
   async refreshDataset(workspaceId: string, datasetId: string): Promise<string | undefined> {
-    const res = await this.request(
+    const path = `/groups/${enc(workspaceId)}/datasets/${enc(datasetId)}/refreshes`;
+    let before: Set<string> | undefined;
+    const refresh = await this.createOnce<Partial<Refresh>>(
       "powerbi",
-      "POST",
-      `/groups/${enc(workspaceId)}/datasets/${enc(datasetId)}/refreshes`,
-      { body: { notifyOption: "NoNotification" }, lro: false },
+      path,
+      { notifyOption: "NoNotification" },
+      {
+        what: `refresh of semantic model ${datasetId}`,
+        find: async () => {
+          // A missing dataset reads as no history; the POST then fails with the service's 404.
+          const history = (await this.getOrUndefined<{ value?: Refresh[] }>("powerbi", path))?.value ?? [];
+          // The first look (before the POST) records what is not this call's refresh.
+          if (before === undefined) {
+            before = new Set(history.map((r) => r.requestId));
+            return undefined;
+          }
+          return history.find((r) => r.refreshType === "ViaApi" && !before!.has(r.requestId));
+        },
+        matches: () => true,
+        idOf: (r) => r.requestId ?? "",
+        remedy: "wait for the running refresh to finish and run `pulumi up` again.",
+        fromResponse: (res) => ({
+          requestId: res.headers.get("requestid") ?? res.headers.get("x-ms-request-id") ?? undefined,
+        }),
+      },
+      { lro: false },
     );
-    return res.headers.get("requestid") ?? res.headers.get("x-ms-request-id") ?? undefined;
+    return refresh.requestId;
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -668,9 +877,7 @@ function enc(segment: string): string {
   return encodeURIComponent(segment);
 }
 
-function requireBody<T>(res: ApiResponse<T>, what: string): T {
-  if (res.body === undefined || res.body === null) {
-    throw new Error(`${what} returned ${res.status} without a body; expected the created item.`);
-  }
-  return res.body;
+/** Workspace names compare case-insensitively, as the portal does. */
+function sameName(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }

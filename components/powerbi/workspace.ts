@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FabricApiError, PrincipalType, WorkspaceRole } from "./client";
+import { PrincipalType, WorkspaceRole } from "./client";
 import { changedKeys, clientFor, ProviderOptions } from "./providerOptions";
 
 // ------------------------------------------------------------------ FabricWorkspace
@@ -18,8 +18,6 @@ export interface FabricWorkspaceOutputs extends FabricWorkspaceInputs {
   /** True when the workspace existed before and was adopted: delete then leaves it in place. */
   adopted: boolean;
 }
-
-const NAME_TAKEN = new Set(["WorkspaceNameAlreadyExists", "ItemDisplayNameAlreadyInUse"]);
 
 /** Dynamic provider for a Fabric workspace (POST/GET/PATCH/DELETE /v1/workspaces). */
 export function fabricWorkspaceProvider(
@@ -44,26 +42,14 @@ export function fabricWorkspaceProvider(
           };
         }
       }
-      try {
-        const ws = await client.createWorkspace({
-          displayName: inputs.displayName,
-          description: inputs.description ?? "",
-          ...(inputs.capacityId ? { capacityId: inputs.capacityId } : {}),
-        });
-        return { id: ws.id, outs: { ...inputs, workspaceId: ws.id, adopted: false } };
-      } catch (err) {
-        if (
-          err instanceof FabricApiError &&
-          (err.status === 409 || (err.errorCode !== undefined && NAME_TAKEN.has(err.errorCode)))
-        ) {
-          throw new Error(
-            `A Fabric workspace named "${inputs.displayName}" already exists. ` +
-              `Set adoptExisting: true to manage it from this stack (it will not be deleted on destroy), ` +
-              `or choose another displayName. Cause: ${err.message}`,
-          );
-        }
-        throw err;
-      }
+      // A workspace of that name that exists now is refused with a message naming adoptExisting;
+      // one that appears after a lost answer to this create is adopted (see FabricClient.createOnce).
+      const ws = await client.createWorkspace({
+        displayName: inputs.displayName,
+        description: inputs.description ?? "",
+        ...(inputs.capacityId ? { capacityId: inputs.capacityId } : {}),
+      });
+      return { id: ws.id, outs: { ...inputs, workspaceId: ws.id, adopted: false } };
     },
 
     async read(id, props) {

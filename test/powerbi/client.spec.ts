@@ -1,6 +1,7 @@
 import { expect } from "chai";
-import { FabricApiError, FabricClient, FabricClientOptions } from "../../components/powerbi/client";
+import { FabricApiError, FabricClient, FabricClientOptions, NameTakenError } from "../../components/powerbi/client";
 import { fakeCredential, FakeFabric } from "./fakeFabric";
+import { rejection } from "./rejection";
 
 describe("powerbi/client: FabricClient against the fake Fabric API", () => {
   const fake = new FakeFabric();
@@ -18,15 +19,6 @@ describe("powerbi/client: FabricClient against the fake Fabric API", () => {
       },
       ...extra,
     });
-
-  const rejection = async (p: Promise<unknown>): Promise<Error> => {
-    try {
-      await p;
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error("expected a rejection");
-  };
 
   before(() => fake.start());
   after(() => fake.stop());
@@ -190,19 +182,36 @@ describe("powerbi/client: FabricClient against the fake Fabric API", () => {
       status: 400,
       body: { errorCode: "InvalidInput", message: "Credential type is required" },
     });
-    const e = (await rejection(client().createConnection({}))) as FabricApiError;
+    const e = (await rejection(
+      client().createConnection({ displayName: "c", connectivityType: "ShareableCloud", connectionDetails: { type: "Databricks" } }),
+    )) as FabricApiError;
     expect(e.message).to.contain("POST /v1/connections failed with 400 Bad Request InvalidInput: Credential type is required");
     expect(e.message).to.match(/requestId req-\d+/); // from the x-ms-request-id header
     expect(fake.calls("POST", /connections/)).to.have.length(1);
   });
 
-  it("names a name clash (409) and suggests another name or adoption", async () => {
+  it("refuses a name that is already taken before sending the create, naming the holder and the remedy", async () => {
     const c = client();
-    await c.createWorkspace({ displayName: "taken" });
-    const e = await rejection(c.createWorkspace({ displayName: "taken" }));
+    const taken = await c.createWorkspace({ displayName: "taken" });
+    fake.requests.length = 0;
+    const e = await rejection(c.createWorkspace({ displayName: "Taken" }));
+    expect(e).to.be.instanceOf(NameTakenError);
+    expect((e as NameTakenError).existingId).to.equal(taken.id);
+    expect(e.message).to.contain(`A Fabric workspace named "Taken" already exists (id ${taken.id})`);
+    expect(e.message).to.contain("adoptExisting: true");
+    expect(fake.calls("POST")).to.have.length(0);
+  });
+
+  it("names a name clash (409) that the look-up could not see and suggests another name or adoption", async () => {
+    fake.enqueue("POST", /^\/v1\/workspaces$/, {
+      status: 409,
+      body: { errorCode: "WorkspaceNameAlreadyExists", message: "Workspace name 'raced' already exists" },
+    });
+    const e = await rejection(client().createWorkspace({ displayName: "raced" }));
     expect(e.message).to.contain("409");
     expect(e.message).to.contain("WorkspaceNameAlreadyExists");
     expect(e.message).to.contain("adopt");
+    expect(fake.calls("POST")).to.have.length(1);
   });
 
   it("maps 404 on GET to undefined (deleted out of band) and 404 on DELETE to success", async () => {
@@ -227,15 +236,16 @@ describe("powerbi/client: FabricClient against the fake Fabric API", () => {
     const requestId = await c.refreshDataset(ws.id, m.id);
     expect(requestId).to.match(/^[0-9a-f-]{36}$/);
     expect(fake.refreshes).to.deep.equal([
-      { workspaceId: ws.id, datasetId: m.id, body: { notifyOption: "NoNotification" } },
+      { workspaceId: ws.id, datasetId: m.id, body: { notifyOption: "NoNotification" }, requestId },
     ]);
-    expect(fake.calls("GET")).to.have.length(0);
+    expect(fake.calls("GET", /operations/)).to.have.length(0);
   });
 
   it("follows continuationUri paging when listing workspaces", async () => {
     const c = client();
     for (const n of ["a", "b", "c", "d", "e"]) await c.createWorkspace({ displayName: n });
     fake.workspacePageSize = 2;
+    fake.requests.length = 0;
     const all = await c.listWorkspaces();
     expect(all.map((w) => w.displayName)).to.deep.equal(["a", "b", "c", "d", "e"]);
     expect(fake.calls("GET", /^\/v1\/workspaces/)).to.have.length(3);

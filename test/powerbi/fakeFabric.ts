@@ -1,8 +1,17 @@
 /**
  * A scriptable fake of the Fabric REST (/v1) and Power BI REST (/v1.0/myorg) APIs on loopback.
- * It keeps enough state to follow the documented contract (create → get → patch → delete,
+ * It keeps enough state to follow the documented contract (create → get → list → patch → delete,
  * long-running operations with Retry-After, operation results) and records every request.
- * Tests push one-shot responses (429, 5xx, ItemDisplayNameNotAvailableYet, 403…) with `enqueue`.
+ * Tests push one-shot responses (429, 5xx, ItemDisplayNameNotAvailableYet, 403…) with `enqueue`,
+ * and ambiguous answers to a write (the service applied it, the client hears 429 / 5xx or loses
+ * the connection) with `applyThen`.
+ *
+ * Names are unique where the service makes them unique, with the service's error codes:
+ * - workspaces per tenant: WorkspaceNameAlreadyExists (Fabric SDK error codes, ErrWorkspace);
+ * - items per workspace and item type: ItemDisplayNameAlreadyInUse ("Items - Create Semantic
+ *   Model", "Items - Create Report" in the Fabric REST reference);
+ * - connections per tenant: DuplicateConnectionName ("Connections - Create Connection");
+ * - one role per principal and workspace: PrincipalAlreadyHasWorkspaceRolePermissions (ErrWorkspace).
  */
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
@@ -20,6 +29,31 @@ export interface ScriptedResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/** What the client receives after the fake applied a request: a response, or a dropped connection. */
+export type Fault = ScriptedResponse | "drop";
+
+/** Ambiguous answers a test can inject after a create was applied. */
+export const AMBIGUOUS_FAULTS: readonly { name: string; fault: Fault }[] = [
+  {
+    name: "429 with Retry-After: 1",
+    fault: {
+      status: 429,
+      body: { errorCode: "RequestBlocked", message: "Request is blocked by the upstream service until: later" },
+      headers: { "Retry-After": "1" },
+    },
+  },
+  { name: "500", fault: { status: 500, body: { errorCode: "InternalServerError", message: "internal error" } } },
+  { name: "503 without a body", fault: { status: 503 } },
+  { name: "a dropped connection", fault: "drop" },
+];
+
+export interface RefreshRecord {
+  requestId: string;
+  refreshType: string;
+  startTime: string;
+  status: string;
 }
 
 interface Operation {
@@ -60,7 +94,7 @@ export class FakeFabric {
   readonly connections = new Map<string, StoredConnection>();
   readonly items = new Map<string, StoredItem>();
   readonly bindings: { workspaceId: string; modelId: string; binding: unknown }[] = [];
-  readonly refreshes: { workspaceId: string; datasetId: string; body: unknown }[] = [];
+  readonly refreshes: { workspaceId: string; datasetId: string; body: unknown; requestId: string }[] = [];
   readonly operations = new Map<string, Operation>();
   /** When true, item create / updateDefinition answer 202 + operation instead of 201/200. */
   lro = false;
@@ -72,6 +106,7 @@ export class FakeFabric {
   private server: http.Server | undefined;
   private origin = "";
   private readonly script: { method: string; pattern: RegExp; response: ScriptedResponse }[] = [];
+  private readonly faults: { method: string; pattern: RegExp; fault: Fault }[] = [];
 
   get fabricBaseUrl(): string {
     return `${this.origin}/v1`;
@@ -89,6 +124,20 @@ export class FakeFabric {
         const path = req.url ?? "/";
         this.requests.push({ method: req.method ?? "GET", path, body, authorization: req.headers.authorization });
         const out = this.handle(req.method ?? "GET", path, body, req.headers.authorization);
+        const fault = this.takeFault(req.method ?? "GET", path);
+        if (fault === "drop") {
+          // Applied, then the connection is reset before any byte of the answer.
+          req.socket.destroy();
+          return;
+        }
+        if (fault) {
+          res.writeHead(fault.status, {
+            ...(fault.body !== undefined ? { "Content-Type": "application/json" } : {}),
+            ...fault.headers,
+          });
+          res.end(fault.body !== undefined ? JSON.stringify(fault.body) : undefined);
+          return;
+        }
         res.writeHead(out.status, {
           ...(out.body !== undefined ? { "Content-Type": "application/json" } : {}),
           "x-ms-request-id": "req-" + str(this.requests.length),
@@ -110,6 +159,20 @@ export class FakeFabric {
     for (const response of responses) this.script.push({ method, pattern, response });
   }
 
+  /**
+   * The next matching request is applied as usual, but the client receives `fault` instead of
+   * the real answer (or the connection is dropped): the ambiguous outcome of a write.
+   */
+  applyThen(method: string, pattern: RegExp, fault: Fault): void {
+    this.faults.push({ method, pattern, fault });
+  }
+
+  private takeFault(method: string, fullPath: string): Fault | undefined {
+    const pathname = fullPath.split("?")[0];
+    const idx = this.faults.findIndex((f) => f.method === method && f.pattern.test(pathname));
+    return idx >= 0 ? this.faults.splice(idx, 1)[0].fault : undefined;
+  }
+
   /** Recorded requests, optionally filtered (operation polls included). */
   calls(method?: string, pattern?: RegExp): RecordedRequest[] {
     return this.requests.filter(
@@ -129,6 +192,7 @@ export class FakeFabric {
   reset(): void {
     this.requests.length = 0;
     this.script.length = 0;
+    this.faults.length = 0;
     this.workspaces.clear();
     this.roleAssignments.clear();
     this.connections.clear();
@@ -244,6 +308,12 @@ export class FakeFabric {
       this.roleAssignments.set(key, ra);
       return { status: 201, body: ra };
     }
+    if ((m = pathname.match(/^\/v1\/workspaces\/([^/]+)\/roleAssignments$/)) && method === "GET") {
+      if (!this.workspaces.has(m[1])) return err(404, "WorkspaceNotFound", "not found");
+      const prefix = `${m[1]}/`;
+      const value = [...this.roleAssignments.entries()].filter(([k]) => k.startsWith(prefix)).map(([, ra]) => ra);
+      return { status: 200, body: { value } };
+    }
     if ((m = pathname.match(/^\/v1\/workspaces\/([^/]+)\/roleAssignments\/([^/]+)$/))) {
       const key = `${m[1]}/${m[2]}`;
       const ra = this.roleAssignments.get(key);
@@ -260,13 +330,20 @@ export class FakeFabric {
     }
 
     // ---- connections
+    if (pathname === "/v1/connections" && method === "GET") {
+      return { status: 200, body: { value: [...this.connections.values()].map(publicConnection) } };
+    }
     if (pathname === "/v1/connections" && method === "POST") {
+      const name = str(b.displayName);
+      if ([...this.connections.values()].some((c) => c.displayName === name)) {
+        return err(409, "DuplicateConnectionName", `The connection name '${name}' is already in use`);
+      }
       const details = b.connectionDetails as { type: string; parameters: { name: string; value: string }[] };
       const cred = b.credentialDetails as { credentials: Record<string, string> };
       const param = (n: string) => details.parameters.find((p) => p.name === n)?.value ?? "";
       const conn: StoredConnection = {
         id: randomUUID(),
-        displayName: str(b.displayName),
+        displayName: name,
         connectivityType: str(b.connectivityType),
         privacyLevel: str(b.privacyLevel ?? "Organizational"),
         connectionDetails: {
@@ -297,6 +374,13 @@ export class FakeFabric {
     }
 
     // ---- items (semantic models, reports)
+    if ((m = pathname.match(/^\/v1\/workspaces\/([^/]+)\/(semanticModels|reports)$/)) && method === "GET") {
+      if (!this.workspaces.has(m[1])) return err(404, "WorkspaceNotFound", "not found");
+      const value = [...this.items.values()]
+        .filter((i) => i.workspaceId === m![1] && i.collection === m![2])
+        .map(publicItem);
+      return { status: 200, body: { value } };
+    }
     if ((m = pathname.match(/^\/v1\/workspaces\/([^/]+)\/(semanticModels|reports)$/)) && method === "POST") {
       if (!this.workspaces.has(m[1])) return err(404, "WorkspaceNotFound", "not found");
       const name = str(b.displayName);
@@ -350,9 +434,20 @@ export class FakeFabric {
       if (!this.items.has(m[2])) {
         return { status: 404, body: { error: { code: "ItemNotFound", message: "Dataset not found" } } };
       }
-      this.refreshes.push({ workspaceId: m[1], datasetId: m[2], body });
       const requestId = randomUUID();
+      this.refreshes.push({ workspaceId: m[1], datasetId: m[2], body, requestId });
       return { status: 202, headers: { RequestId: requestId, Location: `${this.origin}${pathname}/${requestId}` } };
+    }
+    if ((m = pathname.match(/^\/v1\.0\/myorg\/groups\/([^/]+)\/datasets\/([^/]+)\/refreshes$/)) && method === "GET") {
+      if (!this.items.has(m[2])) {
+        return { status: 404, body: { error: { code: "ItemNotFound", message: "Dataset not found" } } };
+      }
+      // Newest first, as the service lists them; only refreshes requested through the API here.
+      const value: RefreshRecord[] = this.refreshes
+        .filter((r) => r.datasetId === m![2])
+        .map((r) => ({ requestId: r.requestId, refreshType: "ViaApi", startTime: new Date().toISOString(), status: "Unknown" }))
+        .reverse();
+      return { status: 200, body: { value } };
     }
     if ((m = pathname.match(/^\/v1\.0\/myorg\/groups\/([^/]+)\/datasets\/([^/]+)\/Default\.BindToGateway$/))) {
       this.bindings.push({ workspaceId: m[1], modelId: m[2], binding: body });

@@ -13,15 +13,7 @@ import {
 } from "../../components/powerbi";
 import { fakeCredential, FakeFabric } from "./fakeFabric";
 import { MODEL_PARTS, REPORT_PARTS } from "./fixtures";
-
-const rejection = async (p: Promise<unknown>): Promise<Error> => {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
-};
+import { rejection } from "./rejection";
 
 describe("powerbi dynamic providers against the fake Fabric API", () => {
   const fake = new FakeFabric();
