@@ -149,6 +149,9 @@ export class ServerlessEgress extends pulumi.ComponentResource {
         .apply(([connections, endpointName, accountName]) =>
           connectionOf(connections ?? [], endpointName, accountName),
         );
+      // Creating this resource updates the connection Databricks requested: azure-native lets a
+      // PrivateEndpointConnection "create" an existing connection instead of refusing it as
+      // already existing (pulumi-azure-native issue 808, fixed).
       return new storage.PrivateEndpointConnection(
         `${name}-${groupId}-approval`,
         {
