@@ -42,6 +42,33 @@ export const JOB_TRIGGERS = ["continuous", "fileArrival"] as const;
 /** Where the job tasks run: serverless jobs compute, or job clusters under the stack's policy. */
 export const JOB_COMPUTES = ["serverless", "cluster"] as const;
 
+/**
+ * How the storage firewall admits Databricks serverless compute (the SQL warehouse, serverless
+ * jobs), through the workspace's network connectivity configuration (NCC): `serviceEndpoints`
+ * adds the NCC's stable service-endpoint subnets to the account's virtual network rules
+ * ("Configure a firewall for serverless compute access"); `privateEndpoints` creates NCC private
+ * endpoint rules to the account's `dfs` and `blob` endpoints and approves them ("Configure
+ * private connectivity from serverless compute"), which also works with public access disabled.
+ */
+export const SERVERLESS_STORAGE_ACCESS = ["serviceEndpoints", "privateEndpoints"] as const;
+
+/** Account console hosts of Azure Databricks (public cloud, US Government, China). */
+export const ACCOUNT_HOSTS = [
+  "https://accounts.azuredatabricks.net",
+  "https://accounts.azuredatabricks.us",
+  "https://accounts.databricks.azure.cn",
+] as const;
+
+/**
+ * Prefix lengths Azure Databricks accepts for a VNet-injected workspace ("Deploy Azure
+ * Databricks in your Azure virtual network (VNet injection)"): the virtual network between /16
+ * and /24, the host and container subnets /26 or larger. The private endpoint subnet only holds
+ * private endpoints (one address each): /28 or larger leaves room for dfs, blob and more.
+ */
+export const VNET_PREFIX = { min: 16, max: 24 } as const;
+export const DATABRICKS_SUBNET_MAX_PREFIX = 26;
+export const PRIVATE_ENDPOINT_SUBNET_MAX_PREFIX = 28;
+
 // Parsers from Pulumi's string-typed config to the typed value. Anything that does not parse is
 // passed through unchanged so that zod reports it with the expected type.
 const asBoolean = (v: unknown): unknown => (v === "true" ? true : v === "false" ? false : v);
@@ -88,6 +115,53 @@ const ipRange = text(
   new RegExp(`^${IPV4}(/([0-9]|[12][0-9]|30))?$`),
   "an IPv4 address or CIDR range with prefix /0–/30 (Azure Storage rejects /31 and /32)",
 );
+
+/** An IPv4 CIDR block as numbers: first address, prefix length, size. */
+export interface Cidr {
+  readonly text: string;
+  readonly start: number;
+  readonly prefix: number;
+  readonly size: number;
+}
+
+/** Parses `a.b.c.d/n`; undefined when it is not IPv4 CIDR syntax. */
+export function parseCidr(value: string): Cidr | undefined {
+  const m = new RegExp(`^(${IPV4})/([0-9]|[12][0-9]|3[0-2])$`).exec(value);
+  if (!m) return undefined;
+  const start = m[1].split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+  const prefix = Number(m[m.length - 1]);
+  return { text: value, start, prefix, size: 2 ** (32 - prefix) };
+}
+
+const dotted = (n: number) =>
+  [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+const overlaps = (a: Cidr, b: Cidr) => a.start < b.start + b.size && b.start < a.start + a.size;
+const contains = (outer: Cidr, inner: Cidr) =>
+  inner.start >= outer.start && inner.start + inner.size <= outer.start + outer.size;
+
+/**
+ * A CIDR block with a prefix length in [min, max], written as its network address (Azure
+ * refuses address prefixes with host bits set).
+ */
+const cidrBlock = (min: number, max: number, what: string) =>
+  z.string({ invalid_type_error: `expected a string: ${what}` }).superRefine((v, ctx) => {
+    const allowed = `${what}: an IPv4 CIDR block from /${min} to /${max}`;
+    const c = parseCidr(v);
+    if (!c) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not IPv4 CIDR syntax; ${allowed}` });
+    } else if (c.prefix < min || c.prefix > max) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `prefix /${c.prefix} is outside ${allowed}`,
+      });
+    } else if (c.start % c.size !== 0) {
+      const network = `${dotted(c.start - (c.start % c.size))}/${c.prefix}`;
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `host bits are set (the network address is ${network}); ${allowed}`,
+      });
+    }
+  });
 
 const schema = z
   .object({
@@ -203,6 +277,30 @@ const schema = z
       )
       .default([]),
     powerbiCredentialVersion: int(1, 1000000).default(1),
+    // Network: serverless egress through the NCC, VNet injection and private endpoints.
+    databricksAccountHost: oneOf(ACCOUNT_HOSTS).default("https://accounts.azuredatabricks.net"),
+    serverlessStorageAccess: oneOf(SERVERLESS_STORAGE_ACCESS).default("serviceEndpoints"),
+    storagePublicNetworkAccess: bool().default(true),
+    vnetInjection: bool().default(false),
+    vnetAddressSpace: cidrBlock(VNET_PREFIX.min, VNET_PREFIX.max, "the workspace VNet").default(
+      "10.20.0.0/22",
+    ),
+    vnetHostSubnet: cidrBlock(
+      VNET_PREFIX.min,
+      DATABRICKS_SUBNET_MAX_PREFIX,
+      "the Databricks host (public) subnet",
+    ).default("10.20.0.0/24"),
+    vnetContainerSubnet: cidrBlock(
+      VNET_PREFIX.min,
+      DATABRICKS_SUBNET_MAX_PREFIX,
+      "the Databricks container (private) subnet",
+    ).default("10.20.1.0/24"),
+    vnetPrivateEndpointSubnet: cidrBlock(
+      VNET_PREFIX.min,
+      PRIVATE_ENDPOINT_SUBNET_MAX_PREFIX,
+      "the private endpoint subnet",
+    ).default("10.20.2.0/26"),
+    workspaceFrontEndPrivateLink: bool().default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -236,6 +334,9 @@ const schema = z
         message: "lists a group more than once (each group gets one Viewer role assignment)",
       });
     }
+    networkProblems(c).forEach((problem) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
+    );
     const groups = [c.dataEngineersGroup, c.analystsGroup, c.biReadersGroup];
     if (new Set(groups).size !== groups.length) {
       ctx.addIssue({
@@ -247,11 +348,84 @@ const schema = z
     }
   });
 
+/** The network keys checked together once each one is valid on its own. */
+interface NetworkKeys {
+  readonly serverlessStorageAccess: (typeof SERVERLESS_STORAGE_ACCESS)[number];
+  readonly storagePublicNetworkAccess: boolean;
+  readonly vnetInjection: boolean;
+  readonly vnetAddressSpace: string;
+  readonly vnetHostSubnet: string;
+  readonly vnetContainerSubnet: string;
+  readonly vnetPrivateEndpointSubnet: string;
+  readonly workspaceFrontEndPrivateLink: boolean;
+}
+
+/** The VNet's subnets, by config key. */
+export const SUBNET_KEYS = [
+  "vnetHostSubnet",
+  "vnetContainerSubnet",
+  "vnetPrivateEndpointSubnet",
+] as const;
+
+/**
+ * Cross-key rules of the network configuration: subnets inside the VNet and apart from each
+ * other, and the combinations that would leave a compute plane without a path to storage.
+ */
+function networkProblems(c: NetworkKeys): { path: string[]; message: string }[] {
+  const out: { path: string[]; message: string }[] = [];
+  if (!c.storagePublicNetworkAccess) {
+    // With public network access disabled the account ignores its IP and virtual network rules
+    // and resource instance rules: only private endpoints reach it.
+    if (c.serverlessStorageAccess !== "privateEndpoints") {
+      out.push({
+        path: ["storagePublicNetworkAccess"],
+        message:
+          "false needs serverlessStorageAccess privateEndpoints: with public network access disabled the account ignores the NCC's service-endpoint subnets, and serverless compute could not reach it",
+      });
+    }
+    if (!c.vnetInjection) {
+      out.push({
+        path: ["storagePublicNetworkAccess"],
+        message:
+          "false needs vnetInjection true: classic compute reaches a storage account without public access only through the VNet's private endpoints",
+      });
+    }
+  }
+  if (c.workspaceFrontEndPrivateLink && !c.vnetInjection) {
+    out.push({
+      path: ["workspaceFrontEndPrivateLink"],
+      message: "true needs vnetInjection true: the front-end private endpoint lives in the VNet",
+    });
+  }
+  if (!c.vnetInjection) return out;
+  const vnet = parseCidr(c.vnetAddressSpace);
+  const subnets = SUBNET_KEYS.map((key) => ({ key, cidr: parseCidr(c[key]) }));
+  subnets.forEach(({ key, cidr }, i) => {
+    if (!vnet || !cidr) return;
+    if (!contains(vnet, cidr)) {
+      out.push({
+        path: [key],
+        message: `lies outside vnetAddressSpace ${vnet.text}; every subnet must be inside the VNet`,
+      });
+    }
+    for (const other of subnets.slice(0, i)) {
+      if (other.cidr && overlaps(other.cidr, cidr)) {
+        out.push({
+          path: [key],
+          message: `overlaps ${other.key} ${other.cidr.text}; the host, container and private endpoint subnets must not overlap (Databricks subnets cannot be shared)`,
+        });
+      }
+    }
+  });
+  return out;
+}
+
 /** The validated configuration of one stack. */
 export type LakehouseConfig = z.infer<typeof schema>;
 
 /** Every key the project namespace accepts. */
-export const CONFIG_KEYS: readonly string[] = Object.keys(schema._def.schema.shape).sort();
+const shape: Record<string, z.ZodTypeAny | undefined> = schema._def.schema.shape;
+export const CONFIG_KEYS: readonly string[] = Object.keys(shape).sort();
 
 /** Thrown when the stack configuration is invalid; the message lists every problem. */
 export class ConfigError extends Error {
@@ -280,7 +454,15 @@ export function parseConfig(
     }
     const key = String(issue.path[0]);
     const value = raw[key];
-    if (value === undefined) return [`${namespace}:${key} is required and has no default`];
+    if (value === undefined) {
+      // A cross-key rule can name a key left at its default: show the default it judged.
+      const fallback = shape[key]?.safeParse(undefined);
+      return fallback?.success && fallback.data !== undefined
+        ? [
+            `${namespace}:${key} (unset, default ${JSON.stringify(fallback.data)}): ${issue.message}`,
+          ]
+        : [`${namespace}:${key} is required and has no default`];
+    }
     const item = issue.path.length > 1 ? `[${issue.path.slice(1).join("][")}]` : "";
     return [`${namespace}:${key}${item} = ${JSON.stringify(value)}: ${issue.message}`];
   });

@@ -1,13 +1,16 @@
 /**
  * OMS lakehouse: composition only. Configuration is validated first; components are built in the
- * order data flows (storage → workspace → pipeline and Power BI identities → Unity Catalog →
- * warehouse → Power BI → jobs, whose Gold job ends by refreshing the model); outputs are what
- * operators, BI users and the pipeline consume.
+ * order data flows (serverless network configuration → storage → private network → workspace →
+ * serverless egress → pipeline and Power BI identities → Unity Catalog → warehouse → Power BI →
+ * jobs, whose Gold job ends by refreshing the model); outputs are what operators, BI users and
+ * the pipeline consume.
  */
 import * as authorization from "@pulumi/azure-native/authorization";
 import { loadConfig } from "./config";
-import { LakehouseStorage } from "./components/storage";
+import { LAKE_ENDPOINT_GROUPS, LakehouseStorage } from "./components/storage";
 import { DatabricksWorkspace } from "./components/workspace";
+import { WorkspaceNetwork } from "./components/network";
+import { NetworkConnectivityConfig, ServerlessEgress } from "./components/serverlessEgress";
 import { LakehouseCatalog } from "./components/catalog";
 import { SqlWarehouse } from "./components/warehouse";
 import { PipelineIdentity, PipelineJobs, pipelineGrants } from "./components/jobs";
@@ -27,24 +30,80 @@ const tags = {
 // they can then never disagree with where the resources actually land.
 const client = authorization.getClientConfigOutput();
 
+// The NCC comes first: it needs only the region, and the storage firewall may list its subnets.
+const ncc = new NetworkConnectivityConfig(base, {
+  accountHost: config.databricksAccountHost,
+  accountId: config.databricksAccountId,
+  region: config.location,
+  nccName: `${base}-ncc`,
+});
+const privateServerless = config.serverlessStorageAccess === "privateEndpoints";
+
 const storage = new LakehouseStorage(base, {
   location: config.location,
   accountName: config.storageAccountName,
   skuName: config.storageSku,
   softDeleteRetentionDays: config.softDeleteRetentionDays,
   allowedIpRanges: config.storageAllowedIpRanges,
+  serverlessSubnetIds: privateServerless ? undefined : ncc.stableSubnetIds(),
+  publicNetworkAccess: config.storagePublicNetworkAccess,
   protect: config.protectData,
   tenantId: client.tenantId,
   subscriptionId: client.subscriptionId,
   tags,
 });
 
+// Private networking: the VNet the workspace is injected into, and the lake's private
+// endpoints in it, so classic compute reaches storage without its public endpoint.
+const network = config.vnetInjection
+  ? new WorkspaceNetwork(base, {
+      resourceGroupName: storage.resourceGroupName,
+      location: config.location,
+      addressSpace: config.vnetAddressSpace,
+      hostSubnet: config.vnetHostSubnet,
+      containerSubnet: config.vnetContainerSubnet,
+      privateEndpointSubnet: config.vnetPrivateEndpointSubnet,
+      tags,
+    })
+  : undefined;
+if (network) {
+  for (const groupId of LAKE_ENDPOINT_GROUPS) {
+    network.privateEndpoint(`storage-${groupId}`, { targetResourceId: storage.accountId, groupId });
+  }
+}
+
 const workspace = new DatabricksWorkspace(base, {
   location: config.location,
   resourceGroupName: storage.resourceGroupName,
   subscriptionId: client.subscriptionId,
   managedResourceGroupName: `${base}-databricks-managed`,
+  vnet: network && {
+    virtualNetworkId: network.virtualNetworkId,
+    hostSubnetName: network.hostSubnetName,
+    containerSubnetName: network.containerSubnetName,
+  },
   tags,
+});
+// Optional front-end private link (off by default): users and tools in the VNet reach the
+// workspace's web application and REST API privately; its public front end stays on.
+if (network && config.workspaceFrontEndPrivateLink) {
+  network.privateEndpoint("workspace-ui-api", {
+    targetResourceId: workspace.workspaceResourceId,
+    groupId: "databricks_ui_api",
+  });
+}
+
+// Serverless compute (the warehouse, serverless jobs) reaches the lake through the NCC bound here.
+const egress = new ServerlessEgress(`${base}-ncc`, {
+  ncc,
+  workspaceId: workspace.workspaceId,
+  privateStorage: privateServerless
+    ? {
+        accountId: storage.accountId,
+        accountName: storage.accountName,
+        resourceGroupName: storage.resourceGroupName,
+      }
+    : undefined,
 });
 
 // Created before the catalog: its Unity Catalog privileges go into the catalog's one
@@ -116,7 +175,8 @@ const powerbi = biIdentity
       readerClientId: biIdentity.readerClientId,
       readerClientSecret: biIdentity.readerClientSecret,
       credentialVersion: String(config.powerbiCredentialVersion),
-      accessReady: [warehouse, ...Object.values(catalog.grants)],
+      // The model's first refresh queries Gold through the serverless warehouse.
+      accessReady: [warehouse, egress, ...Object.values(catalog.grants)],
     })
   : undefined;
 
@@ -144,8 +204,9 @@ const jobs = new PipelineJobs(`${base}-pipeline`, {
     notificationEmails: config.jobNotificationEmails,
     webhookIds: config.jobWebhookIds,
   },
-  // The first run needs the principal's privileges and the deployer's right to use it.
-  dependsOn: [...Object.values(catalog.grants), pipelineIdentity.ruleSet],
+  // The first run needs the principal's privileges, the deployer's right to use it, and (on
+  // serverless) the network path to the lake.
+  dependsOn: [...Object.values(catalog.grants), pipelineIdentity.ruleSet, egress],
   powerBiRefresh:
     powerbi && biIdentity
       ? {
@@ -166,6 +227,8 @@ export const storageAccountName = storage.accountName;
 export const landingUrl = storage.landingUrl;
 export const lakehouseUrl = storage.lakehouseUrl;
 export const workspaceUrl = workspace.host;
+export const networkConnectivityConfigId = ncc.nccId;
+export const virtualNetworkId = network?.virtualNetworkId;
 export const catalogName = catalog.catalogName;
 export const schemas = catalog.schemas;
 export const volumePaths = catalog.volumePaths;

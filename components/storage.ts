@@ -8,6 +8,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as databricks from "@pulumi/azure-native/databricks";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
+import { SERVERLESS_PRIVATE_GROUPS } from "../policy/rules";
 
 /** Built-in Azure role definition ids (identical in every tenant). */
 export const ROLE_DEFINITIONS = {
@@ -24,6 +25,14 @@ export const CONTAINERS = {
   lakehouse: "lakehouse",
 } as const;
 
+/**
+ * The account's endpoints a private path to the lake needs: `dfs` for ADLS Gen2 (abfss://) and
+ * `blob` for the blob API Delta and Autoloader also call. Each needs its own private endpoint
+ * ("Configure private connectivity from serverless compute"); the policy pack checks the same
+ * list.
+ */
+export const LAKE_ENDPOINT_GROUPS = SERVERLESS_PRIVATE_GROUPS;
+
 export interface LakehouseStorageArgs {
   /** Azure region of the resource group, account and connector. */
   readonly location: pulumi.Input<string>;
@@ -35,6 +44,19 @@ export interface LakehouseStorageArgs {
   readonly softDeleteRetentionDays: pulumi.Input<number>;
   /** Public IPv4 addresses or CIDR ranges allowed through the storage firewall. */
   readonly allowedIpRanges?: pulumi.Input<readonly string[]>;
+  /**
+   * Subnet ids admitted by the firewall's virtual network rules: the stable service-endpoint
+   * subnets of the workspace's network connectivity configuration, through which Databricks
+   * serverless compute reaches the account ("Configure a firewall for serverless compute
+   * access"). Nothing else is admitted by subnet.
+   */
+  readonly serverlessSubnetIds?: pulumi.Input<readonly string[]>;
+  /**
+   * Whether the account accepts traffic on its public endpoint at all (default true). When
+   * false, only private endpoints reach it and the firewall's IP, virtual network and resource
+   * instance rules no longer apply.
+   */
+  readonly publicNetworkAccess?: boolean;
   /** Protect the account (and so the data) against `pulumi destroy` and replacement. */
   readonly protect?: boolean;
   /** Azure AD tenant the connector's identity lives in (used by the firewall's instance rule). */
@@ -102,6 +124,14 @@ export class LakehouseStorage extends pulumi.ComponentResource {
         .map((range) => ({ iPAddressOrRange: range, action: "Allow" as const })),
     );
 
+    const virtualNetworkRules = pulumi
+      .output(args.serverlessSubnetIds ?? [])
+      .apply((ids) =>
+        [...new Set(ids)]
+          .sort()
+          .map((id) => ({ virtualNetworkResourceId: id, action: "Allow" as const })),
+      );
+
     const account = new storage.StorageAccount(
       `${name}-account`,
       {
@@ -122,11 +152,13 @@ export class LakehouseStorage extends pulumi.ComponentResource {
         defaultToOAuthAuthentication: true,
         // Order data must not be replicated into an account of another tenant.
         allowCrossTenantReplication: false,
+        publicNetworkAccess: args.publicNetworkAccess === false ? "Disabled" : "Enabled",
         networkRuleSet: {
           defaultAction: "Deny",
           // Lets Azure Monitor and other trusted services log and back up the account.
           bypass: "AzureServices",
           ipRules,
+          virtualNetworkRules,
           // Unity Catalog reaches the lake as the access connector's managed identity; this
           // resource instance rule lets exactly that connector through the firewall.
           resourceAccessRules: [{ tenantId: args.tenantId, resourceId: connector.id }],

@@ -15,6 +15,19 @@ export interface DatabricksWorkspaceArgs {
   readonly subscriptionId: pulumi.Input<string>;
   /** Name of the Databricks-managed resource group (must not exist yet). */
   readonly managedResourceGroupName: pulumi.Input<string>;
+  /**
+   * VNet injection: the workspace's clusters run in this VNet's host and container subnets
+   * (delegated to Databricks, with an NSG) instead of a Databricks-managed VNet. Unset: managed
+   * VNet.
+   */
+  readonly vnet?: {
+    /** ARM id of the VNet. */
+    readonly virtualNetworkId: pulumi.Input<string>;
+    /** Host ("public") subnet name. */
+    readonly hostSubnetName: pulumi.Input<string>;
+    /** Container ("private") subnet name. */
+    readonly containerSubnetName: pulumi.Input<string>;
+  };
   /** Tags applied to the workspace (Azure copies them onto its managed resources). */
   readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
@@ -46,7 +59,20 @@ export class DatabricksWorkspace extends pulumi.ComponentResource {
           // Secure cluster connectivity: cluster nodes get no public IP and reach the control
           // plane through a relay, so nothing on the data plane is exposed to the internet.
           enableNoPublicIp: { value: true },
+          // "Deploy Azure Databricks in your Azure virtual network (VNet injection)": the VNet
+          // and the names of its two delegated subnets; fixed at creation.
+          ...(args.vnet
+            ? {
+                customVirtualNetworkId: { value: args.vnet.virtualNetworkId },
+                customPublicSubnetName: { value: args.vnet.hostSubnetName },
+                customPrivateSubnetName: { value: args.vnet.containerSubnetName },
+              }
+            : {}),
         },
+        // The workspace keeps its public front end (the deployer, Power BI and the account
+        // console reach it); with VNet injection and no back-end private link, Databricks
+        // manages every NSG rule the clusters need.
+        ...(args.vnet ? { publicNetworkAccess: "Enabled", requiredNsgRules: "AllRules" } : {}),
         tags: args.tags,
       },
       { parent: this },

@@ -78,7 +78,21 @@ export const TYPES = {
   warehouse: "databricks:index/sqlEndpoint:SqlEndpoint",
   permissions: "databricks:index/permissions:Permissions",
   secret: "databricks:index/secret:Secret",
+  ncc: "databricks:index/mwsNetworkConnectivityConfig:MwsNetworkConnectivityConfig",
+  nccBinding: "databricks:index/mwsNccBinding:MwsNccBinding",
+  nccPrivateEndpointRule: "databricks:index/mwsNccPrivateEndpointRule:MwsNccPrivateEndpointRule",
+  privateEndpointConnection: "azure-native:storage:PrivateEndpointConnection",
+  privateEndpoint: "azure-native:network:PrivateEndpoint",
+  privateDnsZoneGroup: "azure-native:network:PrivateDnsZoneGroup",
+  privateZone: "azure-native:privatedns:PrivateZone",
+  virtualNetworkLink: "azure-native:privatedns:VirtualNetworkLink",
 } as const;
+
+/**
+ * Storage sub-resources serverless compute needs a private endpoint to, when it reaches the lake
+ * privately ("Configure private connectivity from serverless compute").
+ */
+export const SERVERLESS_PRIVATE_GROUPS = ["dfs", "blob"] as const;
 
 /** Marker of a value that only exists after deploy, as written in the offline plan. */
 const UNKNOWN_PREFIX = "(known after deploy";
@@ -502,6 +516,20 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
         : [],
   },
   {
+    id: "prod-storage-no-public-network-access",
+    description:
+      "In prod, the storage account accepts no traffic on its public endpoint: private endpoints only.",
+    validate: (type, props, context) => {
+      if (!isProd(context) || type !== TYPES.storageAccount) return [];
+      const v = props.publicNetworkAccess;
+      return isUnknown(v) || v === "Disabled"
+        ? []
+        : [
+            `publicNetworkAccess is ${show(v)} in prod; set storagePublicNetworkAccess: false (the lake is reached through private endpoints only)`,
+          ];
+    },
+  },
+  {
     id: "prod-no-force-destroy",
     description: "In prod, catalogs and schemas cannot be dropped together with their tables.",
     validate: (type, props, context) =>
@@ -513,7 +541,95 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
   },
 ];
 
+/** Serverless compute the stack declares: serverless warehouses and jobs on serverless environments. */
+function serverlessCompute(resources: readonly StackResource[]): StackResource[] {
+  return resources.filter(
+    (r) =>
+      (r.type === TYPES.warehouse && r.props.enableServerlessCompute === true) ||
+      (r.type === TYPES.job && asList(r.props.environments).length > 0),
+  );
+}
+
+/** How the stack's storage firewall admits an NCC, or why it does not. */
+function serverlessAdmission(resources: readonly StackResource[]): string | undefined {
+  if (!resources.some((r) => r.type === TYPES.nccBinding)) {
+    return "no network connectivity configuration is bound to the workspace (databricks.MwsNccBinding)";
+  }
+  const accounts = resources.filter((r) => r.type === TYPES.storageAccount);
+  const rules = resources.filter((r) => r.type === TYPES.nccPrivateEndpointRule);
+  const approvals = resources.filter((r) => r.type === TYPES.privateEndpointConnection);
+  const problems = accounts.flatMap((account) => {
+    const publicAccess = account.props.publicNetworkAccess;
+    const subnets = at(account.props, "networkRuleSet.virtualNetworkRules");
+    const bySubnet =
+      publicAccess !== "Disabled" && (isUnknown(subnets) || asList(subnets).length > 0);
+    // Private endpoint rules to the lake's dfs and blob endpoints, each connection approved.
+    const groups = new Set(rules.map((r) => r.props.groupId));
+    const missing = SERVERLESS_PRIVATE_GROUPS.filter((g) => !groups.has(g));
+    const privately = missing.length === 0 && approvals.length >= rules.length;
+    if (bySubnet || privately) return [];
+    return [
+      `storage account ${account.name} admits neither the NCC's stable subnets (virtual network rules${publicAccess === "Disabled" ? ", ignored with public network access disabled" : ""}) nor approved NCC private endpoints to ${missing.length > 0 ? missing.join(" and ") : "it"}`,
+    ];
+  });
+  return problems.length > 0 ? problems.join("; ") : undefined;
+}
+
 export const STACK_RULES: readonly StackRule[] = [
+  {
+    id: "serverless-egress-admitted",
+    description:
+      "Where serverless compute exists (SQL warehouse, serverless jobs), a network connectivity configuration is bound to the workspace and the storage firewall admits it (its stable subnets, or approved private endpoints to dfs and blob).",
+    validate: (resources) => {
+      const serverless = serverlessCompute(resources);
+      if (serverless.length === 0) return [];
+      const problem = serverlessAdmission(resources);
+      return problem
+        ? [
+            {
+              name: serverless[0].name,
+              message: `serverless compute (${serverless.map((r) => r.name).join(", ")}) cannot reach the lake: ${problem}`,
+            },
+          ]
+        : [];
+    },
+  },
+  {
+    id: "private-endpoint-dns-zone-link",
+    description:
+      "Every private endpoint has a DNS zone group, and every private DNS zone is linked to a VNet: otherwise clients resolve the public endpoint.",
+    validate: (resources) => {
+      const out: StackViolation[] = [];
+      const groups = resources.filter((r) => r.type === TYPES.privateDnsZoneGroup);
+      const links = resources.filter((r) => r.type === TYPES.virtualNetworkLink);
+      for (const endpoint of resources.filter((r) => r.type === TYPES.privateEndpoint)) {
+        const endpointName = endpoint.props.privateEndpointName;
+        if (isUnknown(endpointName)) continue;
+        const group = groups.find((g) => g.props.privateEndpointName === endpointName);
+        if (!group || asList(group.props.privateDnsZoneConfigs).length === 0) {
+          out.push({
+            name: endpoint.name,
+            message: `private endpoint ${text(endpointName ?? endpoint.name)} has no DNS zone group: its name resolves to the public endpoint`,
+          });
+        }
+      }
+      for (const zone of resources.filter((r) => r.type === TYPES.privateZone)) {
+        const zoneName = zone.props.privateZoneName;
+        if (isUnknown(zoneName)) continue;
+        const linked = links.some(
+          (l) =>
+            l.props.privateZoneName === zoneName && at(l.props, "virtualNetwork.id") !== undefined,
+        );
+        if (!linked) {
+          out.push({
+            name: zone.name,
+            message: `private DNS zone ${text(zoneName ?? zone.name)} is linked to no VNet: nothing resolves through it`,
+          });
+        }
+      }
+      return out;
+    },
+  },
   {
     id: "uc-one-grants-per-securable",
     description:

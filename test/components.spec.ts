@@ -2,6 +2,7 @@
  * Each component alone, with small arguments.
  */
 import { expect } from "chai";
+import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import { recorder } from "./recorder";
 import { promiseOf, settle } from "./harness";
@@ -10,8 +11,11 @@ import { DatabricksWorkspace } from "../components/workspace";
 import { LakehouseCatalog, LakehouseGrant } from "../components/catalog";
 import { SqlWarehouse } from "../components/warehouse";
 import { mergeGrants, Privilege } from "../components/grants";
+import { WorkspaceNetwork } from "../components/network";
+import { connectionOf, NetworkConnectivityConfig } from "../components/serverlessEgress";
 
 const tags = { environment: "test" };
+const promiseOutput = <T>(v: T) => pulumi.output(v);
 const testProvider = () =>
   new databricks.Provider("unit-provider", { host: "https://adb-1.1.azuredatabricks.net" });
 
@@ -106,6 +110,108 @@ describe("components alone", () => {
     expect(
       recorder.one("azure-native:databricks:Workspace").inputs.managedResourceGroupId,
     ).to.equal("/subscriptions/s/resourceGroups/unit-managed");
+  });
+
+  it("LakehouseStorage: admits the serverless subnets sorted and closes the public endpoint on request", async () => {
+    new LakehouseStorage("unitnet", {
+      location: "westeurope",
+      accountName: "unitnet",
+      skuName: "Standard_LRS",
+      softDeleteRetentionDays: 1,
+      serverlessSubnetIds: ["/s/b", "/s/a", "/s/b"],
+      publicNetworkAccess: false,
+      tenantId: "t",
+      subscriptionId: "s",
+      tags,
+    });
+    await settle();
+    const account = recorder.one("azure-native:storage:StorageAccount").inputs;
+    expect(
+      (account.networkRuleSet as { virtualNetworkRules: unknown }).virtualNetworkRules,
+    ).to.deep.equal([
+      { virtualNetworkResourceId: "/s/a", action: "Allow" },
+      { virtualNetworkResourceId: "/s/b", action: "Allow" },
+    ]);
+    expect(account.publicNetworkAccess).to.equal("Disabled");
+  });
+
+  it("WorkspaceNetwork: one private endpoint pattern (endpoint, zone, VNet link, zone group) under itself", async () => {
+    const n = new WorkspaceNetwork("unitnet", {
+      resourceGroupName: "rg",
+      location: "westeurope",
+      addressSpace: "10.1.0.0/22",
+      hostSubnet: "10.1.0.0/24",
+      containerSubnet: "10.1.1.0/24",
+      privateEndpointSubnet: "10.1.2.0/26",
+      tags,
+    });
+    const pe = n.privateEndpoint("lake-dfs", { targetResourceId: "/storage/x", groupId: "dfs" });
+    await settle();
+    const component = recorder.one("oms:network:PrivateLinkEndpoint");
+    expect(component.parent).to.equal(recorder.one("oms:network:WorkspaceNetwork").urn);
+    const children = recorder.resources
+      .filter((r) => r.parent === component.urn)
+      .map((r) => r.type);
+    expect(children.sort()).to.deep.equal([
+      "azure-native:network:PrivateDnsZoneGroup",
+      "azure-native:network:PrivateEndpoint",
+      "azure-native:privatedns:PrivateZone",
+      "azure-native:privatedns:VirtualNetworkLink",
+    ]);
+    expect(pe.zoneName).to.equal("privatelink.dfs.core.windows.net");
+    expect(recorder.one("azure-native:network:PrivateDnsZoneGroup").inputs).to.deep.include({
+      privateEndpointName: "unitnet-lake-dfs-pe",
+      privateDnsZoneConfigs: [{ name: "dfs", privateDnsZoneId: "unitnet-lake-dfs-zone-id" }],
+    });
+    // Subnets are created one after another (one operation per VNet at a time).
+    const subnet = (n: string) => recorder.named(`unitnet-${n}`, "azure-native:network:Subnet");
+    expect(subnet("container").dependencies).to.include(subnet("host").urn);
+    expect(subnet("endpoints").dependencies).to.include(subnet("container").urn);
+  });
+
+  it("NetworkConnectivityConfig: stable subnets sorted, and a clear error when there are none", async () => {
+    const ncc = new NetworkConnectivityConfig("unitncc", {
+      accountHost: "https://accounts.azuredatabricks.net",
+      accountId: "a",
+      region: "westeurope",
+      nccName: "unit-ncc",
+    });
+    const subnets = await promiseOf(ncc.stableSubnetIds());
+    expect(subnets)
+      .to.deep.equal([...subnets].sort())
+      .and.to.have.length(2);
+    const ncc2 = recorder.one(
+      "databricks:index/mwsNetworkConnectivityConfig:MwsNetworkConnectivityConfig",
+    );
+    expect(recorder.providerOf(ncc2)?.inputs).to.include({
+      host: "https://accounts.azuredatabricks.net",
+      accountId: "a",
+    });
+    const empty = Object.create(NetworkConnectivityConfig.prototype) as NetworkConnectivityConfig;
+    Object.assign(empty, { egress: promiseOutput({}), nccName: promiseOutput("unit-ncc") });
+    let error: Error | undefined;
+    try {
+      await promiseOf(empty.stableSubnetIds());
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.contain(
+      "network connectivity configuration unit-ncc reports no stable service-endpoint subnets",
+    );
+  });
+
+  it("connectionOf: finds the NCC endpoint's connection by endpoint name, or says to run again", () => {
+    const connections = [
+      { name: "other.1", privateEndpoint: { id: "/x/privateEndpoints/other" } },
+      {
+        name: "ncc-pe.2",
+        privateEndpoint: { id: "/x/providers/Microsoft.Network/privateEndpoints/NCC-PE" },
+      },
+    ];
+    expect(connectionOf(connections, "ncc-pe", "lake")).to.equal("ncc-pe.2");
+    expect(() => connectionOf(connections, "missing", "lake")).to.throw(
+      /storage account lake has no private endpoint connection from missing yet; .* run pulumi up again/,
+    );
   });
 
   it("LakehouseCatalog: merges additional grants into the same authoritative Grants", async () => {

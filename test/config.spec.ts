@@ -122,6 +122,73 @@ describe("configuration", () => {
     );
   });
 
+  it("rejects network ranges Databricks or Azure would refuse, naming key, value and what is allowed", () => {
+    const vnet = (changes: Record<string, string>) =>
+      rejection(devRaw({ vnetInjection: "true", ...changes }));
+    expect(vnet({ vnetAddressSpace: "10.20.0.0" })).to.contain(
+      'oms-lakehouse:vnetAddressSpace = "10.20.0.0": not IPv4 CIDR syntax; the workspace VNet: an IPv4 CIDR block from /16 to /24',
+    );
+    expect(vnet({ vnetAddressSpace: "10.0.0.0/8" })).to.contain(
+      'oms-lakehouse:vnetAddressSpace = "10.0.0.0/8": prefix /8 is outside the workspace VNet: an IPv4 CIDR block from /16 to /24',
+    );
+    expect(vnet({ vnetHostSubnet: "10.20.0.0/27" })).to.contain(
+      'oms-lakehouse:vnetHostSubnet = "10.20.0.0/27": prefix /27 is outside the Databricks host (public) subnet: an IPv4 CIDR block from /16 to /26',
+    );
+    expect(vnet({ vnetPrivateEndpointSubnet: "10.20.2.0/29" })).to.contain(
+      "prefix /29 is outside the private endpoint subnet: an IPv4 CIDR block from /16 to /28",
+    );
+    expect(vnet({ vnetContainerSubnet: "10.20.1.7/24" })).to.contain(
+      'oms-lakehouse:vnetContainerSubnet = "10.20.1.7/24": host bits are set (the network address is 10.20.1.0/24)',
+    );
+  });
+
+  it("rejects subnets outside the VNet or overlapping each other", () => {
+    expect(
+      rejection(devRaw({ vnetInjection: "true", vnetContainerSubnet: "10.30.1.0/24" })),
+    ).to.contain(
+      'oms-lakehouse:vnetContainerSubnet = "10.30.1.0/24": lies outside vnetAddressSpace 10.20.0.0/22',
+    );
+    expect(
+      rejection(devRaw({ vnetInjection: "true", vnetContainerSubnet: "10.20.0.0/25" })),
+    ).to.contain(
+      'oms-lakehouse:vnetContainerSubnet = "10.20.0.0/25": overlaps vnetHostSubnet 10.20.0.0/24',
+    );
+    // A key left at its default is named with the default it was judged by.
+    expect(
+      rejection(devRaw({ vnetInjection: "true", vnetAddressSpace: "10.30.0.0/22" })),
+    ).to.contain(
+      'oms-lakehouse:vnetHostSubnet (unset, default "10.20.0.0/24"): lies outside vnetAddressSpace 10.30.0.0/22',
+    );
+    // Ranges are only judged for a VNet-injected stack.
+    expect(() => parseConfig(devRaw({ vnetContainerSubnet: "10.30.1.0/24" }))).not.to.throw();
+  });
+
+  it("rejects network combinations that would cut a compute plane off the lake", () => {
+    expect(rejection(devRaw({ storagePublicNetworkAccess: "false" })))
+      .to.contain(
+        'oms-lakehouse:storagePublicNetworkAccess = "false": false needs serverlessStorageAccess privateEndpoints',
+      )
+      .and.to.contain("false needs vnetInjection true");
+    expect(rejection(devRaw({ workspaceFrontEndPrivateLink: "true" }))).to.contain(
+      'oms-lakehouse:workspaceFrontEndPrivateLink = "true": true needs vnetInjection true',
+    );
+    expect(rejection(devRaw({ serverlessStorageAccess: "natGateway" }))).to.contain(
+      'oms-lakehouse:serverlessStorageAccess = "natGateway": expected one of serviceEndpoints, privateEndpoints',
+    );
+    expect(
+      rejection(devRaw({ databricksAccountHost: "https://accounts.cloud.databricks.com" })),
+    ).to.contain("expected one of https://accounts.azuredatabricks.net");
+    expect(
+      parseConfig(
+        devRaw({
+          storagePublicNetworkAccess: "false",
+          serverlessStorageAccess: "privateEndpoints",
+          vnetInjection: "true",
+        }),
+      ).storagePublicNetworkAccess,
+    ).to.equal(false);
+  });
+
   it("names a missing required key", () => {
     expect(rejection(devRaw({ catalogName: undefined }))).to.contain(
       "oms-lakehouse:catalogName is required",
@@ -186,6 +253,7 @@ describe("configuration", () => {
 
   it("keeps environment differences in the stack files, not in code", () => {
     const sources = ["index.ts", "config.ts", "components/storage.ts", "components/workspace.ts"]
+      .concat(["components/network.ts", "components/serverlessEgress.ts"])
       .concat(["components/catalog.ts", "components/grants.ts", "components/warehouse.ts"])
       .concat(["components/jobs.ts", "components/pipelinePackage.ts"])
       .map((file) => fs.readFileSync(path.join(ROOT, file), "utf8"));

@@ -77,7 +77,8 @@ describe("offline plan", () => {
 
   it("shows values that exist only after deploy as unknown, never as mock values", () => {
     const text = planJson(dev);
-    expect(text).not.to.include("azuredatabricks.net");
+    // The mock's workspace host (the account console host is configuration, and stays).
+    expect(text).not.to.match(/adb-\d+\.\d+\.azuredatabricks\.net/);
     expect(text).not.to.include("33333333-3333-3333-3333-333333333333");
     expect(dev.outputs.workspaceUrl).to.equal(UNKNOWN);
     expect(find(dev, CATALOG).inputs.storageRoot).to.equal(UNKNOWN);
@@ -86,6 +87,13 @@ describe("offline plan", () => {
     // The firewall stays reviewable although the connector's id is not known yet.
     const rules = find(dev, ACCOUNT).inputs.networkRuleSet as Record<string, unknown>;
     expect(rules.defaultAction).to.equal("Deny");
+    // ...and so do the NCC's stable subnets, named by the resource they come from.
+    expect(rules.virtualNetworkRules).to.deep.equal([
+      {
+        action: "Allow",
+        virtualNetworkResourceId: "(known after deploy: stable subnets of oms-dev-ncc)",
+      },
+    ]);
   });
 
   it("redacts secret configuration and any value carrying it", async () => {
@@ -253,6 +261,16 @@ describe("plan diff", () => {
           networkRuleSet: { defaultAction: "Allow", ipRules: [] },
         }),
       ).to.deep.equal([`${ACCOUNT}::r: firewall default action is no longer Deny`]);
+      expect(
+        loosened(ACCOUNT, secure, {
+          ...secure,
+          networkRuleSet: {
+            defaultAction: "Deny",
+            ipRules: [],
+            virtualNetworkRules: [{ virtualNetworkResourceId: "/subnets/ncc", action: "Allow" }],
+          },
+        }),
+      ).to.deep.equal([`${ACCOUNT}::r: firewall virtual network rules added: /subnets/ncc`]);
       expect(loosened(ACCOUNT, secure, secure)).to.deep.equal([]);
     });
 

@@ -213,6 +213,12 @@ const CASES: Record<string, Case> = {
     context: prod,
     badContext: { stack: "prod", protect: false },
   },
+  "prod-storage-no-public-network-access": {
+    type: TYPES.storageAccount,
+    good: { ...account, publicNetworkAccess: "Disabled" },
+    bad: { ...account, publicNetworkAccess: "Enabled" },
+    context: prod,
+  },
   "prod-no-force-destroy": {
     type: TYPES.schema,
     good: { forceDestroy: false },
@@ -263,6 +269,134 @@ describe("policy rules", () => {
     expect(rule?.validate([g("a", { catalog: "c" }), g("b", { catalog: "c" })])).to.deep.equal([
       { name: "b", message: "catalog=c already has Grants a" },
     ]);
+  });
+
+  describe("serverless-egress-admitted", () => {
+    const rule = STACK_RULES.find((r) => r.id === "serverless-egress-admitted");
+    const r = (type: string, name: string, props: Props = {}) => ({ type, name, props });
+    const warehouse = r(TYPES.warehouse, "wh", { enableServerlessCompute: true });
+    const binding = r(TYPES.nccBinding, "binding", { workspaceId: "1" });
+    const firewall = (extra: Props) =>
+      r(TYPES.storageAccount, "lake", {
+        networkRuleSet: { defaultAction: "Deny", virtualNetworkRules: [] },
+        ...extra,
+      });
+    const bySubnet = firewall({
+      networkRuleSet: {
+        defaultAction: "Deny",
+        virtualNetworkRules: [{ virtualNetworkResourceId: "/subscriptions/x/subnets/s" }],
+      },
+    });
+    const rulesTo = (...groups: string[]) =>
+      groups.map((g) => r(TYPES.nccPrivateEndpointRule, `rule-${g}`, { groupId: g }));
+    const approvals = (n: number) =>
+      Array.from({ length: n }, (_, i) => r(TYPES.privateEndpointConnection, `approval-${i}`));
+    const closed = firewall({ publicNetworkAccess: "Disabled" });
+
+    it("passes with a binding and the NCC's subnets in the firewall", () => {
+      expect(rule?.validate([warehouse, binding, bySubnet])).to.deep.equal([]);
+    });
+
+    it("passes with a binding and approved private endpoints to dfs and blob", () => {
+      expect(
+        rule?.validate([warehouse, binding, closed, ...rulesTo("dfs", "blob"), ...approvals(2)]),
+      ).to.deep.equal([]);
+    });
+
+    it("passes when the subnets are only known after deploy (a real preview)", () => {
+      const unknown = firewall({
+        networkRuleSet: { defaultAction: "Deny", virtualNetworkRules: "(known after deploy)" },
+      });
+      expect(rule?.validate([warehouse, binding, unknown])).to.deep.equal([]);
+    });
+
+    it("passes a stack without serverless compute", () => {
+      expect(rule?.validate([r(TYPES.warehouse, "wh", {}), firewall({})])).to.deep.equal([]);
+    });
+
+    it("fails without a binding, naming the serverless compute", () => {
+      const job = r(TYPES.job, "ingest", { environments: [{ environmentKey: "default" }] });
+      const found = rule?.validate([warehouse, job, bySubnet]) ?? [];
+      expect(found).to.have.length(1);
+      expect(found[0].message).to.contain("serverless compute (wh, ingest) cannot reach the lake");
+      expect(found[0].message).to.contain("no network connectivity configuration is bound");
+    });
+
+    it("fails when the firewall admits nothing of the NCC", () => {
+      const [v] = rule?.validate([warehouse, binding, firewall({})]) ?? [];
+      expect(v?.message).to.contain("storage account lake admits neither the NCC's stable subnets");
+    });
+
+    it("fails with subnets but public network access disabled, or a missing endpoint or approval", () => {
+      const subnetsButClosed = firewall({
+        publicNetworkAccess: "Disabled",
+        networkRuleSet: (bySubnet.props as { networkRuleSet: unknown }).networkRuleSet,
+      });
+      expect(rule?.validate([warehouse, binding, subnetsButClosed])?.[0]?.message).to.contain(
+        "ignored with public network access disabled",
+      );
+      expect(
+        rule?.validate([warehouse, binding, closed, ...rulesTo("dfs"), ...approvals(1)])?.[0]
+          ?.message,
+      ).to.contain("approved NCC private endpoints to blob");
+      expect(
+        rule?.validate([warehouse, binding, closed, ...rulesTo("dfs", "blob"), ...approvals(1)]),
+      ).to.have.length(1);
+    });
+  });
+
+  describe("private-endpoint-dns-zone-link", () => {
+    const rule = STACK_RULES.find((r) => r.id === "private-endpoint-dns-zone-link");
+    const endpoint = {
+      type: TYPES.privateEndpoint,
+      name: "pe",
+      props: { privateEndpointName: "lake-dfs-pe" },
+    };
+    const group = {
+      type: TYPES.privateDnsZoneGroup,
+      name: "pe-dns",
+      props: {
+        privateEndpointName: "lake-dfs-pe",
+        privateDnsZoneConfigs: [{ name: "dfs", privateDnsZoneId: "z" }],
+      },
+    };
+    const zone = {
+      type: TYPES.privateZone,
+      name: "zone",
+      props: { privateZoneName: "privatelink.dfs.core.windows.net" },
+    };
+    const link = {
+      type: TYPES.virtualNetworkLink,
+      name: "zone-link",
+      props: {
+        privateZoneName: "privatelink.dfs.core.windows.net",
+        virtualNetwork: { id: "vnet" },
+      },
+    };
+
+    it("passes an endpoint with its zone group and a zone linked to the VNet", () => {
+      expect(rule?.validate([endpoint, group, zone, link])).to.deep.equal([]);
+    });
+
+    it("fails an endpoint without a DNS zone group", () => {
+      expect(rule?.validate([endpoint, zone, link])).to.deep.equal([
+        {
+          name: "pe",
+          message:
+            "private endpoint lake-dfs-pe has no DNS zone group: its name resolves to the public endpoint",
+        },
+      ]);
+    });
+
+    it("fails a zone linked to no VNet", () => {
+      expect(rule?.validate([endpoint, group, zone])).to.deep.equal([
+        {
+          name: "zone",
+          message:
+            "private DNS zone privatelink.dfs.core.windows.net is linked to no VNet: nothing resolves through it",
+        },
+      ]);
+    });
   });
 
   it("checkResources reports violations sorted, with rule and resource", () => {

@@ -18,6 +18,19 @@ export const CLIENT = {
 };
 export const WORKSPACE_ID = "1234567890123456";
 export const WORKSPACE_HOST = `adb-${WORKSPACE_ID}.7.azuredatabricks.net`;
+/**
+ * Stable service-endpoint subnets the mock NCC reports: Databricks-owned subnets in a
+ * subscription of its own, as in the account console.
+ */
+export const NCC_STABLE_SUBNETS = [1, 2].map(
+  (n) =>
+    `/subscriptions/99999999-9999-9999-9999-999999999999/resourceGroups/prod-westeurope-snp-1-compute-${n}/providers/Microsoft.Network/virtualNetworks/kaas-vnet/subnets/worker-subnet`,
+);
+/** Name of the Azure private endpoint Databricks creates for an NCC private endpoint rule. */
+export const nccEndpointName = (ruleName: string) => `databricks-pe-of-${ruleName}`;
+/** Suffix Azure appends to a private endpoint's name for its connection on a storage account. */
+export const CONNECTION_SUFFIX = ".0b7c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
+
 /** Application id the mock gives every Databricks service principal the stack creates. */
 export const SERVICE_PRINCIPAL_APP_ID = "55555555-5555-5555-5555-555555555555";
 
@@ -122,6 +135,15 @@ function previewOfCreate(
     };
     return { id: later("id"), state: { ...i, identity } };
   }
+  if (type === "databricks:index/mwsNetworkConnectivityConfig:MwsNetworkConnectivityConfig") {
+    // Like the connector's identity: the subnets land in the storage firewall, which would
+    // otherwise become one unknown object in review.
+    const rule = { subnets: [later("stable subnets")], targetRegion: i.region };
+    return {
+      id: later("id"),
+      state: { ...i, egressConfig: { defaultRules: { azureServiceEndpointRule: rule } } },
+    };
+  }
   return { id: later("id"), state: { ...i } };
 }
 
@@ -211,6 +233,33 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
       const id = String([...args.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1e9, 7));
       return { id, state: { ...i, url: `https://${WORKSPACE_HOST}/jobs/${id}` } };
     }
+    case "databricks:index/mwsNetworkConnectivityConfig:MwsNetworkConnectivityConfig":
+      return {
+        id: `ncc-id-of-${args.name}`,
+        state: {
+          ...i,
+          networkConnectivityConfigId: `ncc-id-of-${args.name}`,
+          egressConfig: {
+            defaultRules: {
+              azureServiceEndpointRule: {
+                subnets: NCC_STABLE_SUBNETS,
+                targetRegion: i.region,
+                targetServices: ["Microsoft.Storage"],
+              },
+            },
+          },
+        },
+      };
+    case "databricks:index/mwsNccPrivateEndpointRule:MwsNccPrivateEndpointRule":
+      return {
+        id: `rule-id-of-${args.name}`,
+        state: {
+          ...i,
+          ruleId: `rule-id-of-${args.name}`,
+          endpointName: nccEndpointName(args.name),
+          connectionState: "PENDING",
+        },
+      };
     default:
       if (args.type.startsWith("pulumi-nodejs:dynamic/powerbi:")) return powerBi(args, i);
       return { id: `${args.name}-id`, state: { name: args.name, ...i } };
@@ -250,9 +299,30 @@ function powerBi(
   return { id, state: { ...i, ...extra } };
 }
 
+/**
+ * A storage account as ARM reads it after NCC private endpoint rules target it: one pending
+ * connection per rule, named after the rule's Azure private endpoint.
+ */
+function storageAccountRead(inputs: Record<string, unknown>): pulumi.runtime.MockCallResult {
+  const id = arm(inputs.resourceGroupName, "Microsoft.Storage/storageAccounts", inputs.accountName);
+  const privateEndpointConnections = recorder
+    .ofType("databricks:index/mwsNccPrivateEndpointRule:MwsNccPrivateEndpointRule")
+    .filter((rule) => rule.inputs.resourceId === id)
+    .map((rule) => ({
+      name: `${nccEndpointName(rule.name)}${CONNECTION_SUFFIX}`,
+      privateEndpoint: {
+        id: `/subscriptions/99999999-9999-9999-9999-999999999999/resourceGroups/databricks-serverless/providers/Microsoft.Network/privateEndpoints/${nccEndpointName(rule.name)}`,
+      },
+      privateLinkServiceConnectionState: { status: "Pending" },
+    }));
+  return { id, name: inputs.accountName, privateEndpointConnections };
+}
+
 function call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
   recorder.calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
   if (args.token === "azure-native:authorization:getClientConfig") return { ...CLIENT };
+  if (args.token === "azure-native:storage:getStorageAccount")
+    return storageAccountRead(args.inputs as Record<string, unknown>);
   // Anything else (a Databricks data source, say) would need a live workspace at first preview.
   throw new Error(`unexpected invoke ${args.token}: the stack must deploy from empty without it`);
 }

@@ -2,7 +2,16 @@
  * The whole program, run once per stack file under the recording mocks.
  */
 import { expect } from "chai";
-import { CLIENT, recorder, RecordedResource, WORKSPACE_HOST, WORKSPACE_ID } from "./recorder";
+import {
+  CLIENT,
+  CONNECTION_SUFFIX,
+  NCC_STABLE_SUBNETS,
+  nccEndpointName,
+  recorder,
+  RecordedResource,
+  WORKSPACE_HOST,
+  WORKSPACE_ID,
+} from "./recorder";
 import { loadStackConfig, ProgramExports, promiseOf, runProgram, withConfig } from "./harness";
 import { ROLE_DEFINITIONS } from "../components/storage";
 
@@ -24,7 +33,21 @@ const T = {
   grants: "databricks:index/grants:Grants",
   warehouse: "databricks:index/sqlEndpoint:SqlEndpoint",
   permissions: "databricks:index/permissions:Permissions",
+  ncc: "databricks:index/mwsNetworkConnectivityConfig:MwsNetworkConnectivityConfig",
+  nccBinding: "databricks:index/mwsNccBinding:MwsNccBinding",
+  nccRule: "databricks:index/mwsNccPrivateEndpointRule:MwsNccPrivateEndpointRule",
+  approval: "azure-native:storage:PrivateEndpointConnection",
+  vnet: "azure-native:network:VirtualNetwork",
+  subnet: "azure-native:network:Subnet",
+  nsg: "azure-native:network:NetworkSecurityGroup",
+  endpoint: "azure-native:network:PrivateEndpoint",
+  dnsZoneGroup: "azure-native:network:PrivateDnsZoneGroup",
+  zone: "azure-native:privatedns:PrivateZone",
+  zoneLink: "azure-native:privatedns:VirtualNetworkLink",
 };
+const ACCOUNT_HOST = "https://accounts.azuredatabricks.net";
+/** The last type of a parent chain (`a$b` → `b`), i.e. the direct parent's type. */
+const parentType = (r: RecordedResource) => r.parent.split("::")[2].split("$").pop() ?? "";
 
 type Inputs = Record<string, unknown>;
 const obj = (v: unknown): Inputs => v as Inputs;
@@ -45,6 +68,10 @@ interface Expectation {
   clusterSize: string;
   maxClusters: number;
   autoStop: number;
+  /** How the storage firewall admits serverless compute. */
+  serverless: "serviceEndpoints" | "privateEndpoints";
+  /** VNet-injected workspace with private endpoints to the lake. */
+  vnet: boolean;
 }
 const STACKS: Record<string, Expectation> = {
   dev: {
@@ -55,6 +82,8 @@ const STACKS: Record<string, Expectation> = {
     clusterSize: "2X-Small",
     maxClusters: 1,
     autoStop: 10,
+    serverless: "serviceEndpoints",
+    vnet: false,
   },
   prod: {
     sku: "Standard_GZRS",
@@ -64,6 +93,8 @@ const STACKS: Record<string, Expectation> = {
     clusterSize: "Small",
     maxClusters: 4,
     autoStop: 30,
+    serverless: "privateEndpoints",
+    vnet: true,
   },
 };
 
@@ -101,7 +132,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
         );
       });
 
-      it("denies network access except trusted services and the access connector", () => {
+      it("denies network access except trusted services, the access connector and serverless compute", () => {
         const rules = obj(one(T.account).inputs.networkRuleSet);
         expect(rules.defaultAction).to.equal("Deny");
         expect(rules.bypass).to.equal("AzureServices");
@@ -112,6 +143,16 @@ for (const [stack, expected] of Object.entries(STACKS)) {
           },
         ]);
         expect(list(rules.ipRules ?? [])).to.deep.equal([]);
+        // Serverless compute: the NCC's stable subnets and nothing broader (dev), or only the
+        // NCC's private endpoints (prod), with the public endpoint closed.
+        expect(list(rules.virtualNetworkRules)).to.deep.equal(
+          expected.serverless === "serviceEndpoints"
+            ? NCC_STABLE_SUBNETS.map((id) => ({ virtualNetworkResourceId: id, action: "Allow" }))
+            : [],
+        );
+        expect(one(T.account).inputs.publicNetworkAccess).to.equal(
+          expected.vnet ? "Disabled" : "Enabled",
+        );
       });
 
       it(`uses ${expected.sku} redundancy and protect=${expected.protect}`, () => {
@@ -177,28 +218,175 @@ for (const [stack, expected] of Object.entries(STACKS)) {
         expect(obj(w.tags)).to.include({ environment: stack, managedBy: "pulumi" });
       });
 
-      it("has one databricks provider built from the workspace, without credentials", () => {
-        const p = one(T.provider);
-        expect(p.inputs.host).to.equal(`https://${WORKSPACE_HOST}`);
-        expect(String(p.inputs.azureWorkspaceResourceId)).to.match(
+      it("has a workspace provider and an account provider, both without credentials", () => {
+        const providers = all(T.provider);
+        expect(providers).to.have.length(2);
+        const workspaceProvider = providers.find((p) => p.name === `oms-${stack}-provider`);
+        expect(workspaceProvider?.inputs.host).to.equal(`https://${WORKSPACE_HOST}`);
+        expect(String(workspaceProvider?.inputs.azureWorkspaceResourceId)).to.match(
           /Microsoft\.Databricks\/workspaces\//,
         );
-        for (const secret of ["token", "password", "azureClientSecret", "clientSecret"]) {
-          expect(p.inputs).not.to.have.property(secret);
+        const accountProvider = providers.find((p) => p.name === `oms-${stack}-account-provider`);
+        expect(accountProvider?.inputs).to.include({
+          host: ACCOUNT_HOST,
+          accountId: loadStackConfig(stack).values["oms-lakehouse:databricksAccountId"],
+        });
+        for (const p of providers) {
+          for (const secret of ["token", "password", "azureClientSecret", "clientSecret"]) {
+            expect(p.inputs, p.name).not.to.have.property(secret);
+          }
         }
       });
 
-      it("creates every Databricks resource through that provider", () => {
-        const uc = resources.filter((r) => r.type.startsWith("databricks:"));
-        expect(uc.length).to.be.greaterThan(10);
-        uc.forEach((r) => expect(recorder.providerOf(r)?.type, r.name).to.equal(T.provider));
-      });
-
-      it("calls no data source that needs an existing workspace", () => {
-        expect(recorder.calls.map((c) => c.token)).to.satisfy((tokens: string[]) =>
-          tokens.every((t) => t === "azure-native:authorization:getClientConfig"),
+      it("creates account objects through the account provider, everything else through the workspace's", () => {
+        const dbx = resources.filter((r) => r.type.startsWith("databricks:"));
+        expect(dbx.length).to.be.greaterThan(10);
+        dbx.forEach((r) =>
+          expect(recorder.providerOf(r)?.name, r.name).to.equal(
+            r.type.startsWith("databricks:index/mws")
+              ? `oms-${stack}-account-provider`
+              : `oms-${stack}-provider`,
+          ),
         );
       });
+
+      it("reads nothing on the path that creates the workspace", () => {
+        // The one read besides the deployer's identity is the storage account's private
+        // endpoint connections, after the NCC rules that create them (prod only).
+        const reads = recorder.calls.map((c) => c.token);
+        const storageReads = reads.filter((t) => t === "azure-native:storage:getStorageAccount");
+        expect(
+          reads.filter((t) => t !== "azure-native:authorization:getClientConfig"),
+        ).to.deep.equal(storageReads);
+        expect(storageReads).to.have.length(expected.serverless === "privateEndpoints" ? 2 : 0);
+        const ws = one(T.workspace);
+        const upstream = new Set<string>();
+        const walk = (urn: string) => {
+          const r = recorder.byUrn(urn);
+          if (!r || upstream.has(urn)) return;
+          upstream.add(urn);
+          r.dependencies.forEach(walk);
+        };
+        ws.dependencies.forEach(walk);
+        const types = [...upstream].map((u) => recorder.byUrn(u)?.type);
+        expect(types).not.to.include.members([T.nccRule, T.approval, T.nccBinding]);
+      });
+    });
+
+    describe("serverless egress", () => {
+      it("has one NCC in the stack's region, bound to this workspace", () => {
+        const ncc = one(T.ncc);
+        expect(ncc.inputs).to.deep.equal({ name: `oms-${stack}-ncc`, region: "westeurope" });
+        expect(one(T.nccBinding).inputs).to.deep.equal({
+          networkConnectivityConfigId: `ncc-id-of-oms-${stack}-ncc`,
+          workspaceId: WORKSPACE_ID,
+        });
+      });
+
+      it(`admits serverless compute through ${expected.serverless}`, () => {
+        const accountId = `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/oms-${stack}-rg-000000/providers/Microsoft.Storage/storageAccounts/${String(one(T.account).inputs.accountName)}`;
+        const rules = all(T.nccRule);
+        const approvals = all(T.approval);
+        if (expected.serverless === "serviceEndpoints") {
+          expect(rules).to.have.length(0);
+          expect(approvals).to.have.length(0);
+          return;
+        }
+        expect(
+          rules
+            .map((r) => r.inputs)
+            .sort((a, b) => String(a.groupId).localeCompare(String(b.groupId))),
+        ).to.deep.equal(
+          ["blob", "dfs"].map((groupId) => ({
+            groupId,
+            networkConnectivityConfigId: `ncc-id-of-oms-${stack}-ncc`,
+            resourceId: accountId,
+          })),
+        );
+        // Each rule's pending connection on the account is approved by name, nothing else.
+        expect(approvals.map((a) => a.inputs.privateEndpointConnectionName).sort()).to.deep.equal(
+          rules.map((r) => `${nccEndpointName(r.name)}${CONNECTION_SUFFIX}`).sort(),
+        );
+        approvals.forEach((a) => {
+          expect(a.inputs.accountName).to.equal(one(T.account).inputs.accountName);
+          expect(obj(a.inputs.privateLinkServiceConnectionState).status).to.equal("Approved");
+        });
+      });
+    });
+
+    describe("private networking", () => {
+      it(
+        expected.vnet ? "injects the workspace into the stack's VNet" : "keeps the managed VNet",
+        () => {
+          const params = obj(one(T.workspace).inputs.parameters);
+          if (!expected.vnet) {
+            expect(Object.keys(params)).to.deep.equal(["enableNoPublicIp"]);
+            expect(all(T.vnet).length + all(T.subnet).length + all(T.endpoint).length).to.equal(0);
+            return;
+          }
+          const vnet = one(T.vnet);
+          expect(obj(vnet.inputs.addressSpace).addressPrefixes).to.deep.equal(["10.20.0.0/22"]);
+          expect(params).to.deep.equal({
+            enableNoPublicIp: { value: true },
+            customVirtualNetworkId: { value: `oms-${stack}-vnet-id` },
+            customPublicSubnetName: { value: `oms-${stack}-host` },
+            customPrivateSubnetName: { value: `oms-${stack}-container` },
+          });
+          expect(one(T.workspace).inputs.requiredNsgRules).to.equal("AllRules");
+        },
+      );
+
+      if (expected.vnet) {
+        it("delegates the host and container subnets to Databricks, with the NSG", () => {
+          const subnets = all(T.subnet).map((r) => r.inputs);
+          const byName = (n: string) => subnets.find((x) => x.subnetName === `oms-${stack}-${n}`);
+          const nsg = `oms-${stack}-nsg-id`;
+          for (const [n, prefix] of [
+            ["host", "10.20.0.0/24"],
+            ["container", "10.20.1.0/24"],
+          ]) {
+            expect(byName(n), n).to.deep.include({
+              addressPrefix: prefix,
+              networkSecurityGroup: { id: nsg },
+              delegations: [{ name: "databricks", serviceName: "Microsoft.Databricks/workspaces" }],
+            });
+          }
+          expect(byName("endpoints")).to.include({ addressPrefix: "10.20.2.0/26" });
+          expect(byName("endpoints")).not.to.have.property("delegations");
+          expect(one(T.nsg).inputs).not.to.have.property("securityRules");
+        });
+
+        it("reaches dfs and blob through private endpoints whose DNS zones are linked to the VNet", () => {
+          const endpoints = all(T.endpoint);
+          expect(endpoints).to.have.length(2);
+          const accountId = `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/oms-${stack}-rg-000000/providers/Microsoft.Storage/storageAccounts/${String(one(T.account).inputs.accountName)}`;
+          const zones: Record<string, string> = {
+            dfs: "privatelink.dfs.core.windows.net",
+            blob: "privatelink.blob.core.windows.net",
+          };
+          for (const e of endpoints) {
+            const [conn] = list(e.inputs.privateLinkServiceConnections);
+            const [groupId] = conn.groupIds as string[];
+            expect(conn.privateLinkServiceId).to.equal(accountId);
+            expect(obj(e.inputs.subnet).id).to.equal(`oms-${stack}-endpoints-id`);
+            const group = all(T.dnsZoneGroup).find(
+              (g) => g.inputs.privateEndpointName === e.inputs.privateEndpointName,
+            );
+            const [config] = list(group?.inputs.privateDnsZoneConfigs);
+            const zone = all(T.zone).find((z) => `${z.name}-id` === config.privateDnsZoneId);
+            expect(zone?.inputs.privateZoneName, groupId).to.equal(zones[groupId]);
+            const links = all(T.zoneLink).filter(
+              (l) => l.inputs.privateZoneName === zones[groupId],
+            );
+            expect(links.map((l) => l.inputs.virtualNetwork)).to.deep.equal([
+              { id: `oms-${stack}-vnet-id` },
+            ]);
+          }
+          expect(
+            endpoints.map((e) => list(e.inputs.privateLinkServiceConnections)[0].groupIds),
+          ).to.have.deep.members([["dfs"], ["blob"]]);
+        });
+      }
     });
 
     describe("Unity Catalog", () => {
@@ -359,12 +547,12 @@ for (const [stack, expected] of Object.entries(STACKS)) {
     it("parents every resource under a component of the stack", () => {
       resources
         .filter((r) => r.custom)
-        .forEach((r) => expect(r.parent.split("::")[2], r.name).to.match(/^oms:[a-z]+:[A-Za-z]+$/));
+        .forEach((r) => expect(parentType(r), r.name).to.match(/^oms:[a-z]+:[A-Za-z]+$/));
       resources
         .filter((r) => !r.custom)
         .forEach((r) =>
           expect(r.type).to.match(
-            /^oms:(storage|workspace|catalog|jobs|warehouse|powerbi):[A-Za-z]+$/,
+            /^oms:(storage|network|workspace|catalog|jobs|warehouse|powerbi):[A-Za-z]+$/,
           ),
         );
     });
@@ -430,6 +618,21 @@ describe("stack variations", () => {
       { iPAddressOrRange: "198.51.100.7", action: "Allow" },
       { iPAddressOrRange: "203.0.113.0/24", action: "Allow" },
     ]);
+  });
+
+  it("adds a front-end private endpoint for the workspace when asked", async () => {
+    await runProgram(withConfig(loadStackConfig("prod"), { workspaceFrontEndPrivateLink: "true" }));
+    const frontEnd = recorder
+      .ofType(T.endpoint)
+      .map((e) => list(e.inputs.privateLinkServiceConnections)[0])
+      .filter((c) => (c.groupIds as string[]).includes("databricks_ui_api"));
+    expect(frontEnd).to.have.length(1);
+    expect(String(frontEnd[0].privateLinkServiceId)).to.match(
+      /Microsoft\.Databricks\/workspaces\//,
+    );
+    expect(recorder.ofType(T.zone).map((z) => z.inputs.privateZoneName)).to.include(
+      "privatelink.azuredatabricks.net",
+    );
   });
 
   it("registers nothing when the configuration is invalid", async () => {

@@ -187,16 +187,23 @@ export function securityFindings(before: PlanResource | undefined, after: PlanRe
         (v) => v !== "Deny",
         "firewall default action is no longer Deny",
       );
-      const ranges = (r: PlanResource | undefined) =>
+      // Firewall rules by what they admit: IP ranges, and subnets (virtual network rules).
+      const admitted = (r: PlanResource | undefined, rules: string, field: string) =>
         new Set(
-          list(get(r, "networkRuleSet.ipRules")).map((rule) =>
+          list(get(r, `networkRuleSet.${rules}`)).map((rule) =>
             rule !== null && typeof rule === "object" && !Array.isArray(rule)
-              ? text(rule.iPAddressOrRange)
+              ? text(rule[field])
               : text(rule),
           ),
         );
-      const added = [...ranges(after)].filter((x) => !ranges(before).has(x));
-      if (added.length > 0) found.push(`firewall IP rules added: ${added.join(", ")}`);
+      for (const [rules, field, what] of [
+        ["ipRules", "iPAddressOrRange", "IP rules"],
+        ["virtualNetworkRules", "virtualNetworkResourceId", "virtual network rules"],
+      ]) {
+        const old = admitted(before, rules, field);
+        const added = [...admitted(after, rules, field)].filter((x) => !old.has(x));
+        if (added.length > 0) found.push(`firewall ${what} added: ${added.join(", ")}`);
+      }
       became(
         "allowSharedKeyAccess",
         (v) => v !== false,
