@@ -1,6 +1,8 @@
 """The local live run as a user starts it (``python -m oms_pipeline.live``, what scripts/run-local
-executes), in a subprocess: it reaches Gold, stops cleanly on SIGINT, and after a SIGKILL a restart
-ends with exactly the Silver and Gold of an uninterrupted run over the same events.
+executes), in a subprocess: it reaches Gold, stops cleanly on SIGINT (also a Ctrl-C to the whole
+process group during the first Gold refresh), and after SIGKILLs -- at random instants, or during
+the first creation of a table -- a restart ends with exactly the Silver and Gold of an
+uninterrupted run over the same events. A clean run's log holds no stack trace.
 
 Expected figures are recomputed from the landed files with plain ``json`` -- not with the
 pipeline's code.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -28,11 +32,20 @@ SHIPMENT_STATUSES = {"CREATED", "SHIPPED", "DELIVERED"}
 # A slow feed (one batch every 12 s) so the kill below lands while the feed is still writing.
 BATCHES = 5
 FEED = ("--seed", "5", "--rate", "3", "--tick", "12", "--batches", str(BATCHES))
-RUN_TIMEOUT = 600
+RUN_TIMEOUT = 1800  # a safety net only: other Spark processes may load the machine
 
 
-def start(root: Path, *args: str) -> subprocess.Popen:
-    log = open(root.parent / f"{root.name}.log", "a", encoding="utf-8")  # noqa: SIM115
+KILLPOINTS = Path(__file__).parent / "killpoints"
+# What only a stack trace (Python or Java) or a failed run prints.
+TRACE = re.compile(
+    r"Traceback \(most recent call last\)|^\s+at \S+\(|Exception in thread|StackOverflowError"
+    r"|^\S+ Failed",
+    re.M,
+)
+
+
+def start(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    log = open(log_path(root), "a", encoding="utf-8")  # noqa: SIM115
     cmd = [sys.executable, "-m", "oms_pipeline.live", "--root", str(root), "--port", "0"]
     cmd += ["--status-every", "1", *args]
     return subprocess.Popen(
@@ -40,8 +53,23 @@ def start(root: Path, *args: str) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: a SIGKILL can take the JVM with it
-        env=os.environ | {"TZ": "UTC"},
+        env=os.environ | {"TZ": "UTC"} | (env or {}),
     )
+
+
+def log_path(root: Path) -> Path:
+    return root.parent / f"{root.name}.log"
+
+
+def log_text(root: Path) -> str:
+    return log_path(root).read_text(encoding="utf-8")
+
+
+def assert_clean_log(text: str) -> None:
+    """No stack trace, no failure, and no status figure shown as None."""
+    assert not TRACE.search(text), TRACE.search(text)
+    status_lines = [line for line in text.splitlines() if "| backlog " in line]
+    assert status_lines and not [line for line in status_lines if "None" in line]
 
 
 def status(root: Path) -> dict:
@@ -203,6 +231,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "running": running,
         "final": status(root),
         "dashboard": dashboard,
+        "log": log_text(root),
     }
 
 
@@ -229,6 +258,38 @@ def test_sigint_stops_everything_cleanly(live_run: dict) -> None:
     assert not live_run["orphans"], "no process outlives the run"
     final = live_run["final"]
     assert final["state"] == "stopped" and final["active_queries"] == 0
+    assert_clean_log(live_run["log"])
+    assert "Stopped: kept bronze" in live_run["log"]
+
+
+def assert_same_as_clean(spark: SparkSession, clean: Path, root: Path) -> None:
+    """Landed files, Silver and Gold of ``root`` equal those of the uninterrupted run."""
+    # The feed resumed its sequence: the same files with the same bytes, none missing or extra.
+    for entity in ("orders", "shipments", "inventory", "customers"):
+        a, b = clean / "landing" / entity, root / "landing" / entity
+        names = sorted(p.name for p in a.glob("*.jsonl"))
+        assert names == sorted(p.name for p in b.glob("*.jsonl"))
+        assert filecmp.cmpfiles(a, b, names, shallow=False)[0] == names
+
+    for layer in ("silver", "gold"):
+        tables = sorted(p.name for p in (clean / "lakehouse" / layer).iterdir())
+        assert tables == sorted(p.name for p in (root / "lakehouse" / layer).iterdir())
+        for t in tables:
+            assert table_rows(spark, root / "lakehouse" / layer / t) == table_rows(
+                spark, clean / "lakehouse" / layer / t
+            ), f"{layer}.{t} differs from the uninterrupted run"
+
+
+def resume_one_shot(root: Path) -> str:
+    """Restart with ``--duration 0`` (finish the feed, process, exit); its part of the log."""
+    before = len(log_text(root))
+    resume = start(root, *FEED, "--duration", "0")
+    assert resume.wait(timeout=RUN_TIMEOUT) == 0
+    assert status(root)["state"] == "stopped"
+    text = log_text(root)[before:]
+    assert "Streams running" not in text, "a one-shot run starts no processing-time stream"
+    assert_clean_log(text)
+    return text
 
 
 def test_kill_and_resume_equals_the_uninterrupted_run(
@@ -249,21 +310,66 @@ def test_kill_and_resume_equals_the_uninterrupted_run(
         proc.wait()
     assert (status(root).get("feed") or {}).get("next_batch", 0) < BATCHES, "killed mid-feed"
 
-    resume = start(root, *FEED, "--duration", "0")  # finish the feed, process, exit
-    assert resume.wait(timeout=RUN_TIMEOUT) == 0
+    resume_one_shot(root)
+    assert_same_as_clean(spark, clean, root)
+
+
+def test_repeated_kills_at_random_instants_then_resume_equal_the_uninterrupted_run(
+    spark: SparkSession, tmp_path: Path, live_run: dict
+) -> None:
+    """Three SIGKILLs, each at a random instant of a run's first seconds of streaming (table
+    creations, micro-batches, feed writes, Gold refreshes), then a one-shot restart."""
+    rng = random.Random(2026)
+    root = tmp_path / "killed"
+    for kill in range(1, 4):
+        proc = start(root, *FEED)
+        try:
+            wait_for(
+                lambda n=kill: log_text(root).count("Streams running") >= n,
+                RUN_TIMEOUT,
+                "the streams to start",
+                proc,
+            )
+            time.sleep(rng.uniform(0, 8))  # where the kill lands; every instant must be safe
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    resume_one_shot(root)
+    assert_same_as_clean(spark, live_run["root"], root)
+
+
+@pytest.mark.parametrize("table", ["silver/customers", "gold/fact_order_lines"])
+def test_kill_during_a_tables_first_creation_then_resume(
+    spark: SparkSession, tmp_path: Path, live_run: dict, table: str
+) -> None:
+    """Killed between the table's ``_delta_log/`` folder and its first commit (in a silver stream
+    thread, or in the Gold refresh); the restart needs no manual step."""
+    root = tmp_path / "killed"
+    proc = start(root, *FEED, env={"PYTHONPATH": str(KILLPOINTS), "OMS_KILL_AT_CREATE": table})
+    assert proc.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL
+    log = root / "lakehouse" / table / "_delta_log"
+    assert log.is_dir() and not any(log.glob("*.json")), "killed before the first commit"
+    resume_one_shot(root)
+    assert_same_as_clean(spark, live_run["root"], root)
+
+
+def test_ctrl_c_during_the_first_gold_refresh_stops_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole process group (Python and the JVM)."""
+    root = tmp_path / "interrupted"
+    proc = start(root, *FEED)
+    try:
+        wait_for(
+            lambda: status(root).get("gold_running") and status(root)["gold_refreshes"] == 0,
+            RUN_TIMEOUT,
+            "the first Gold refresh",
+            proc,
+        )
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=RUN_TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     assert status(root)["state"] == "stopped"
-
-    # The feed resumed its sequence: the same files with the same bytes, none missing or extra.
-    for entity in ("orders", "shipments", "inventory", "customers"):
-        a, b = clean / "landing" / entity, root / "landing" / entity
-        names = sorted(p.name for p in a.glob("*.jsonl"))
-        assert names == sorted(p.name for p in b.glob("*.jsonl"))
-        assert filecmp.cmpfiles(a, b, names, shallow=False)[0] == names
-
-    for layer in ("silver", "gold"):
-        tables = sorted(p.name for p in (clean / "lakehouse" / layer).iterdir())
-        assert tables == sorted(p.name for p in (root / "lakehouse" / layer).iterdir())
-        for t in tables:
-            assert table_rows(spark, root / "lakehouse" / layer / t) == table_rows(
-                spark, clean / "lakehouse" / layer / t
-            ), f"{layer}.{t} differs from the uninterrupted run"
+    text = log_text(root)
+    assert_clean_log(text)
+    assert "Stopped: kept bronze" in "\n".join(text.splitlines()[-3:])

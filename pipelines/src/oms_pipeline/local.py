@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from oms_pipeline.config import LAYERS, PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
-from oms_pipeline.pipeline.streams import Trigger
+from oms_pipeline.pipeline.streams import Trigger, stop_between_batches
 
 
 def run_once(
@@ -77,7 +77,7 @@ def run_continuous(
             print(json.dumps(refresh_gold(spark, loc, settings).__dict__, default=str), flush=True)
     finally:
         for q in spark.streams.active:
-            q.stop()
+            stop_between_batches(q)
 
 
 def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:

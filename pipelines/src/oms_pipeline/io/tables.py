@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from oms_pipeline.config import TableLocator
+from oms_pipeline.contracts.gold import _sql_string
 
 
 def table_exists(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> bool:
@@ -17,6 +21,42 @@ def table_exists(spark: SparkSession, loc: TableLocator, layer: str, table: str)
     if loc.uses_catalog:
         return spark.catalog.tableExists(name)
     return DeltaTable.isDeltaTable(spark, name)
+
+
+# Error conditions that mean "someone else is creating this table right now" (or a creation was
+# interrupted): Delta's optimistic concurrency rejects all but one of several concurrent version-0
+# commits ("Concurrency control" in the Delta Lake docs: ProtocolChangedException,
+# MetadataChangedException, ConcurrentAppendException), and the catalog rejects a second CREATE.
+_CREATE_RACE_CONDITIONS = (
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_CONCURRENT_",
+    "TABLE_OR_VIEW_ALREADY_EXISTS",
+    "DELTA_TABLE_NOT_FOUND",
+    "FileAlreadyExistsException",
+)
+CREATE_ATTEMPTS = 6
+# A version file (JSON commit or Parquet checkpoint) in ``_delta_log/``.
+_COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint\..*parquet)$")
+
+
+def _is_create_race(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return any(c in text for c in _CREATE_RACE_CONDITIONS)
+
+
+def interrupted_creation(path: str) -> bool:
+    """True when ``path`` holds a ``_delta_log/`` folder without a single commit.
+
+    That is what a process killed while creating a path table leaves behind (Delta makes the log
+    folder before it writes version 0). Delta's ``CREATE TABLE IF NOT EXISTS`` takes such a folder
+    for an existing table and then fails with ``DELTA_TABLE_NOT_FOUND``; no data was ever
+    committed there, so the table is simply created anew.
+    """
+    log = os.path.join(path, "_delta_log")
+    if not os.path.isdir(log):
+        return False
+    return not any(_COMMIT_FILE.match(name) for name in os.listdir(log))
 
 
 def ensure_table(
@@ -29,14 +69,52 @@ def ensure_table(
     change_data_feed: bool = False,
     comment: str | None = None,
 ) -> None:
-    """Create the Delta table with ``schema`` when it does not exist yet."""
-    if table_exists(spark, loc, layer, table):
+    """Create the Delta table with ``schema`` when it does not exist yet; idempotent and safe to
+    call from several writers at once and after a kill at any instant.
+
+    Concurrent creators race for version 0: the losers get a Delta concurrency error (or the
+    catalog's "already exists"), wait a moment and find the table there. A path table whose
+    creation was interrupted (see :func:`interrupted_creation`) is created by an append of no
+    rows, which Delta accepts over an empty log and which carries the table properties in the
+    same commit; its comment follows in a second commit. Raises the last error when the table
+    still does not exist after ``CREATE_ATTEMPTS`` attempts, or any other error at once.
+    """
+    for attempt in Retrying(
+        stop=stop_after_attempt(CREATE_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.2, max=3),
+        retry=retry_if_exception(_is_create_race),
+        reraise=True,
+    ):
+        with attempt:
+            if table_exists(spark, loc, layer, table):
+                return
+            _create(spark, loc, layer, table, schema, change_data_feed, comment)
+
+
+def _create(
+    spark: SparkSession,
+    loc: TableLocator,
+    layer: str,
+    table: str,
+    schema: StructType,
+    change_data_feed: bool,
+    comment: str | None,
+) -> None:
+    name = loc.name(layer, table)
+    properties = {"delta.enableChangeDataFeed": "true"} if change_data_feed else {}
+    if not loc.uses_catalog and interrupted_creation(name):
+        spark.createDataFrame([], schema).write.format("delta").mode("append").options(
+            **properties
+        ).save(name)
+        if comment:
+            spark.sql(
+                f"ALTER TABLE delta.`{name}` SET TBLPROPERTIES ('comment' = {_sql_string(comment)})"
+            )
         return
     builder = DeltaTable.createIfNotExists(spark).addColumns(schema)
-    name = loc.name(layer, table)
     builder = builder.tableName(name) if loc.uses_catalog else builder.location(name)
-    if change_data_feed:
-        builder = builder.property("delta.enableChangeDataFeed", "true")
+    for key, value in properties.items():
+        builder = builder.property(key, value)
     if comment:
         builder = builder.comment(comment)
     builder.execute()

@@ -20,7 +20,12 @@ class FeedProgress:
 
 
 class Feeder(threading.Thread):
-    """Writes batches until ``stop`` is set, ``until`` (monotonic) passes or ``batches`` exist."""
+    """Writes batches until ``stop`` is set, ``until`` (monotonic) passes or ``batches`` exist.
+
+    ``paced``: one batch every ``tick_s`` seconds (a live feed); otherwise back to back (a one-shot
+    run, which processes nothing until the feed is done). A batch's content depends only on the
+    seed, its number and ``rate * tick_s``, never on the pace.
+    """
 
     def __init__(
         self,
@@ -31,10 +36,11 @@ class Feeder(threading.Thread):
         tick_s: float,
         batches: int | None,
         until: float | None,
+        paced: bool = True,
     ) -> None:
         super().__init__(name="oms-feed", daemon=True)
         self.landing, self.cfg, self.rate, self.tick_s = landing, cfg, rate, tick_s
-        self.batches, self.until = batches, until
+        self.batches, self.until, self.paced = batches, until, paced
         self.stop_event = threading.Event()
         self.progress = FeedProgress()
         self.error: BaseException | None = None
@@ -79,4 +85,5 @@ class Feeder(threading.Thread):
             p.events_this_run += events
             p.files_this_run += len(written)
             next_at += self.tick_s
-            self.stop_event.wait(max(0.0, next_at - time.monotonic()))
+            if self.paced:
+                self.stop_event.wait(max(0.0, next_at - time.monotonic()))

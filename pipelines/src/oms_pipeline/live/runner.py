@@ -3,7 +3,9 @@
 Bronze and silver run as processing-time streams; the main thread refreshes Gold as soon as a
 silver batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
 SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
-and the feed's state file make the next start resume where this one stopped.
+and the feed's state file make the next start resume where this one stopped, also after a kill
+at any instant. A one-shot run (``duration_s=0``) starts no processing-time stream at all: it
+finishes the feed, then processes what landed with availableNow triggers and refreshes Gold.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.io.tables import ensure_like, table_exists
+from oms_pipeline.io.tables import table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed import FeedConfig
@@ -32,8 +33,11 @@ from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table, start_silver
-from oms_pipeline.pipeline.streams import Trigger, finish
+from oms_pipeline.pipeline.silver import quarantine_table, start_silver
+from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
+
+# The Spark job group of the main thread (Gold refresh, dashboards): a second Ctrl-C cancels it.
+GOLD_JOB_GROUP = "oms-live-gold"
 
 
 @dataclass
@@ -58,6 +62,13 @@ class LiveOptions:
 
 def say(msg: str) -> None:
     print(time.strftime("%H:%M:%S ") + msg, flush=True)
+
+
+def _shown(value: float | int | None, unit: str = "") -> str:
+    """A status figure, or "-" while there is none yet."""
+    if value is None:
+        return "-"
+    return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
 def file_landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
@@ -92,6 +103,8 @@ class LiveRun:
         self.started = time.time()
         self.state = "starting"
         self.gold_changed = False
+        self.gold_running = False
+        self.gold_cancelled = False
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
 
@@ -104,19 +117,10 @@ class LiveRun:
 
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Create what the concurrent streams share before they start.
-
-        Every silver stream appends to the one audit table; if they all created it on their
-        first micro-batch at once, Delta would reject all but one CREATE.
-        """
+        """Create what the streams need before they start (the tables the silver streams share
+        are created by ``start_silver`` itself)."""
         for e in self.opts.entities:
             os.makedirs(self.loc.landing(e), exist_ok=True)  # the file source needs the folder
-        audit = self.spark.createDataFrame(
-            [],
-            "entity string, silver_batch_id bigint, rows_in bigint, accepted bigint, "
-            "quarantined bigint, duplicates_in_batch bigint",
-        ).withColumn("processed_at", F.current_timestamp())
-        ensure_like(self.spark, self.loc, "ops", AUDIT_TABLE, audit)
 
     def start_streams(self, trigger: Trigger) -> None:
         for e in self.opts.entities:
@@ -135,38 +139,49 @@ class LiveRun:
                 )
             )
 
-    def stop_streams(self, grace_s: float = 30.0) -> None:
-        """Stop every query, each between two micro-batches when possible.
-
-        Stopping a query inside a running foreachBatch interrupts the Python callback; that is
-        safe (the batch re-runs on restart, Delta's txn ids skip what it had committed) but
-        noisy, so each query gets ``grace_s`` to finish its batch first.
-        """
-        deadline = time.monotonic() + grace_s
+    def stop_streams(self) -> None:
+        """Stop every query between two micro-batches (see ``stop_between_batches``): a batch
+        that runs is finished and kept, none is interrupted. Bronze stops first, so silver's last
+        batch is not followed by another one from bronze."""
         for q in self.queries:
-            while q.isActive and q.status["isTriggerActive"] and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if q.isActive:
-                q.stop()
+            stop_between_batches(q)
         self.queries = []
 
-    def drain(self) -> None:
-        """Process everything landed so far (availableNow), then refresh Gold."""
+    def drain(self) -> bool:
+        """Process everything landed so far (availableNow), then refresh Gold. False when a stop
+        request cut it short (what was committed is kept; the next start goes on from there)."""
         self.stop_streams()
         once = Trigger(available_now=True)
         for e in self.opts.entities:
-            finish(start_bronze(self.spark, self.loc, e, once, use_autoloader=False), once)
+            if self.stop_event.is_set():
+                return False
+            self._once(start_bronze(self.spark, self.loc, e, once, use_autoloader=False))
         for e in self.opts.entities:
-            q = start_silver(
-                self.spark, self.loc, self.opts.settings, e, once, on_batch=self._on_silver_batch
+            if self.stop_event.is_set():
+                return False
+            self._once(
+                start_silver(
+                    self.spark,
+                    self.loc,
+                    self.opts.settings,
+                    e,
+                    once,
+                    on_batch=self._on_silver_batch,
+                )
             )
-            finish(q, once)
+        if self.stop_event.is_set():
+            return False
         self.refresh_gold()
+        return True
 
     def refresh_gold(self) -> None:
         snap = self.tracker.gold_started()
         t0 = time.time()
-        refresh_gold(self.spark, self.loc, self.opts.settings)
+        self.gold_running = True
+        try:
+            refresh_gold(self.spark, self.loc, self.opts.settings)
+        finally:
+            self.gold_running = False
         t1 = time.time()
         self.gold_times.append(t1 - t0)
         self.gold_changed = True
@@ -209,6 +224,7 @@ class LiveRun:
             "freshness": fr,
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
+            "gold_running": self.gold_running,
             "gold_last_s": round(self.gold_times[-1], 2) if self.gold_times else None,
             "active_queries": sum(1 for q in self.spark.streams.active),
             "dashboard_version": self.snapshot.version,
@@ -230,16 +246,20 @@ class LiveRun:
         c = st["counts"]
         g = c["gold"]
         fr = st["freshness"]
-        p50 = "-" if fr["p50_s"] is None else f"{fr['p50_s']:.1f}s"
-        p95 = "-" if fr["last_minute_p95_s"] is None else f"{fr['last_minute_p95_s']:.1f}s"
         feed = st["feed"]
         fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
+        gold = (
+            f"gold orders {_shown(g.get('Orders'))}, shipments {_shown(g.get('Shipments'))} | "
+            f"freshness p50 {_shown(fr['p50_s'], 's')} p95(1m) "
+            f"{_shown(fr['last_minute_p95_s'], 's')} | "
+            f"{st['gold_rows_per_s_30s']:.0f} ev/s to gold | "
+            f"last gold refresh {_shown(st['gold_last_s'], 's')}"
+            if st["gold_refreshes"] or g
+            else ("first gold refresh running" if st["gold_running"] else "no gold refresh yet")
+        )
         say(
             f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
-            f"quarantined {c['quarantined_rows']} | gold orders {g.get('Orders', '-')}, "
-            f"shipments {g.get('Shipments', '-')} | "
-            f"freshness p50 {p50} p95(1m) {p95} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
-            f" | backlog {st['pending_files']} files | last gold refresh {st['gold_last_s']}s"
+            f"quarantined {c['quarantined_rows']} | backlog {st['pending_files']} files | {gold}"
         )
 
     def publish_dashboard(self) -> None:
@@ -264,20 +284,64 @@ class LiveRun:
     # --- the run ----------------------------------------------------------------------------
     def install_signals(self) -> None:
         def handler(signum: int, _frame: Any) -> None:
+            name = signal.Signals(signum).name
             if not self.stop_event.is_set():
-                say(f"{signal.Signals(signum).name}: stopping (checkpoints kept; rerun to resume)")
-            self.stop_event.set()
+                say(
+                    f"{name}: stopping after the micro-batches and Gold refresh in progress "
+                    f"(checkpoints kept; rerun to resume; {name} again abandons a Gold refresh)"
+                )
+                self.stop_event.set()
+            elif self.gold_running:
+                say(
+                    f"{name}: abandoning the Gold refresh in progress (it reruns on the next start)"
+                )
+                # Not from this handler: the main thread may be inside a Py4J call right now.
+                threading.Thread(target=self._cancel_gold, name="oms-cancel", daemon=True).start()
             if self.feeder is not None:
                 self.feeder.stop_event.set()  # no new files once asked to stop
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
+    def _cancel_gold(self) -> None:
+        self.gold_cancelled = True
+        self.spark.sparkContext.cancelJobGroup(GOLD_JOB_GROUP)
+
+    def _once(self, query: StreamingQuery) -> None:
+        """Wait for an availableNow query; on a stop request, stop it between micro-batches."""
+        while not query.awaitTermination(0.5):
+            if self.stop_event.is_set():
+                stop_between_batches(query)
+                return
+        finish(query, Trigger(available_now=True))
+
+    def kept(self) -> str:
+        """What the lakehouse holds when the run ends, for the last console line."""
+        self.collect_progress()
+        gold = (
+            f"Gold as of the last of {len(self.gold_times)} refreshes this run"
+            if self.gold_times
+            else (
+                "Gold as before this run"
+                if table_exists(self.spark, self.loc, "gold", "fact_order_lines")
+                else "no Gold yet"
+            )
+        )
+        return (
+            f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
+            f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
+            f"{self.tracker.pending} landed files not yet in Gold (the next start processes them)"
+        )
+
     def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
         o = self.opts
         self.install_signals()
-        # This thread's jobs (Gold, dashboards) get their own fair-share pool.
-        self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "gold")
+        # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
+        # second Ctrl-C can cancel.
+        sc = self.spark.sparkContext
+        sc.setLocalProperty("spark.scheduler.pool", "gold")
+        sc.setJobGroup(GOLD_JOB_GROUP, "Gold refresh and dashboards", interruptOnCancel=False)
+        one_shot = o.duration_s == 0
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
@@ -285,8 +349,9 @@ class LiveRun:
         self.prepare()
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
-        self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
-        say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
+        if not one_shot:
+            self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
+            say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
         if o.feed:
             self.feeder = Feeder(
                 o.landing,
@@ -295,6 +360,7 @@ class LiveRun:
                 tick_s=o.tick_s,
                 batches=o.batches,
                 until=until if o.batches is None else None,
+                paced=not one_shot,
             )
             self.feeder.start()
             say(f"Feed: {o.rate:g} events/s into {o.landing} (seed {o.seed})")
@@ -309,10 +375,13 @@ class LiveRun:
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
                 if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
-                    say("Feed finished: processing what landed, then stopping")
+                    say(
+                        "Feed finished: processing what landed, then stopping"
+                        if o.feed
+                        else "Processing what landed, then stopping"
+                    )
                     self.state = "draining"
-                    self.drain()
-                    drained = True
+                    drained = self.drain()
                     break
                 if self.tracker.pending:
                     self.refresh_gold()
@@ -323,16 +392,17 @@ class LiveRun:
                     self.gold_changed = False
                     self.publish_dashboard()
                     last_dash = now
-        except BaseException:
-            failed = True
-            raise
+        except Exception as exc:
+            if not (self.gold_cancelled and self.stop_event.is_set()):
+                failed = True
+                raise
+            say(f"Gold refresh abandoned ({type(exc).__name__}); it reruns on the next start")
         finally:
             self.reporting = False
             reporter.join(timeout=5)
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
-            self.collect_progress()
             self.stop_streams()
             if drained and dashboards:
                 self.publish_dashboard()
@@ -341,7 +411,8 @@ class LiveRun:
             self.print_status(st)
             if self.server is not None:
                 self.server.stop()
-            say(
-                f"{'Failed' if failed else 'Stopped'}: {st['active_queries']} streaming queries active"
-            )
+            if failed:
+                say(f"Failed: {st['active_queries']} streaming queries active")
+            else:
+                say(f"Stopped: {self.kept()}")
         return 0

@@ -9,7 +9,7 @@ from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.tables import append, ensure_table
-from oms_pipeline.pipeline.streams import Trigger, finish, writer_id
+from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
 
 
@@ -45,12 +45,10 @@ def start_bronze(
         # txnAppId/txnVersion: a batch replayed after a failure is skipped by Delta.
         append(stamp_batch(batch, batch_id), loc, "bronze", entity, txn=(app_id, batch_id))
 
-    writer = (
-        stream.writeStream.queryName(f"bronze_{entity}")
-        .option("checkpointLocation", loc.checkpoint("bronze", entity, "stream"))
-        .foreachBatch(write_batch)
+    writer = stream.writeStream.option(
+        "checkpointLocation", loc.checkpoint("bronze", entity, "stream")
     )
-    return trigger.apply(writer).start()
+    return start_foreach_batch(writer, f"bronze_{entity}", write_batch, trigger)
 
 
 def run_bronze(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts import get_contract
@@ -14,15 +15,28 @@ from oms_pipeline.io.tables import (
     append,
     delta_table,
     ensure_like,
+    ensure_table,
     merge_insert_new,
     read_table,
     read_table_stream,
 )
-from oms_pipeline.pipeline.streams import Trigger, finish, writer_id
+from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
 from oms_pipeline.transforms import silver as T
 from oms_pipeline.transforms.validate import REASONS, quarantine_rows, typed_valid, validate
 
 AUDIT_TABLE = "silver_batch_audit"
+# One row per silver micro-batch and entity: the record accounting of the batch.
+AUDIT_SCHEMA = StructType(
+    [
+        StructField("entity", StringType()),
+        StructField("silver_batch_id", LongType()),
+        *(
+            StructField(c, LongType())
+            for c in ("rows_in", "accepted", "quarantined", "duplicates_in_batch")
+        ),
+        StructField("processed_at", TimestampType()),
+    ]
+)
 
 # (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
 BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
@@ -165,15 +179,24 @@ def process_batch(
             "duplicates_in_batch": accepted - unique,
         }
         audit = spark.createDataFrame(
-            [(entity, int(batch_id), *stats.values())],
-            "entity string, silver_batch_id bigint, rows_in bigint, accepted bigint, "
-            "quarantined bigint, duplicates_in_batch bigint",
+            [(entity, int(batch_id), *stats.values(), None)], AUDIT_SCHEMA
         ).withColumn("processed_at", F.current_timestamp())
-        ensure_like(spark, loc, "ops", AUDIT_TABLE, audit)
         append(audit, loc, "ops", AUDIT_TABLE, txn=(f"oms-audit-{entity}-{app_id}", batch_id))
         return stats
     finally:
         validated.unpersist()
+
+
+def prepare_silver(spark: SparkSession, loc: TableLocator) -> None:
+    """Create the tables every entity's silver stream writes (the batch audit).
+
+    The four silver tasks of the Databricks job start together; had each created the audit table
+    on its first micro-batch, Delta would have rejected all but one of the concurrent creations
+    (``DELTA_PROTOCOL_CHANGED``) and failed those batches. Creation here runs before any stream
+    starts and is idempotent with retry (:func:`~oms_pipeline.io.tables.ensure_table`), so tasks
+    starting at the same instant all find the table.
+    """
+    ensure_table(spark, loc, "ops", AUDIT_TABLE, AUDIT_SCHEMA)
 
 
 def start_silver(
@@ -187,7 +210,12 @@ def start_silver(
     on_batch: BatchCallback | None = None,
 ) -> StreamingQuery:
     """Start the silver stream of one entity. ``on_batch`` (optional) is called after each
-    committed micro-batch with (entity, batch_id, batch, stats) -- e.g. for freshness tracking."""
+    committed micro-batch with (entity, batch_id, batch, stats) -- e.g. for freshness tracking.
+
+    The tables the four entities' streams share are created first (:func:`prepare_silver`), so
+    no micro-batch ever creates a table another stream writes too.
+    """
+    prepare_silver(spark, loc)
     options = {}
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)
@@ -200,12 +228,10 @@ def start_silver(
         if on_batch is not None:
             on_batch(entity, batch_id, batch, stats)
 
-    writer = (
-        stream.writeStream.queryName(f"silver_{entity}")
-        .option("checkpointLocation", loc.checkpoint("silver", entity, "stream"))
-        .foreachBatch(run)
+    writer = stream.writeStream.option(
+        "checkpointLocation", loc.checkpoint("silver", entity, "stream")
     )
-    return trigger.apply(writer).start()
+    return start_foreach_batch(writer, f"silver_{entity}", run, trigger)
 
 
 def run_silver(

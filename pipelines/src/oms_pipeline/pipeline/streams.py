@@ -1,10 +1,18 @@
-"""Trigger handling shared by the streaming layers."""
+"""Trigger handling, foreachBatch wiring and clean stops shared by the streaming layers."""
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from pyspark.sql import DataFrame
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+BatchFunction = Callable[[DataFrame, int], None]
 
 
 @dataclass(frozen=True)
@@ -20,10 +28,99 @@ class Trigger:
         return writer.trigger(processingTime=self.processing_time)
 
 
+class StoppedDuringBatch(RuntimeError):
+    """A foreachBatch function failed because its query was being stopped.
+
+    The message is the short form Spark recognises as an interruption (``StreamExecution.
+    isInterruptionException``: a Py4J error naming ``java.lang.InterruptedException``), so the
+    query ends as stopped, its batch uncommitted (the next start runs it again). Spark matches
+    that form with a regular expression whose recursion grows with the message: the real error
+    of an interrupted Py4J call carries a whole Java stack trace, and matching it overflowed the
+    stream thread's stack (``java.lang.StackOverflowError`` in the query's thread).
+    """
+
+    def __init__(self, query: str) -> None:
+        super().__init__(
+            f"py4j.protocol.Py4JJavaError: An error occurred while calling {query}.\n"
+            ": java.lang.InterruptedException (query stopped during a micro-batch)"
+        )
+
+
+class BatchGate:
+    """Tracks the foreachBatch calls of one query, so a stop can wait until none is running."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stopping = False
+        self._running = 0
+        self._cv = threading.Condition()
+
+    def close(self, timeout_s: float) -> bool:
+        """Mark the query as stopping and wait until no foreachBatch call runs; False on timeout.
+
+        Returns the moment a running call ends, before Spark can call the function again (it
+        first commits the batch and plans the next one, in the JVM).
+        """
+        with self._cv:
+            self.stopping = True
+            return self._cv.wait_for(lambda: self._running == 0, timeout=timeout_s)
+
+    def wrap(self, fn: BatchFunction) -> BatchFunction:
+        def run(batch: DataFrame, batch_id: int) -> None:
+            with self._cv:
+                self._running += 1
+            try:
+                fn(batch, batch_id)
+            except Exception:
+                if self.stopping:
+                    raise StoppedDuringBatch(self.name) from None
+                raise
+            finally:
+                with self._cv:
+                    self._running -= 1
+                    self._cv.notify_all()
+
+        return run
+
+
+_GATES: dict[str, BatchGate] = {}
+
+
+def start_foreach_batch(
+    writer: DataStreamWriter, name: str, fn: BatchFunction, trigger: Trigger
+) -> StreamingQuery:
+    """Start ``writer`` (named ``name``) with ``fn`` as its foreachBatch function, stoppable
+    between micro-batches by :func:`stop_between_batches`."""
+    gate = BatchGate(name)
+    query = trigger.apply(writer.queryName(name).foreachBatch(gate.wrap(fn))).start()
+    _GATES[query.id] = gate
+    return query
+
+
+def stop_between_batches(query: StreamingQuery, grace_s: float = 60.0) -> bool:
+    """Stop ``query`` while none of its micro-batches runs; True if it stopped between batches.
+
+    ``StreamingQuery.stop`` interrupts the query's thread wherever it is. In Spark's own code
+    (planning, offset and commit logs, waiting for the next trigger) that is handled as a stop;
+    inside a Python foreachBatch function it makes the function's next Spark call fail, throws
+    the batch's work away and, before :class:`StoppedDuringBatch`, logged a
+    ``StackOverflowError``. So the stop waits until no foreachBatch call runs -- at most
+    ``grace_s`` seconds (a safety net for a batch that never ends), after which it interrupts the
+    batch: nothing it wrote is committed in the checkpoint, and the restart runs it again
+    (Delta transaction ids skip the writes it had made).
+    """
+    gate = _GATES.pop(query.id, None)
+    between = gate.close(grace_s) if gate is not None else True
+    if query.isActive:
+        query.stop()
+    return between
+
+
 def finish(query: StreamingQuery, trigger: Trigger, timeout_s: float | None = None) -> None:
     """Wait for an availableNow query; a processing-time query is left running (caller owns it)."""
     if trigger.available_now:
         query.awaitTermination(timeout_s) if timeout_s else query.awaitTermination()
+        _GATES.pop(query.id, None)
         exc = query.exception()
         if exc is not None:
             raise RuntimeError(f"stream {query.name} failed: {exc}")
@@ -34,17 +131,21 @@ def writer_id(checkpoint_dir: str) -> str:
 
     Delta skips an append whose (txnAppId, txnVersion) it has seen. The version is the
     micro-batch id, which restarts at 0 with a new checkpoint, so the application id must change
-    with the checkpoint: it is created once and kept beside the checkpoint.
+    with the checkpoint: it is created once and kept beside the checkpoint. A file that does not
+    hold a whole id was cut short by a kill before its stream ever started, so it is written
+    again.
     """
-    import os
-    import uuid
-
     path = os.path.join(checkpoint_dir, "_writer_id")
     if os.path.exists(path):
         with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
+            value = fh.read().strip()
+        if _WRITER_ID.fullmatch(value):
+            return value
     os.makedirs(checkpoint_dir, exist_ok=True)
     value = uuid.uuid4().hex
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(value)
     return value
+
+
+_WRITER_ID = re.compile(r"[0-9a-f]{32}")

@@ -1,0 +1,93 @@
+"""Tables are created once, whoever gets there first: concurrent creators (the four silver tasks
+starting together) and a creation cut short by a kill (a ``_delta_log/`` folder without a commit)
+both end with one usable table."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from oms_pipeline.config import TableLocator
+from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.generator import GeneratorConfig, generate
+from oms_pipeline.io.tables import ensure_table, read_table, table_exists
+from oms_pipeline.jobs import bronze_ingest, silver
+from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
+
+
+def all_at_once(targets: list) -> list[BaseException]:
+    """Run the callables in threads released together; the errors they raised."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def run(fn) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_concurrent_creators_all_find_one_table(spark: SparkSession, loc: TableLocator) -> None:
+    errors = all_at_once(
+        [lambda: ensure_table(spark, loc, "ops", AUDIT_TABLE, AUDIT_SCHEMA) for _ in range(4)]
+    )
+    assert errors == []
+    assert read_table(spark, loc, "ops", AUDIT_TABLE).schema.fieldNames() == AUDIT_SCHEMA.names
+
+
+def test_a_creation_cut_short_by_a_kill_is_completed(
+    spark: SparkSession, loc: TableLocator
+) -> None:
+    # What a kill between Delta's mkdir of the log and its first commit leaves behind.
+    log = Path(loc.name("silver", "customers")) / "_delta_log"
+    log.mkdir(parents=True)
+    (log / ".00000000000000000000.json.3f2a.tmp").write_text('{"commitInfo"')
+    assert not table_exists(spark, loc, "silver", "customers")
+    ensure_table(
+        spark, loc, "silver", "customers", AUDIT_SCHEMA, change_data_feed=True, comment="It's one"
+    )
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{loc.name('silver', 'customers')}`").first()
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert detail["description"] == "It's one"
+    assert read_table(spark, loc, "silver", "customers").count() == 0
+
+
+def test_four_silver_first_batches_run_concurrently_through_the_job_entry_points(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The Databricks job starts the four silver tasks together; each one's first batch writes the
+    shared audit table, which none of them has created yet."""
+    landing, root = tmp_path / "landing", tmp_path / "lakehouse"
+    generate(
+        str(landing),
+        GeneratorConfig(seed=3, orders=30, customers=10, products=8, files_per_entity=1),
+    )
+    where = ["--lakehouse-root", str(root), "--landing-root", str(landing)]
+    assert bronze_ingest.main([*where, "--autoloader", "off"]) == 0
+    loc = TableLocator(lakehouse_root=str(root), landing_root=str(landing))
+    assert not table_exists(spark, loc, "ops", AUDIT_TABLE)
+
+    codes: dict[str, int] = {}
+
+    def task(entity: str):  # type: ignore[no-untyped-def]
+        return lambda: codes.__setitem__(entity, silver.main([*where, "--entity", entity]))
+
+    assert all_at_once([task(e) for e in ENTITIES]) == []
+    assert codes == dict.fromkeys(ENTITIES, 0)
+    audit = read_table(spark, loc, "ops", AUDIT_TABLE)
+    assert sorted(r[0] for r in audit.select("entity").distinct().collect()) == sorted(ENTITIES)
+    for entity in ENTITIES:
+        # Every bronze row of the entity is accounted for in its first (only) batch.
+        bronze_rows = read_table(spark, loc, "bronze", entity).count()
+        row = audit.where(f"entity = '{entity}'").first()
+        assert row["rows_in"] == bronze_rows == row["accepted"] + row["quarantined"]
