@@ -23,6 +23,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.io import landing_files
 from oms_pipeline.io.tables import ensure_like, table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
@@ -30,7 +31,7 @@ from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
-from oms_pipeline.pipeline.bronze import start_bronze
+from oms_pipeline.pipeline.bronze import report_landing_files, start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish
@@ -83,6 +84,7 @@ class LiveRun:
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
+        self.landing: landing_files.LandingReport | None = None
         self.bronze_counters = [AppendCounter(self.loc.name("bronze", e)) for e in opts.entities]
         self.quarantine_counters = [
             AppendCounter(self.loc.name("ops", quarantine_table(e))) for e in opts.entities
@@ -185,6 +187,7 @@ class LiveRun:
         """Bronze and quarantine row counts from the Delta logs (no Spark job)."""
         self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
         self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
+        self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
 
     def status(self) -> dict[str, Any]:
         fr = self.tracker.summary()
@@ -206,6 +209,7 @@ class LiveRun:
                 "gold": self.gold_kpis,
             },
             "pending_files": self.tracker.pending,
+            "landing_files": self.landing.as_status() if self.landing else None,
             "freshness": fr,
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
@@ -240,6 +244,7 @@ class LiveRun:
             f"shipments {g.get('Shipments', '-')} | "
             f"freshness p50 {p50} p95(1m) {p95} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
             f" | backlog {st['pending_files']} files | last gold refresh {st['gold_last_s']}s"
+            f" | skipped files {(st['landing_files'] or {}).get('counts', {}).get('skipped', 0)}"
         )
 
     def publish_dashboard(self) -> None:
@@ -334,6 +339,11 @@ class LiveRun:
                 self.feeder.join(timeout=10)
             self.collect_progress()
             self.stop_streams()
+            if not failed:  # every landing file ingested or reported (ops.landing_files)
+                try:
+                    report_landing_files(self.spark, self.loc, use_autoloader=False)
+                except Exception as exc:  # the report must not turn a clean stop into a failure
+                    say(f"landing-file report not written: {exc}")
             if drained and dashboards:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
