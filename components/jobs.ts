@@ -382,6 +382,34 @@ export class PipelineJobs extends pulumi.ComponentResource {
           ...retries(),
         },
       ])
+      .concat([
+        {
+          // Every file under the landing root is ingested or reported (ops.landing_files); a
+          // file skipped for the first time (outside an entity folder, changed after it was
+          // ingested) fails this task, so the failure notifications above raise the alarm once.
+          // Job health rules only take run-duration and streaming-backlog metrics.
+          taskKey: "landing_files",
+          description: "Account for every landing file: ingested, pending or reported as skipped",
+          dependsOns: continuous
+            ? undefined
+            : entities.map((entity) => ({ taskKey: `bronze_${entity}` })),
+          pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+            "--catalog",
+            args.catalogName,
+            "--landing-root",
+            args.volumePaths.landing,
+            "--checkpoint-root",
+            args.volumePaths.checkpoints,
+            "--autoloader",
+            "on",
+            "--files-report-only",
+            "--fail-on-skipped",
+            ...triggerArgs,
+          ]),
+          ...onCompute(),
+          ...retries(),
+        },
+      ])
       .sort(byTaskKey);
 
     const ingestion = new databricks.Job(
