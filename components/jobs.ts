@@ -341,18 +341,22 @@ export class PipelineJobs extends pulumi.ComponentResource {
       : ["--trigger", "availableNow"];
     const streamArgs = [...triggerArgs, "--max-files-per-trigger", String(s.maxFilesPerTrigger)];
     const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+    // Where the bronze reader and the landing-file report find landing files and checkpoints.
+    const landingArgs = [
+      "--catalog",
+      args.catalogName,
+      "--landing-root",
+      args.volumePaths.landing,
+      "--checkpoint-root",
+      args.volumePaths.checkpoints,
+    ];
     const ingestionTasks: Task[] = entities
       .flatMap((entity): Task[] => [
         {
           taskKey: `bronze_${entity}`,
           description: `Autoloader: landing/${entity} -> bronze.${entity}`,
           pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
-            "--catalog",
-            args.catalogName,
-            "--landing-root",
-            args.volumePaths.landing,
-            "--checkpoint-root",
-            args.volumePaths.checkpoints,
+            ...landingArgs,
             "--entity",
             entity,
             "--autoloader",
@@ -394,12 +398,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
             ? undefined
             : entities.map((entity) => ({ taskKey: `bronze_${entity}` })),
           pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
-            "--catalog",
-            args.catalogName,
-            "--landing-root",
-            args.volumePaths.landing,
-            "--checkpoint-root",
-            args.volumePaths.checkpoints,
+            ...landingArgs,
             "--autoloader",
             "on",
             "--files-report-only",
