@@ -341,18 +341,22 @@ export class PipelineJobs extends pulumi.ComponentResource {
       : ["--trigger", "availableNow"];
     const streamArgs = [...triggerArgs, "--max-files-per-trigger", String(s.maxFilesPerTrigger)];
     const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+    // Where the bronze reader and the landing-file report find landing files and checkpoints.
+    const landingArgs = [
+      "--catalog",
+      args.catalogName,
+      "--landing-root",
+      args.volumePaths.landing,
+      "--checkpoint-root",
+      args.volumePaths.checkpoints,
+    ];
     const ingestionTasks: Task[] = entities
       .flatMap((entity): Task[] => [
         {
           taskKey: `bronze_${entity}`,
           description: `Autoloader: landing/${entity} -> bronze.${entity}`,
           pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
-            "--catalog",
-            args.catalogName,
-            "--landing-root",
-            args.volumePaths.landing,
-            "--checkpoint-root",
-            args.volumePaths.checkpoints,
+            ...landingArgs,
             "--entity",
             entity,
             "--autoloader",
@@ -377,6 +381,29 @@ export class PipelineJobs extends pulumi.ComponentResource {
             "--entity",
             entity,
             ...streamArgs,
+          ]),
+          ...onCompute(),
+          ...retries(),
+        },
+      ])
+      .concat([
+        {
+          // Every file under the landing root is ingested or reported (ops.landing_files); a
+          // file skipped for the first time (outside an entity folder, changed after it was
+          // ingested) fails this task, so the failure notifications above raise the alarm once.
+          // Job health rules only take run-duration and streaming-backlog metrics.
+          taskKey: "landing_files",
+          description: "Account for every landing file: ingested, pending or reported as skipped",
+          dependsOns: continuous
+            ? undefined
+            : entities.map((entity) => ({ taskKey: `bronze_${entity}` })),
+          pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+            ...landingArgs,
+            "--autoloader",
+            "on",
+            "--files-report-only",
+            "--fail-on-skipped",
+            ...triggerArgs,
           ]),
           ...onCompute(),
           ...retries(),

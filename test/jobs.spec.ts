@@ -121,8 +121,29 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
       const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
       expect(tasksOf(job("ingestion")).map((t) => t.taskKey)).to.deep.equal([
         ...entities.map((e) => `bronze_${e}`),
+        "landing_files",
         ...entities.map((e) => `silver_${e}`),
       ]);
+    });
+
+    it("accounts for every landing file and fails the run on a newly skipped one", () => {
+      const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+      const t = tasksOf(job("ingestion")).find((x) => x.taskKey === "landing_files");
+      expect(t, "landing_files task").to.not.equal(undefined);
+      const p = (t as WheelTask).pythonWheelTask;
+      expect(p.entryPoint).to.equal(ENTRY_POINTS.bronze);
+      expect(p.parameters).to.include.members(["--files-report-only", "--fail-on-skipped"]);
+      expect(p.parameters).to.not.include("--entity");
+      if (expected.trigger === "continuous") {
+        expect(p.parameters.join(" ")).to.contain("--trigger processingTime");
+        expect((t as WheelTask).dependsOns).to.equal(undefined);
+      } else {
+        // After every bronze task, so what they ingested is not reported as pending.
+        expect(p.parameters.join(" ")).to.contain("--trigger availableNow");
+        expect((t as WheelTask).dependsOns).to.deep.equal(
+          entities.map((e) => ({ taskKey: `bronze_${e}` })),
+        );
+      }
     });
 
     it("runs every job as the stack's service principal, never a person", () => {

@@ -10,6 +10,7 @@ becomes the plain file stream. Continuous (processing-time) tasks are stopped on
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import defaultdict
@@ -81,9 +82,10 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
     )
     loc = TableLocator(lakehouse_root=str(tmp_path / "lakehouse"), landing_root=str(landing))
     tasks = sorted(fixture["jobs"]["ingestion"], key=lambda t: t["taskKey"])
-    bronze = [t for t in tasks if t["entryPoint"] == "oms-bronze-ingest"]
+    report = [t for t in tasks if "--files-report-only" in t["parameters"]]
+    bronze = [t for t in tasks if t["entryPoint"] == "oms-bronze-ingest" and t not in report]
     silver = [t for t in tasks if t["entryPoint"] == "oms-silver"]
-    assert len(bronze) == len(silver) == 4
+    assert len(bronze) == len(silver) == 4 and len(report) == 1
 
     def count(layer: str, table: str) -> int:
         return (
@@ -115,6 +117,16 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
 
     run_tasks(spark, silver, fixture, tmp_path, silver_done)
     assert silver_done(), "every bronze row is accounted for by silver (accepted + quarantined)"
+
+    def files_accounted() -> bool:
+        if not table_exists(spark, loc, "ops", "landing_files"):
+            return False
+        got = read_table(spark, loc, "ops", "landing_files").groupBy("status").count().collect()
+        return {r["status"]: r["count"] for r in got} == {"ingested": manifest_files}
+
+    manifest_files = sum(len(files) for _d, _s, files in os.walk(landing))
+    run_tasks(spark, report, fixture, tmp_path, files_accounted)
+    assert files_accounted(), "every landing file is ingested"
 
     run_tasks(spark, fixture["jobs"]["gold"], fixture, tmp_path, lambda: True)
 

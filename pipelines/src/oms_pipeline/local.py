@@ -32,7 +32,7 @@ def run_once(
     max_files_per_trigger: int | None = None,
 ) -> RefreshReport:
     """Process everything landed so far through every layer (availableNow), then stop."""
-    from oms_pipeline.pipeline.bronze import run_bronze
+    from oms_pipeline.pipeline.bronze import report_landing_files, run_bronze
     from oms_pipeline.pipeline.silver import run_silver
 
     trigger = Trigger(available_now=True)
@@ -44,6 +44,7 @@ def run_once(
         use_autoloader=False,
         max_files_per_trigger=max_files_per_trigger,
     )
+    report_landing_files(spark, loc, use_autoloader=False)
     run_silver(spark, loc, settings, list(entities), trigger)
     return refresh_gold(spark, loc, settings)
 

@@ -24,6 +24,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.io import landing_files
 from oms_pipeline.io.tables import table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
@@ -31,7 +32,7 @@ from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
-from oms_pipeline.pipeline.bronze import start_bronze
+from oms_pipeline.pipeline.bronze import report_landing_files, start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
@@ -94,6 +95,7 @@ class LiveRun:
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
+        self.landing: landing_files.LandingReport | None = None
         self.bronze_counters = [AppendCounter(self.loc.name("bronze", e)) for e in opts.entities]
         self.quarantine_counters = [
             AppendCounter(self.loc.name("ops", quarantine_table(e))) for e in opts.entities
@@ -200,6 +202,7 @@ class LiveRun:
         """Bronze and quarantine row counts from the Delta logs (no Spark job)."""
         self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
         self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
+        self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
 
     def status(self) -> dict[str, Any]:
         fr = self.tracker.summary()
@@ -221,6 +224,7 @@ class LiveRun:
                 "gold": self.gold_kpis,
             },
             "pending_files": self.tracker.pending,
+            "landing_files": self.landing.as_status() if self.landing else None,
             "freshness": fr,
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
@@ -248,6 +252,7 @@ class LiveRun:
         fr = st["freshness"]
         feed = st["feed"]
         fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
+        skipped = (st["landing_files"] or {}).get("counts", {}).get("skipped", 0)
         gold = (
             f"gold orders {_shown(g.get('Orders'))}, shipments {_shown(g.get('Shipments'))} | "
             f"freshness p50 {_shown(fr['p50_s'], 's')} p95(1m) "
@@ -259,7 +264,8 @@ class LiveRun:
         )
         say(
             f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
-            f"quarantined {c['quarantined_rows']} | backlog {st['pending_files']} files | {gold}"
+            f"quarantined {c['quarantined_rows']} | backlog {st['pending_files']} files | "
+            f"skipped files {skipped} | {gold}"
         )
 
     def publish_dashboard(self) -> None:
@@ -404,6 +410,11 @@ class LiveRun:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
             self.stop_streams()
+            if not failed:  # every landing file ingested or reported (ops.landing_files)
+                try:
+                    report_landing_files(self.spark, self.loc, use_autoloader=False)
+                except Exception as exc:  # the report must not turn a clean stop into a failure
+                    say(f"landing-file report not written: {exc}")
             if drained and dashboards:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"

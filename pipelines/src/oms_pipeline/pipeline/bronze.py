@@ -7,7 +7,9 @@ from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
+from oms_pipeline.io import landing_files
 from oms_pipeline.io.landing import read_landing_stream
+from oms_pipeline.io.landing_files import LandedFile, LandingReport
 from oms_pipeline.io.tables import append, ensure_table
 from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
@@ -73,3 +75,50 @@ def run_bronze(
         finish(q, trigger)
         queries.append(q)
     return queries
+
+
+def report_landing_files(
+    spark: SparkSession, loc: TableLocator, *, use_autoloader: bool
+) -> tuple[LandingReport, list[LandedFile]]:
+    """Account for every landing file, record ``ops.landing_files``, print the report.
+
+    Returns the report and the skipped files not reported by an earlier run (alarm once).
+    """
+    report = landing_files.account(spark, loc, use_autoloader=use_autoloader)
+    new = landing_files.record(spark, loc, report)
+    landing_files.log_report(report, new)
+    return report, new
+
+
+class SkippedLandingFiles(RuntimeError):
+    """Raised by the periodic landing-file report when a file is skipped for the first time."""
+
+
+def start_landing_report(
+    spark: SparkSession, loc: TableLocator, trigger: Trigger, *, use_autoloader: bool
+) -> StreamingQuery:
+    """The landing-file report as a streaming query: one report per ``trigger`` interval.
+
+    A micro-batch (``rate-micro-batch`` source, one row per batch) runs
+    ``report_landing_files``; when a file is skipped that no earlier report listed, the batch
+    fails with ``SkippedLandingFiles`` after recording it, so the query -- and the job task that
+    awaits it -- fails once per new skipped file, and a restart carries on.
+    """
+
+    def tick(_batch: DataFrame, _batch_id: int) -> None:
+        _report, new = report_landing_files(spark, loc, use_autoloader=use_autoloader)
+        if new:
+            raise SkippedLandingFiles(
+                f"{len(new)} landing file(s) skipped (ops.landing_files): "
+                + "; ".join(f"{f.path}: {f.reason}" for f in new[:10])
+            )
+
+    writer = (
+        spark.readStream.format("rate-micro-batch")
+        .option("rowsPerBatch", "1")
+        .load()
+        .writeStream.queryName("landing_files")
+        .option("checkpointLocation", loc.checkpoint("landing_files"))
+        .foreachBatch(tick)
+    )
+    return trigger.apply(writer).start()

@@ -225,6 +225,31 @@ function renderStatus(st) {
   setText("st-bronze", fmt.int(c.bronze_rows));
   setText("st-gold", fmt.int(c.gold && c.gold.Orders));
   setText("st-quar", fmt.int(c.quarantined_rows));
+  renderLandingFiles(st.landing_files);
+}
+
+// Every landing file is ingested, pending, skipped (with a reason) or ignored (hidden name).
+function renderLandingFiles(lf) {
+  const c = (lf && lf.counts) || {};
+  setText("st-skipped", fmt.int(c.skipped));
+  const box = document.getElementById("skipped-files");
+  const skipped = (lf && lf.skipped) || [];
+  box.hidden = skipped.length === 0;
+  setText(
+    "skipped-summary",
+    `${c.landed} landed = ${c.ingested} ingested + ${c.pending} pending + ` +
+      `${c.skipped} skipped + ${c.ignored} ignored`,
+  );
+  const list = document.getElementById("skipped-list");
+  list.replaceChildren(
+    ...skipped.map((f) => {
+      const li = document.createElement("li");
+      const code = document.createElement("code");
+      code.textContent = f.path;
+      li.append(code, ` — ${f.reason}: ${f.detail}`);
+      return li;
+    }),
+  );
 }
 
 async function poll() {
