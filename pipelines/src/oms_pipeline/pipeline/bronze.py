@@ -105,8 +105,9 @@ def start_landing_report(
     awaits it -- fails once per new skipped file, and a restart carries on.
     """
 
-    def tick(_batch: DataFrame, _batch_id: int) -> None:
-        _report, new = report_landing_files(spark, loc, use_autoloader=use_autoloader)
+    def tick(batch: DataFrame, _batch_id: int) -> None:
+        # The batch's own session: Spark Connect runs foreachBatch in a separate client.
+        _report, new = report_landing_files(batch.sparkSession, loc, use_autoloader=use_autoloader)
         if new:
             raise SkippedLandingFiles(
                 f"{len(new)} landing file(s) skipped (ops.landing_files): "
@@ -117,8 +118,6 @@ def start_landing_report(
         spark.readStream.format("rate-micro-batch")
         .option("rowsPerBatch", "1")
         .load()
-        .writeStream.queryName("landing_files")
-        .option("checkpointLocation", loc.checkpoint("landing_files"))
-        .foreachBatch(tick)
+        .writeStream.option("checkpointLocation", loc.checkpoint("landing_files"))
     )
-    return trigger.apply(writer).start()
+    return start_foreach_batch(writer, "landing_files", tick, trigger)
