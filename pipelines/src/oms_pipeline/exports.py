@@ -11,32 +11,63 @@ field is obtained from a CSV row:
 - ``{add_days: {column: "Order Date", lookup: sla_days, key: "Ship Mode"}, date: date}``
                                                a date column plus the days looked up by key
 
-A cell that cannot be parsed is passed through unchanged, so Silver's type checks quarantine the
-record with a reason -- an export row is never dropped here.
+Options for real exports (see pipelines/README.md, "CSV exports and mappings"):
+
+- ``placeholders: ["N/A", "Date Not Captured"]`` (top level, and per field to add more): a cell
+  equal to one of them (ignoring case and surrounding blanks) is no value;
+- ``date_format`` (top level or per field) is one format or a list tried in order;
+- ``fallback: <rule>`` on a field: the rule used when the field's own cell is blank or a
+  placeholder (e.g. another date column).
+
+Guarantees:
+
+- a byte-order mark is removed from the header whatever the declared encoding;
+- every column a mapping reads must be in the header, else the import is refused before any row
+  is written (the error names the missing columns and the headers found);
+- an import never changes what a value means: a date cell that no declared format parses
+  exactly is passed through as landed, and Silver quarantines it (``invalid_type:<field>``);
+  numbers are passed as text and Silver's exact type checks decide;
+- the landing folder never holds part of an import: each entity file is written under a hidden
+  temporary name (which the landing readers skip) and renamed when the whole export converted;
+- the output name carries a digest of the export and the mapping, so a corrected export is a new
+  file, and importing the same export again is refused with ``ExportAlreadyImported``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import hashlib
+import itertools
 import json
 import os
-from dataclasses import dataclass
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from oms_pipeline.contracts.entities import get_contract
 
+BOM = "\ufeff"
+
+
+class ExportAlreadyImported(FileExistsError):
+    """The same export, converted by the same mapping, is already in the landing folder."""
+
 
 @dataclass(frozen=True)
 class Mapping:
     source: str
-    date_format: str
+    date_format: str | list[str]
     encoding: str
     delimiter: str
     lookups: dict[str, dict[str, Any]]
     entities: dict[str, dict[str, dict[str, Any]]]
+    placeholders: tuple[str, ...] = ()
+    digest: str = field(default="", compare=False)
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -44,8 +75,10 @@ class Mapping:
 
 
 def load_mapping(path: str) -> Mapping:
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) if path.endswith((".yaml", ".yml")) else json.load(fh)
+    with open(path, "rb") as fb:
+        content = fb.read()
+    text = content.decode("utf-8")
+    raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
     csv_opts = raw.get("csv", {})
     mapping = Mapping(
         source=raw["source"],
@@ -54,6 +87,8 @@ def load_mapping(path: str) -> Mapping:
         delimiter=csv_opts.get("delimiter", ","),
         lookups=raw.get("lookups", {}),
         entities=raw["entities"],
+        placeholders=tuple(raw.get("placeholders", ())),
+        digest=hashlib.sha256(content).hexdigest(),
     )
     for entity, spec in mapping.entities.items():
         contract = get_contract(entity)
@@ -63,68 +98,168 @@ def load_mapping(path: str) -> Mapping:
     return mapping
 
 
-def _date(value: str | None, fmt: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.strptime(value.strip(), fmt).date()
-    except ValueError:
-        return None
+def _rule_columns(rule: dict[str, Any]) -> Iterator[str]:
+    """Every CSV column a field rule reads (its fallbacks included)."""
+    if "column" in rule:
+        yield rule["column"]
+    if "add_days" in rule:
+        yield rule["add_days"]["column"]
+        yield rule["add_days"]["key"]
+    if "template" in rule:
+        yield from (n for _, n, _, _ in string.Formatter().parse(rule["template"]) if n)
+    if "fallback" in rule:
+        yield from _rule_columns(rule["fallback"])
+
+
+def check_header(mapping: Mapping, header: list[str]) -> None:
+    """Refuse a mapping that reads a column the export does not have.
+
+    Raises ``ValueError`` naming each missing column (with the entity field that reads it) and
+    the headers found.
+    """
+    present = set(header)
+    missing = sorted(
+        {
+            (column, f"{entity}.{name}")
+            for entity, spec in mapping.entities.items()
+            for name, rule in spec["fields"].items()
+            for column in _rule_columns(rule)
+            if column not in present
+        }
+    )
+    if missing:
+        wanted = ", ".join(f"{c!r} (for {f})" for c, f in missing)
+        raise ValueError(
+            f"mapping {mapping.source!r} reads columns missing from the export header: {wanted}; "
+            f"headers found: {header}"
+        )
+
+
+def _formats(rule: dict[str, Any], mapping: Mapping) -> list[str]:
+    fmt = rule.get("date_format", mapping.date_format)
+    return [fmt] if isinstance(fmt, str) else list(fmt)
+
+
+def _date(value: str, formats: list[str]) -> dt.date | None:
+    """The date of ``value`` under the first format that parses all of it, else None.
+
+    A four-digit-year format (``%Y``) does not accept a short year ("1/2/17" is not 0017).
+    """
+    for fmt in formats:
+        try:
+            parsed = dt.datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+        if "%Y" in fmt and parsed.year < 1000:
+            continue
+        return parsed
+    return None
 
 
 def _render(d: dt.date, kind: str) -> str:
     return d.isoformat() if kind == "date" else f"{d.isoformat()}T00:00:00Z"
 
 
-def map_row(row: dict[str, str | None], spec: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    fmt = mapping.date_format
-    for name, rule in spec["fields"].items():
-        if "const" in rule:
-            out[name] = rule["const"]
-        elif "template" in rule:
-            out[name] = rule["template"].format_map({k: (v or "") for k, v in row.items()})
-        elif "add_days" in rule:
-            a = rule["add_days"]
-            base = _date(row.get(a["column"]), rule.get("date_format", fmt))
-            days = mapping.lookups.get(a["lookup"], {}).get(row.get(a["key"]) or "")
-            out[name] = (
-                _render(base + dt.timedelta(days=int(days)), rule.get("date", "date"))
-                if base is not None and days is not None
-                else None
-            )
-        elif "column" in rule:
-            value = row.get(rule["column"])
-            if "date" in rule and value is not None:
-                parsed = _date(value, rule.get("date_format", fmt))
-                out[name] = _render(parsed, rule["date"]) if parsed else value
-            else:
-                out[name] = value
-        else:
-            raise ValueError(f"field {name}: no column, const, template or add_days")
+def _is_placeholder(value: str, tokens: set[str]) -> bool:
+    return value.strip().casefold() in tokens
+
+
+def _value(name: str, rule: dict[str, Any], row: dict[str, str | None], mapping: Mapping) -> Any:
+    tokens = {t.strip().casefold() for t in (*mapping.placeholders, *rule.get("placeholders", ()))}
+
+    def cell(column: str) -> str | None:
+        v = row.get(column)
+        return None if v is None or v.strip() == "" or _is_placeholder(v, tokens) else v
+
+    if "const" in rule:
+        out = rule["const"]
+    elif "template" in rule:
+        out = rule["template"].format_map({k: (v or "") for k, v in row.items()})
+    elif "add_days" in rule:
+        a = rule["add_days"]
+        base_text = cell(a["column"])
+        base = _date(base_text, _formats(rule, mapping)) if base_text is not None else None
+        days = mapping.lookups.get(a["lookup"], {}).get(row.get(a["key"]) or "")
+        out = None
+        if base_text is not None and base is None:
+            out = base_text  # not a date: landed as is, Silver quarantines it
+        elif base is not None and days is not None:
+            try:
+                out = _render(base + dt.timedelta(days=int(days)), rule.get("date", "date"))
+            except OverflowError:
+                out = base_text  # beyond year 9999: Silver rejects the text
+    elif "column" in rule:
+        out = cell(rule["column"])
+        if "date" in rule and out is not None:
+            parsed = _date(out, _formats(rule, mapping))
+            out = _render(parsed, rule["date"]) if parsed else out
+    else:
+        raise ValueError(f"field {name}: no column, const, template or add_days")
+    if out is None and "fallback" in rule:
+        fallback = {"date": rule["date"]} if "date" in rule else {}
+        return _value(name, fallback | rule["fallback"], row, mapping)
     return out
 
 
+def map_row(row: dict[str, str | None], spec: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
+    return {name: _value(name, rule, row, mapping) for name, rule in spec["fields"].items()}
+
+
+def _rows(fh: Any, mapping: Mapping) -> Iterator[dict[str, str | None]]:
+    """CSV rows as dicts, after the header check; a leading BOM is dropped for any encoding."""
+    lines = iter(fh)
+    first = next(lines, "")
+    lines = itertools.chain([first.removeprefix(BOM)], lines)
+    reader = csv.DictReader(lines, delimiter=mapping.delimiter)
+    check_header(mapping, list(reader.fieldnames or []))
+    yield from reader
+
+
+def export_digest(mapping: Mapping, csv_path: str) -> str:
+    """12 hex digits of sha256(mapping file + export bytes): names one conversion."""
+    h = hashlib.sha256(mapping.digest.encode())
+    with open(csv_path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
 def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, int]:
-    """Write one JSON-lines file per entity under ``landing/<entity>/``; returns record counts."""
+    """Write one JSON-lines file per entity under ``landing/<entity>/``; returns record counts.
+
+    Files are named ``<source>-<export name>-<digest>.jsonl`` and appear only when the whole
+    export converted (temporary hidden names, then an atomic ``os.replace`` per entity).
+    Raises ``ExportAlreadyImported`` when this export and mapping already landed,
+    ``ValueError`` for a header the mapping does not fit, ``UnicodeDecodeError`` for bytes not in
+    the declared encoding; on any error nothing is left in the landing folder.
+    """
     base = os.path.splitext(os.path.basename(csv_path))[0]
-    outputs = {}
-    handles = {}
+    name = f"{mapping.source}-{base}-{export_digest(mapping, csv_path)}.jsonl"
+    finals = {e: os.path.join(landing, e, name) for e in mapping.entities}
+    done = [p for p in finals.values() if os.path.exists(p)]
+    if done:
+        raise ExportAlreadyImported(
+            f"{csv_path} was already imported with this mapping: {', '.join(done)}; "
+            "a corrected export (different content) lands as a new file"
+        )
+    temps = {e: os.path.join(landing, e, f".{name}.{os.getpid()}.tmp") for e in mapping.entities}
+    outputs = dict.fromkeys(mapping.entities, 0)
     try:
-        for entity in mapping.entities:
-            folder = os.path.join(landing, entity)
-            os.makedirs(folder, exist_ok=True)
-            handles[entity] = open(  # noqa: SIM115
-                os.path.join(folder, f"{mapping.source}-{base}.jsonl"), "w", encoding="utf-8"
-            )
-            outputs[entity] = 0
-        with open(csv_path, encoding=mapping.encoding, newline="") as fh:
-            for row in csv.DictReader(fh, delimiter=mapping.delimiter):
+        with contextlib.ExitStack() as stack:
+            handles = {}
+            for entity, temp in temps.items():
+                os.makedirs(os.path.dirname(temp), exist_ok=True)
+                handles[entity] = stack.enter_context(open(temp, "w", encoding="utf-8"))
+            fh = stack.enter_context(open(csv_path, encoding=mapping.encoding, newline=""))
+            for row in _rows(fh, mapping):
                 for entity, spec in mapping.entities.items():
                     record = map_row(row, spec, mapping)
                     handles[entity].write(json.dumps(record, sort_keys=True) + "\n")
                     outputs[entity] += 1
+        for entity, temp in temps.items():
+            os.replace(temp, finals[entity])
     finally:
-        for h in handles.values():
-            h.close()
+        for temp in temps.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temp)
     return outputs

@@ -35,7 +35,13 @@ def entity_page(name: str) -> str:
         if f.max_value is not None:
             rule.append(f"<= {f.max_value:g}")
         if f.type == "timestamp":
-            rule.append("ISO-8601; 2000-01-01 .. ingestion + 1 day")
+            rule.append(
+                "ISO-8601 (`YYYY-MM-DD[Thh:mm[:ss[.f]]][Z|±hh:mm]`); 2000-01-01 .. ingestion + 1 day"
+            )
+        if f.type == "date":
+            rule.append("ISO-8601 `YYYY-MM-DD`; 2000-01-01 .. ingestion + 10 years")
+        if f.type.startswith("decimal") or f.type in ("int", "bigint"):
+            rule.append(f"a number that fits {f.type} exactly, else `out_of_range`")
         out.append(
             f"| `{f.name}` | {f.type} | {'yes' if f.required else ''} | {'; '.join(rule)} | "
             f"{f.description} |\n"

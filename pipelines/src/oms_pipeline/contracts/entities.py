@@ -20,6 +20,12 @@ INVENTORY_EVENT_TYPES = ("SNAPSHOT", "ADJUSTMENT")
 SKU_STATUSES = ("ACTIVE", "DISCONTINUED", "BLOCKED")
 SEGMENTS = ("Consumer", "Corporate", "Home Office", "Small Business")
 
+# A landed line_amount must agree with quantity * unit_price * (1 - discount) (when unit_price is
+# landed too) within max(LINE_AMOUNT_TOLERANCE_ABS, LINE_AMOUNT_TOLERANCE_REL * |computed|): one
+# cent covers rounding to the currency unit, 1 % covers per-unit price rounding on long lines.
+LINE_AMOUNT_TOLERANCE_ABS = 0.01
+LINE_AMOUNT_TOLERANCE_REL = 0.01
+
 ORDERS = EntityContract(
     name="orders",
     version=1,
@@ -47,7 +53,11 @@ ORDERS = EntityContract(
             "line_amount",
             "decimal(18,4)",
             "Net line amount as reported by the source; when absent it is "
-            "quantity * unit_price * (1 - discount).",
+            "quantity * unit_price * (1 - discount) (which must fit decimal(18,4)). When "
+            "unit_price is landed too, the two agree within "
+            f"max({LINE_AMOUNT_TOLERANCE_ABS:g}, {LINE_AMOUNT_TOLERANCE_REL:.0%} of the computed "
+            "amount), else the line is `inconsistent:line_amount`.",
+            min_value=0,
         ),
         Field("line_profit", "decimal(18,4)", "Profit of the line as reported by the source."),
         Field("currency", "string", "ISO 4217 currency code.", required=True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-GOLD_CONTRACT_VERSION = 1
+GOLD_CONTRACT_VERSION = 2
 GOLD_SCHEMA = "gold"
 
 
@@ -285,10 +285,23 @@ AGG_SALES_DAILY = GoldTable(
 AGG_SHIPMENT_SLA_DAILY = GoldTable(
     name="agg_shipment_sla_daily",
     kind="aggregate",
-    description="Shipment SLA by order day, carrier, service level and region.",
-    grain="one row per (order_date, carrier, service_level, region)",
+    description=(
+        "Shipment SLA by day, carrier, service level and region. Every shipment of "
+        "fact_shipments is in exactly one row, so every count reconciles with the fact."
+    ),
+    grain="one row per (sla_date, date_basis, carrier, service_level, region)",
     columns=(
-        _k("order_date", "date", "Order date of the shipments (the SLA clock start)."),
+        _k(
+            "sla_date",
+            "date",
+            "Order date of the shipments (the SLA clock start); for a shipment whose order "
+            "line is missing or quarantined, its promised delivery, ship or status date.",
+        ),
+        _k(
+            "date_basis",
+            "string",
+            "What sla_date is: order, promise, shipped or status (see docs/metrics.md).",
+        ),
         _k("date_key", "int", "FK dim_date."),
         _k("carrier", "string", "Carrier."),
         _k("service_level", "string", "FK dim_service_level."),
@@ -305,6 +318,12 @@ AGG_SHIPMENT_SLA_DAILY = GoldTable(
         _k("late_vs_promise_count", "bigint", "Delivered after the promised date."),
         _c("on_time_vs_promise_rate", "double", "1 - late / evaluated (null when none evaluated)."),
         _k("ship_lead_days_sum", "double", "Sum of ship_lead_days (for weighted means)."),
+        _k(
+            "ship_lead_days_count",
+            "bigint",
+            "Shipments with a ship_lead_days (shipped, order known): weighted mean = "
+            "sum(ship_lead_days_sum) / sum(ship_lead_days_count).",
+        ),
         _c("ship_lead_days_mean", "double", "Mean days from order to ship."),
         _c("ship_lead_days_p50", "double", "Median days from order to ship (exact, percentile)."),
         _c("ship_lead_days_p90", "double", "90th percentile of days from order to ship."),
@@ -312,7 +331,7 @@ AGG_SHIPMENT_SLA_DAILY = GoldTable(
         _c("delivery_lead_days_p50", "double", "Median days from order to delivery."),
         _c("delivery_lead_days_p90", "double", "90th percentile of days from order to delivery."),
     ),
-    primary_key=("order_date", "carrier", "service_level", "region"),
+    primary_key=("sla_date", "date_basis", "carrier", "service_level", "region"),
     foreign_keys=(
         ForeignKey(("date_key",), "dim_date", ("date_key",)),
         ForeignKey(("service_level",), "dim_service_level", ("service_level",)),

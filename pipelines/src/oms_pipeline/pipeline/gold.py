@@ -205,10 +205,11 @@ def refresh_gold(
     if affected_ships is not None and shipments_all is not None and fact_all is not None:
         affected_ships = affected_ships.distinct().localCheckpoint()
         report.affected_shipments = affected_ships.count()
+        sla_date, _ = G.sla_date_basis()
         old = (
             read_table(spark, loc, "gold", "fact_shipments")
             .join(affected_ships, "shipment_id", "left_semi")
-            .select(F.to_date("order_ts").alias("order_date"))
+            .select(sla_date.alias("sla_date"))
             if table_exists(spark, loc, "gold", "fact_shipments")
             else None
         )
@@ -219,15 +220,15 @@ def refresh_gold(
             ),
             "fact_shipments",
         ).localCheckpoint()
-        sdates = new_ships.select(F.to_date("order_ts").alias("order_date"))
+        sdates = new_ships.select(sla_date.alias("sla_date"))
         if old is not None:
             sdates = sdates.unionByName(old)
-        sdates = sdates.where(F.col("order_date").isNotNull()).distinct().localCheckpoint()
+        sdates = sdates.distinct().localCheckpoint()
         merge_scoped(spark, loc, "gold", "fact_shipments", new_ships, ["shipment_id"])
         fs = read_table(spark, loc, "gold", "fact_shipments")
         in_scope = (
-            fs.withColumn("__d", F.to_date("order_ts"))
-            .join(sdates.withColumnRenamed("order_date", "__d"), "__d", "left_semi")
+            fs.withColumn("__d", sla_date)
+            .join(sdates.withColumnRenamed("sla_date", "__d"), "__d", "left_semi")
             .drop("__d")
         )
         agg = _conform(
@@ -378,7 +379,8 @@ def _refresh_dim_date(spark: SparkSession, loc: TableLocator) -> None:
         )
     if table_exists(spark, loc, "gold", "fact_shipments"):
         fs = read_table(spark, loc, "gold", "fact_shipments")
-        for c in ("order_ts", "shipped_ts", "delivered_ts"):
+        # Every date agg_shipment_sla_daily can be dated by (G.sla_date_basis) has a member.
+        for c in ("order_ts", "shipped_ts", "delivered_ts", "status_ts", "promised_delivery_date"):
             bounds.append(fs.select(F.to_date(c).alias("d")))
     if not bounds:
         return

@@ -10,6 +10,9 @@ from oms_pipeline.contracts.base import EntityContract
 
 CORRUPT_COLUMN = "_corrupt_record"
 RESCUED_COLUMN = "_rescued_data"
+# Key of ``_rescued_data`` listing (comma-separated) the contract fields whose landed value is a
+# JSON object or array; the contract declares every field a scalar, so silver rejects them.
+NON_SCALAR_KEY = "_non_scalar"
 LINEAGE_COLUMNS = ("_rescued_data", "_source_file", "_ingested_at", "_batch_id")
 
 
@@ -34,14 +37,59 @@ def _known_keys(contract: EntityContract) -> Column:
     return F.array(*[F.lit(n) for n in contract.field_names])
 
 
+def _exactly_one_value(value: Column) -> Column:
+    """True when ``value`` is one JSON document and nothing else.
+
+    ``from_json`` (and ``parse_json``) stop at the end of the first value and ignore what follows,
+    so ``{...}{...}`` would keep the first object and drop the second. Wrapped as ``[value]`` a
+    second value needs a comma (then the array has two elements) and anything after a stray ``]``
+    is ignored; wrapped as ``{"_": value}`` the same holds for a stray ``}``. A line passes only
+    when both wrappers parse to exactly one value, which no trailing content survives.
+    """
+    as_array = F.json_array_length(F.concat(F.lit("["), value, F.lit("]")))
+    as_member = F.get_json_object(F.concat(F.lit('{"_":'), value, F.lit("}")), "$._")
+    return F.coalesce((as_array == 1) & as_member.isNotNull(), F.lit(False))
+
+
+def _non_scalar_fields(contract: EntityContract) -> Column:
+    """Comma-separated contract fields whose landed JSON value is an object or an array.
+
+    ``from_json`` into a STRING field keeps an object or array as its JSON text, which a plain
+    string could also spell; only the parsed document tells them apart. The document is parsed
+    (as a VARIANT) only for lines with a field whose text starts with ``{`` or ``[``.
+    """
+    suspect = F.lit(False)
+    for n in contract.field_names:
+        suspect = suspect | F.coalesce(
+            F.substring(F.col(f"r.{n}"), 1, 1).isin("{", "["), F.lit(False)
+        )
+    doc = F.when(suspect, F.try_parse_json(F.col("value")))
+    flags = [
+        F.when(
+            F.coalesce(
+                F.schema_of_variant(F.try_variant_get(doc, f"$.{n}", "variant")).rlike(
+                    "^(OBJECT|ARRAY)"
+                ),
+                F.lit(False),
+            ),
+            F.lit(n),
+        )
+        for n in contract.field_names
+    ]
+    return F.when(suspect, F.concat_ws(",", *flags))
+
+
 def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
     """Parse a ``value`` text column (one JSON document per line) into contract columns.
 
     - blank lines (and empty files) produce no rows;
-    - a line that is not a JSON object (invalid, truncated, wrongly encoded) keeps all contract
-      columns null and its raw text in ``_rescued_data`` as ``{"_corrupt_record": ...}``;
+    - a line that is not exactly one JSON object (invalid, truncated, wrongly encoded, two
+      objects ``{...}{...}``, an object followed by other text) keeps all contract columns null
+      and its raw text in ``_rescued_data`` as ``{"_corrupt_record": ...}``;
     - keys outside the contract (schema drift) are kept in ``_rescued_data`` as a JSON object;
-    - values of the wrong JSON type are kept as their text; silver decides whether they cast.
+    - scalar values of the wrong JSON type are kept as their text; silver decides whether they
+      cast. Objects and arrays are kept as their JSON text too, and their field names are listed
+      under ``_rescued_data._non_scalar`` so silver rejects them as ``invalid_type:<field>``.
     """
     parse_schema = StructType(
         [*raw_schema(contract).fields, StructField(CORRUPT_COLUMN, StringType(), True)]
@@ -51,18 +99,27 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
     parsed = non_blank.select(
         F.from_json(F.col("value"), parse_schema, options).alias("r"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),
+        _exactly_one_value(F.col("value")).alias("__one"),
         F.col("value"),
         F.col("_source_file"),
     )
     extra = F.map_filter(F.col("m"), lambda k, _v: ~F.array_contains(_known_keys(contract), k))
+    non_scalar = _non_scalar_fields(contract)
+    flagged = F.when(
+        F.coalesce(F.length(non_scalar) > 0, F.lit(False)),
+        F.map_concat(extra, F.create_map(F.lit(NON_SCALAR_KEY), non_scalar)),
+    ).otherwise(extra)
     # from_json yields a null struct or a set corrupt field for unparseable text; either way the
     # raw line is what is rescued.
     is_corrupt = (
-        F.col("r").isNull() | F.col(f"r.{CORRUPT_COLUMN}").isNotNull() | F.col("m").isNull()
+        F.col("r").isNull()
+        | F.col(f"r.{CORRUPT_COLUMN}").isNotNull()
+        | F.col("m").isNull()
+        | ~F.col("__one")
     )
     rescued = (
         F.when(is_corrupt, F.to_json(F.struct(F.col("value").alias(CORRUPT_COLUMN))))
-        .when(F.size(extra) > 0, F.to_json(extra))
+        .when(F.size(flagged) > 0, F.to_json(flagged))
         .otherwise(F.lit(None).cast("string"))
     )
     return parsed.select(

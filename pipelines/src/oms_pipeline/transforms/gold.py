@@ -159,15 +159,42 @@ def fact_shipments(shipments: DataFrame, headers: DataFrame, sla: DataFrame) -> 
     )
 
 
+def sla_date_basis(fact: DataFrame | None = None) -> tuple[Column, Column]:
+    """(date, basis) that dates a shipment in ``agg_shipment_sla_daily``.
+
+    The SLA clock starts at the order: ``order`` dates a shipment by its order date. A shipment
+    whose order line is missing or quarantined still counts, dated by its own milestones, first
+    of: ``promise`` (promised delivery date), ``shipped`` (ship date), ``status`` (date of its
+    current status, which every shipment has). Columns of ``fact_shipments``.
+    """
+    candidates = [
+        ("order", F.to_date("order_ts")),
+        ("promise", F.col("promised_delivery_date")),
+        ("shipped", F.to_date("shipped_ts")),
+        ("status", F.to_date("status_ts")),
+    ]
+    date = F.coalesce(*[c for _, c in candidates])
+    basis = F.when(candidates[0][1].isNotNull(), F.lit(candidates[0][0]))
+    for name, c in candidates[1:]:
+        basis = basis.when(c.isNotNull(), F.lit(name))
+    return date, basis
+
+
 def agg_shipment_sla_daily(fact: DataFrame) -> DataFrame:
+    """SLA measures per (sla_date, date_basis, carrier, service level, region).
+
+    Every shipment of ``fact`` is in exactly one group (see ``sla_date_basis``), so each count
+    and ``ship_lead_days_sum`` reconciles with ``fact_shipments``.
+    """
+    sla_date, basis = sla_date_basis()
     evaluated = F.col("is_late_vs_sla").isNotNull()
     promise_eval = F.col("is_on_time_vs_promise").isNotNull()
     late_sla = F.count_if(F.col("is_late_vs_sla"))
     late_promise = F.count_if(~F.col("is_on_time_vs_promise"))
     grouped = (
-        fact.where(F.col("order_ts").isNotNull())
-        .withColumn("order_date", F.to_date("order_ts"))
-        .groupBy("order_date", "carrier", "service_level", "region")
+        fact.withColumn("sla_date", sla_date)
+        .withColumn("date_basis", basis)
+        .groupBy("sla_date", "date_basis", "carrier", "service_level", "region")
         .agg(
             F.count("*").alias("shipment_count"),
             F.count_if("is_shipped").alias("shipped_count"),
@@ -177,6 +204,7 @@ def agg_shipment_sla_daily(fact: DataFrame) -> DataFrame:
             F.count_if(promise_eval).alias("promise_evaluated_count"),
             late_promise.alias("late_vs_promise_count"),
             F.coalesce(F.sum("ship_lead_days"), F.lit(0.0)).alias("ship_lead_days_sum"),
+            F.count("ship_lead_days").alias("ship_lead_days_count"),
             F.avg("ship_lead_days").alias("ship_lead_days_mean"),
             F.percentile("ship_lead_days", F.lit(0.5)).alias("ship_lead_days_p50"),
             F.percentile("ship_lead_days", F.lit(0.9)).alias("ship_lead_days_p90"),
@@ -187,8 +215,9 @@ def agg_shipment_sla_daily(fact: DataFrame) -> DataFrame:
     )
     rate = lambda late, n: F.when(F.col(n) > 0, 1 - F.col(late) / F.col(n))  # noqa: E731
     return grouped.select(
-        "order_date",
-        date_key(F.col("order_date")).alias("date_key"),
+        "sla_date",
+        "date_basis",
+        date_key(F.col("sla_date")).alias("date_key"),
         "carrier",
         "service_level",
         "region",
@@ -202,6 +231,7 @@ def agg_shipment_sla_daily(fact: DataFrame) -> DataFrame:
         "late_vs_promise_count",
         rate("late_vs_promise_count", "promise_evaluated_count").alias("on_time_vs_promise_rate"),
         "ship_lead_days_sum",
+        "ship_lead_days_count",
         "ship_lead_days_mean",
         "ship_lead_days_p50",
         "ship_lead_days_p90",

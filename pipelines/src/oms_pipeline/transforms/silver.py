@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from oms_pipeline.transforms.validate import NET_AMOUNT_TYPE, exact_net_amount
+
 SHIPPED_STATUSES = ("SHIPPED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
 
 
@@ -24,13 +26,14 @@ def latest_per_key(df: DataFrame, keys: list[str], order_col: str) -> DataFrame:
 
 
 def order_lines(valid: DataFrame) -> DataFrame:
-    """Derive the net amount: the source's line amount when given, else qty*price*(1-discount)."""
+    """Derive the net amount: the source's line amount when given, else qty*price*(1-discount).
+
+    Validation quarantines a line whose computed amount does not fit ``decimal(18,4)``
+    (``out_of_range:line_amount``), and the computation here cannot fail a batch either way.
+    """
     discount = F.coalesce(F.col("discount"), F.lit(0).cast("decimal(9,4)"))
-    computed = (F.col("quantity") * F.col("unit_price") * (F.lit(1) - discount)).cast(
-        "decimal(18,4)"
-    )
     return valid.withColumn("discount", discount.cast("decimal(9,4)")).withColumn(
-        "net_amount", F.coalesce(F.col("line_amount"), computed).cast("decimal(18,4)")
+        "net_amount", F.coalesce(F.col("line_amount"), exact_net_amount().try_cast(NET_AMOUNT_TYPE))
     )
 
 
