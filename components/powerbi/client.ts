@@ -12,7 +12,10 @@
  * ItemDisplayNameAlreadyInUse / DuplicateConnectionName) while the first is left out of state.
  * `createOnce` is the single place that handles this for every kind the providers create: it
  * looks the name up before the first POST, and after an ambiguous answer looks again before
- * retrying and adopts the item it finds when it is the one that was asked for.
+ * retrying and adopts the item it finds when it is the one that was asked for. When a later
+ * answer shows the item was made (a name clash after the ambiguous answer, a 202 whose operation
+ * could not be followed, a 2xx whose body was cut off) it keeps looking, with back-off, because
+ * the lists can lag the write.
  *
  * This module has no module-level imports on purpose: the dynamic providers that use it are
  * serialised by Pulumi, so the Azure SDK is loaded with `require` inside the method that needs it.
@@ -69,11 +72,14 @@ export interface RequestOptions {
   readonly lro?: boolean;
   /**
    * For a non-idempotent write: called once an answer has left it unknown whether the service
-   * applied the request (429, 5xx, a network error), before each retry and before giving up.
-   * True means the effect was found, so the request is not sent again and `request` returns a
-   * response with `recovered: true`.
+   * applied the request (429, 5xx, a dropped connection or body), before each retry and before
+   * giving up. True means the effect was found, so the request is not sent again and `request`
+   * returns a response with `recovered: true`. `applied` is true when a later answer shows the
+   * write took effect (a name-clash code after the ambiguous answer, a 202 accepted whose
+   * operation could not be followed, a 2xx whose body was cut off): the effect may then need
+   * a few look-ups to show.
    */
-  readonly recover?: () => Promise<boolean>;
+  readonly recover?: (applied: boolean) => Promise<boolean>;
 }
 
 export interface ApiResponse<T = unknown> {
@@ -179,9 +185,17 @@ export interface CreateTarget<T> {
   readonly fromResponse?: (res: ApiResponse<unknown>) => T | undefined;
 }
 
-/** What an operator should do about a failed call. */
-export function remediationFor(status: number, code: string | undefined): string {
-  if (code && NAME_CLASH_CODES.has(code)) {
+/** True for the codes the service answers when a name is taken (create or rename). */
+function isNameClash(code: string | undefined): boolean {
+  return code !== undefined && NAME_CLASH_CODES.has(code);
+}
+
+/** What an operator should do about a failed call (`method` tells a rename from a create). */
+export function remediationFor(status: number, code: string | undefined, method = "POST"): string {
+  if (isNameClash(code) && method === "PATCH") {
+    return "another item of this kind already holds the new displayName (names are unique in their scope), so nothing was renamed: choose another displayName, or rename or delete the other item first.";
+  }
+  if (isNameClash(code)) {
     return "the name is held by another item: delete or rename it, or choose another name (a FabricWorkspace can adopt an existing workspace with adoptExisting: true).";
   }
   if (code === "ItemDisplayNameNotAvailableYet") {
@@ -218,7 +232,7 @@ function formatError(
   const rid = requestId ? ` (requestId ${requestId})` : "";
   const text =
     `${label} API ${method} ${path} failed with ${status} ${statusText}${code}${msg}${rid}. ` +
-    `What to do: ${remediationFor(status, details.code)}`;
+    `What to do: ${remediationFor(status, details.code, method)}`;
   return new FabricApiError(text, method, path, status, details.code, requestId);
 }
 
@@ -230,16 +244,21 @@ function isRetryable(status: number, code: string | undefined): boolean {
   );
 }
 
-/** Retry-After in seconds (the Fabric and Power BI APIs send an integer); undefined if absent. */
+/**
+ * Retry-After in seconds; undefined if absent or unreadable. RFC 9110 §10.2.3 ("Retry-After")
+ * allows delay-seconds or an HTTP-date: the Fabric and Power BI APIs document an integer, but a
+ * proxy or gateway in front of them may send a date, which is read as the time left until it
+ * (0 when it has passed).
+ */
 function retryAfterSeconds(headers: Headers): number | undefined {
-  const raw = headers.get("retry-after");
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : undefined;
+  const raw = headers.get("retry-after")?.trim();
+  if (!raw) return undefined;
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  const at = Date.parse(raw);
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000);
 }
 
-async function readJson(res: Response): Promise<unknown> {
-  const text = await res.text();
+function parseJson(text: string): unknown {
   if (!text) return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -247,6 +266,9 @@ async function readJson(res: Response): Promise<unknown> {
     return text;
   }
 }
+
+/** A long-running operation that the service reports as Failed: a definite answer, not a lost one. */
+class OperationFailedError extends FabricApiError {}
 
 /** Fabric long-running operation state (GET /operations/{id}). */
 interface OperationState {
@@ -304,11 +326,18 @@ export interface Connection {
   connectionDetails?: { type?: string; path?: string };
 }
 
+/** One `connectionDetails.parameters` entry of a create (e.g. Databricks `host`, `httpPath`). */
+export interface ConnectionParameter {
+  name: string;
+  value: string;
+  [key: string]: unknown;
+}
+
 /** What `createConnection` needs to recognise its connection; the rest of the body passes through. */
 export interface CreateConnectionRequest {
   displayName: string;
   connectivityType: string;
-  connectionDetails: { type: string };
+  connectionDetails: { type: string; parameters: ConnectionParameter[]; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -363,16 +392,18 @@ export class FabricClient {
     const shownPath = new URL(url).pathname + new URL(url).search;
     const maxAttempts = this.options.maxAttempts ?? 6;
     const lro = opts.lro ?? api === "fabric";
+    const label = api === "fabric" ? "Fabric" : "Power BI";
     // Set once an answer leaves it unknown whether a write was applied; from then on every
     // retry and every failure first asks `recover` whether the earlier attempt took effect.
     let ambiguous = false;
-    const recovered = async (): Promise<boolean> =>
-      ambiguous && opts.recover !== undefined && (await opts.recover());
+    const recovered = async (applied: boolean): Promise<boolean> =>
+      ambiguous && opts.recover !== undefined && (await opts.recover(applied));
     const RECOVERED: ApiResponse<T> = { status: 200, body: undefined, headers: new Headers(), recovered: true };
     for (let attempt = 1; ; attempt++) {
-      if (attempt > 1 && (await recovered())) return RECOVERED;
+      if (attempt > 1 && (await recovered(false))) return RECOVERED;
       const token = await this.token(api);
-      let res: Response;
+      let res: Response | undefined;
+      let text: string;
       try {
         res = await this.fetchImpl()(url, {
           method,
@@ -383,39 +414,44 @@ export class FabricClient {
           },
           body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         });
+        // Read inside the try: a body cut off after the headers ("TypeError: terminated") is
+        // a dropped answer like a reset before them.
+        text = await res.text();
       } catch (err) {
-        // Connection resets and DNS blips: retry like a 5xx, then report clearly. The request
-        // may have reached the service before the connection failed.
+        // Connection resets, DNS blips, a body cut off: retry like a 5xx, then report clearly.
+        // The request may have reached the service before the connection failed.
         ambiguous = true;
-        if (attempt < maxAttempts) {
+        // A 2xx whose body was lost was applied: a create looks it up instead of sending it again.
+        const applied = res !== undefined && res.ok;
+        if (attempt < maxAttempts && !(applied && opts.recover)) {
           await this.wait(this.backoff(attempt));
           continue;
         }
-        if (await recovered()) return RECOVERED;
+        if (await recovered(applied)) return RECOVERED;
+        const what = res === undefined ? "could not be reached" : `answered ${res.status} but its body was cut off`;
         throw new Error(
-          `${api === "fabric" ? "Fabric" : "Power BI"} API ${method} ${shownPath} could not be reached after ${attempt} attempts: ${(err as Error).message}. What to do: check network access to ${new URL(url).origin}.`,
+          `${label} API ${method} ${shownPath} ${what} after ${attempt} attempts: ${(err as Error).message}. What to do: check network access to ${new URL(url).origin} and run again.`,
         );
       }
 
-      if (res.status === 202 && lro) {
-        const opId = res.headers.get("x-ms-operation-id");
-        const location = res.headers.get("location");
-        if (opId || location) {
-          await res.text();
-          try {
-            return await this.followOperation<T>(method, shownPath, res.headers);
-          } catch (err) {
-            // e.g. the retry's operation failed ItemDisplayNameAlreadyInUse on the first attempt's item.
-            if (await recovered()) return RECOVERED;
-            throw err;
-          }
+      const opId = res.headers.get("x-ms-operation-id");
+      const location = res.headers.get("location");
+      if (res.status === 202 && lro && (opId || location)) {
+        try {
+          return await this.followOperation<T>(method, shownPath, res.headers);
+        } catch (err) {
+          // The service accepted the write; unless its operation reported Failed, only the
+          // outcome is unknown (a poll or the /result fetch was dropped or kept failing).
+          const failed = err instanceof OperationFailedError;
+          if (!failed) ambiguous = true;
+          // e.g. the retry's operation failed ItemDisplayNameAlreadyInUse on the first attempt's item.
+          if (await recovered(!failed || isNameClash(err.errorCode))) return RECOVERED;
+          throw err;
         }
       }
-      if (res.ok) {
-        return { status: res.status, body: (await readJson(res)) as T | undefined, headers: res.headers };
-      }
+      const body = parseJson(text);
+      if (res.ok) return { status: res.status, body: body as T | undefined, headers: res.headers };
 
-      const body = await readJson(res);
       const details = parseErrorBody(body);
       // A throttled or failed write may still have been applied (the service can answer 429 or
       // 5xx after the write): the answer says nothing reliable about the item.
@@ -429,8 +465,9 @@ export class FabricClient {
         await this.wait(after ?? fallback);
         continue;
       }
-      // Out of attempts, or a definite error (409 on the item an earlier attempt created).
-      if (await recovered()) return RECOVERED;
+      // Out of attempts, or a definite error. A name clash after an ambiguous answer is most
+      // likely the item an earlier attempt created, which the list may not show yet.
+      if (await recovered(isNameClash(details.code))) return RECOVERED;
       const requestId =
         details.requestId ??
         res.headers.get("x-ms-request-id") ??
@@ -472,11 +509,11 @@ export class FabricClient {
       }
       if (status === "Failed" || status === "Undefined") {
         const err = state.body?.error ?? {};
-        throw new FabricApiError(
+        throw new OperationFailedError(
           `Fabric API ${method} ${shownPath} failed: long-running operation ${opId ?? stateUrl} ended ${status}` +
             (err.errorCode ? ` ${err.errorCode}` : "") +
             (err.message ? `: ${err.message}` : "") +
-            `. What to do: ${remediationFor(400, err.errorCode)}`,
+            `. What to do: ${remediationFor(400, err.errorCode, method)}`,
           method,
           shownPath,
           400,
@@ -512,14 +549,21 @@ export class FabricClient {
   /**
    * POST that creates one uniquely named item, at most once, whatever the answers.
    *
-   * 1. Looks the name up first: an item that holds it before this create starts is not this
-   *    stack's, so it fails with a NameTakenError naming the item and `target.remedy`.
+   * 1. Looks the name up first: an item that holds it before this create starts is not in this
+   *    stack's state, so it fails with a NameTakenError naming the item and `target.remedy`.
    * 2. POSTs through `request`. After an ambiguous answer (429, 5xx, dropped connection) it
    *    looks the name up again before each retry and before giving up; an item found then did
    *    not exist at step 1, so it is the one this create made: it is adopted when it `matches`
    *    what was asked (otherwise NameTakenError), and the POST is not sent again.
+   * 3. When a later answer shows the item was made (a name clash after the ambiguous answer, a
+   *    202 whose operation could not be followed, a 2xx without the item or with its body cut
+   *    off), the look-up is repeated up to `maxAttempts` times with the client's back-off, since
+   *    the list can lag the write. If the item never shows, the error says it is probably this
+   *    deployment's own and how to resolve that.
    *
-   * Returns the created (or adopted) item.
+   * Returns the created (or adopted) item. Known limit (README): without an idempotency key, an
+   * item of the same name and shape made by someone else between an unapplied POST and the
+   * look-up cannot be told from this create's and is adopted.
    */
   async createOnce<T>(
     api: Api,
@@ -531,31 +575,49 @@ export class FabricClient {
     const before = await target.find();
     if (before !== undefined) {
       throw new NameTakenError(
-        `A ${target.what} already exists (id ${target.idOf(before)}) and was not created by this deployment. What to do: ${target.remedy}`,
+        `A ${target.what} already exists (id ${target.idOf(before)}) and is not in this stack's state: it was made outside the stack, or by an earlier create of this stack that was interrupted before it was recorded. What to do: ${target.remedy}`,
         target.idOf(before),
       );
     }
+    const looks = this.options.maxAttempts ?? 6;
     let adopted: T | undefined;
-    const recover = async (): Promise<boolean> => {
-      const found = await target.find();
-      if (found === undefined) return false;
-      if (!target.matches(found)) {
-        throw new NameTakenError(
-          `A ${target.what} appeared while it was being created (id ${target.idOf(found)}) but it is not the one asked for (different type, scope or settings). What to do: ${target.remedy}`,
-          target.idOf(found),
-        );
+    // Set when an answer showed the item was made but no look-up found it.
+    let unseen = false;
+    const recover = async (applied: boolean): Promise<boolean> => {
+      for (let look = 1; look <= (applied ? looks : 1); look++) {
+        if (look > 1) await this.wait(this.backoff(look - 1));
+        const found = await target.find();
+        if (found === undefined) continue;
+        if (!target.matches(found)) {
+          throw new NameTakenError(
+            `A ${target.what} appeared while it was being created (id ${target.idOf(found)}) but it is not the one asked for (different type, scope, target or settings). What to do: ${target.remedy}`,
+            target.idOf(found),
+          );
+        }
+        adopted = found;
+        return true;
       }
-      adopted = found;
-      return true;
+      unseen ||= applied;
+      return false;
     };
-    const res = await this.request<unknown>(api, "POST", path, { body, recover, ...opts });
+    const unseenError = (answer: string) =>
+      new Error(
+        `POST ${path}: ${answer}, yet the ${target.what} did not show in ${looks} look-ups by name. It is probably this deployment's own, made by an attempt whose answer was lost, and not in this stack's state. What to do: find it in the Fabric portal; if it was made by this run (see its creation time), delete it and run \`pulumi up\` again so it is created and recorded; otherwise ${target.remedy}`,
+      );
+    let res: ApiResponse<unknown>;
+    try {
+      res = await this.request<unknown>(api, "POST", path, { body, recover, ...opts });
+    } catch (err) {
+      if (!unseen) throw err;
+      const answer = (err as Error).message.replace(/ What to do: .*$/s, "");
+      throw unseenError(`after an ambiguous answer the service answered that the item was made (${answer})`);
+    }
     if (res.recovered && adopted !== undefined) return adopted;
     const created = target.fromResponse ? target.fromResponse(res) : (res.body as T | undefined);
     if (created !== undefined && created !== null) return created;
     // A 201/202 without the item: the service made it, so it can be found by its name.
-    const found = await target.find();
-    if (found !== undefined) return found;
-    throw new Error(`POST ${path} returned ${res.status} without the created ${target.what}, and it cannot be found by name.`);
+    if ((await recover(true)) && adopted !== undefined) return adopted;
+    throw unseenError(`the service answered ${res.status} without the created item`);
   }
 
   /** Follows `continuationUri` / `continuationToken` pages of a Fabric list call. */
@@ -670,7 +732,9 @@ export class FabricClient {
       what: `connection named "${body.displayName}"`,
       find: async () => (await this.listConnections()).find((c) => c.displayName === body.displayName),
       matches: (c) =>
-        c.connectivityType === body.connectivityType && c.connectionDetails?.type === body.connectionDetails.type,
+        c.connectivityType === body.connectivityType &&
+        c.connectionDetails?.type === body.connectionDetails.type &&
+        pathNamesTarget(c.connectionDetails?.path, body.connectionDetails.parameters),
       idOf: (c) => c.id,
       remedy:
         "connection names are unique in the tenant: delete or rename that connection (Settings > Manage connections and gateways), or choose another displayName.",
@@ -875,6 +939,32 @@ function trimSlash(url: string): string {
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+/**
+ * True when a connection's `connectionDetails.path` names the data source a create sent as
+ * `connectionDetails.parameters`, so a connection of the right name and type that points at
+ * another server or warehouse is never adopted. The service derives the path from the
+ * parameters: "server;database" for SQL and a single value for Web ("Connections - List
+ * Connections" examples), the parameters as a JSON object for Power Query extension connectors
+ * such as Databricks.Catalogs (`{"host":…,"httpPath":…}`). Values compare case-insensitively
+ * (host names are; the service may normalise). A path that reads as none of these is no match.
+ */
+function pathNamesTarget(path: string | undefined, parameters: readonly ConnectionParameter[]): boolean {
+  if (path === undefined || path === null) return false;
+  const norm = (v: unknown) => String(v).trim().toLowerCase();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(path);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+    const byName = new Map(Object.entries(parsed).map(([k, v]) => [k.toLowerCase(), v]));
+    return parameters.every((p) => byName.has(p.name.toLowerCase()) && norm(byName.get(p.name.toLowerCase())) === norm(p.value));
+  }
+  const parts = path.split(";").map(norm);
+  return parts.length === parameters.length && parameters.every((p, i) => parts[i] === norm(p.value));
 }
 
 /** Workspace names compare case-insensitively, as the portal does. */

@@ -183,7 +183,7 @@ describe("powerbi/client: FabricClient against the fake Fabric API", () => {
       body: { errorCode: "InvalidInput", message: "Credential type is required" },
     });
     const e = (await rejection(
-      client().createConnection({ displayName: "c", connectivityType: "ShareableCloud", connectionDetails: { type: "Databricks" } }),
+      client().createConnection({ displayName: "c", connectivityType: "ShareableCloud", connectionDetails: { type: "Databricks", parameters: [] } }),
     )) as FabricApiError;
     expect(e.message).to.contain("POST /v1/connections failed with 400 Bad Request InvalidInput: Credential type is required");
     expect(e.message).to.match(/requestId req-\d+/); // from the x-ms-request-id header

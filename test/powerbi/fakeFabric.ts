@@ -6,7 +6,8 @@
  * and ambiguous answers to a write (the service applied it, the client hears 429 / 5xx or loses
  * the connection) with `applyThen`.
  *
- * Names are unique where the service makes them unique, with the service's error codes:
+ * Names are unique where the service makes them unique, on create and on rename (PATCH of
+ * displayName) alike, with the service's error codes:
  * - workspaces per tenant: WorkspaceNameAlreadyExists (Fabric SDK error codes, ErrWorkspace);
  * - items per workspace and item type: ItemDisplayNameAlreadyInUse ("Items - Create Semantic
  *   Model", "Items - Create Report" in the Fabric REST reference);
@@ -246,9 +247,8 @@ export class FakeFabric {
     // ---- workspaces
     if (pathname === "/v1/workspaces" && method === "POST") {
       const name = str(b.displayName);
-      if ([...this.workspaces.values()].some((w) => w.displayName.toLowerCase() === name.toLowerCase())) {
-        return err(409, "WorkspaceNameAlreadyExists", `Workspace name '${name}' already exists`);
-      }
+      const taken = this.workspaceNameTaken(name);
+      if (taken) return taken;
       const ws = {
         id: randomUUID(),
         displayName: name,
@@ -279,6 +279,8 @@ export class FakeFabric {
       if (!ws) return err(404, "WorkspaceNotFound", "The requested workspace was not found");
       if (method === "GET") return { status: 200, body: { ...ws, type: "Workspace" } };
       if (method === "PATCH") {
+        const taken = b.displayName === undefined ? undefined : this.workspaceNameTaken(str(b.displayName), ws.id);
+        if (taken) return taken;
         if (b.displayName !== undefined) ws.displayName = str(b.displayName);
         if (b.description !== undefined) ws.description = str(b.description);
         return { status: 200, body: ws };
@@ -335,9 +337,8 @@ export class FakeFabric {
     }
     if (pathname === "/v1/connections" && method === "POST") {
       const name = str(b.displayName);
-      if ([...this.connections.values()].some((c) => c.displayName === name)) {
-        return err(409, "DuplicateConnectionName", `The connection name '${name}' is already in use`);
-      }
+      const taken = this.connectionNameTaken(name);
+      if (taken) return taken;
       const details = b.connectionDetails as { type: string; parameters: { name: string; value: string }[] };
       const cred = b.credentialDetails as { credentials: Record<string, string> };
       const param = (n: string) => details.parameters.find((p) => p.name === n)?.value ?? "";
@@ -361,6 +362,8 @@ export class FakeFabric {
       if (!conn) return err(404, "ConnectionNotFound", "The requested connection was not found");
       if (method === "GET") return { status: 200, body: publicConnection(conn) };
       if (method === "PATCH") {
+        const taken = b.displayName === undefined ? undefined : this.connectionNameTaken(str(b.displayName), conn.id);
+        if (taken) return taken;
         if (b.displayName !== undefined) conn.displayName = str(b.displayName);
         if (b.privacyLevel !== undefined) conn.privacyLevel = str(b.privacyLevel);
         const cred = b.credentialDetails as { credentials?: Record<string, string> } | undefined;
@@ -384,9 +387,8 @@ export class FakeFabric {
     if ((m = pathname.match(/^\/v1\/workspaces\/([^/]+)\/(semanticModels|reports)$/)) && method === "POST") {
       if (!this.workspaces.has(m[1])) return err(404, "WorkspaceNotFound", "not found");
       const name = str(b.displayName);
-      if ([...this.items.values()].some((i) => i.workspaceId === m![1] && i.collection === m![2] && i.displayName === name)) {
-        return err(409, "ItemDisplayNameAlreadyInUse", `Requested '${name}' is already in use`);
-      }
+      const taken = this.itemNameTaken(m[1], m[2], name);
+      if (taken) return taken;
       const def = b.definition as { format?: string; parts: StoredItem["parts"] };
       const item: StoredItem = {
         id: randomUUID(),
@@ -406,6 +408,11 @@ export class FakeFabric {
       if (!item || item.workspaceId !== m[1]) return err(404, "ItemNotFound", "The requested item was not found");
       if (method === "GET") return { status: 200, body: publicItem(item) };
       if (method === "PATCH") {
+        const taken =
+          b.displayName === undefined
+            ? undefined
+            : this.itemNameTaken(item.workspaceId, item.collection, str(b.displayName), item.id);
+        if (taken) return taken;
         if (b.displayName !== undefined) item.displayName = str(b.displayName);
         if (b.description !== undefined) item.description = str(b.description);
         return { status: 200, body: publicItem(item) };
@@ -454,6 +461,30 @@ export class FakeFabric {
       return { status: 200 };
     }
     return err(404, "EndpointNotFound", `fake has no route for ${method} ${pathname}`);
+  }
+
+  // ------------------------------------------------------------------ name uniqueness (create and rename)
+
+  /** Workspace names are unique per tenant, case-insensitively. */
+  private workspaceNameTaken(name: string, self?: string): ScriptedResponse | undefined {
+    const holder = [...this.workspaces.values()].find(
+      (w) => w.id !== self && w.displayName.toLowerCase() === name.toLowerCase(),
+    );
+    return holder && err(409, "WorkspaceNameAlreadyExists", `Workspace name '${name}' already exists`);
+  }
+
+  /** Connection names are unique per tenant. */
+  private connectionNameTaken(name: string, self?: string): ScriptedResponse | undefined {
+    const holder = [...this.connections.values()].find((c) => c.id !== self && c.displayName === name);
+    return holder && err(409, "DuplicateConnectionName", `The connection name '${name}' is already in use`);
+  }
+
+  /** Item names are unique per workspace and item type. */
+  private itemNameTaken(workspaceId: string, collection: string, name: string, self?: string): ScriptedResponse | undefined {
+    const holder = [...this.items.values()].find(
+      (i) => i.id !== self && i.workspaceId === workspaceId && i.collection === collection && i.displayName === name,
+    );
+    return holder && err(409, "ItemDisplayNameAlreadyInUse", `Requested '${name}' is already in use`);
   }
 
   private maybeLro(result: unknown, syncStatus: number): ScriptedResponse {
