@@ -147,6 +147,24 @@ def test_divisions_have_no_zero_denominator(spark):
     assert inv["days_of_cover"] is None and not inv["is_low_stock"]
 
 
+def test_stock_on_hand_summed_beyond_int_range_does_not_overflow(spark):
+    """Adjustments each within the contract's range can add up beyond a 32-bit int."""
+    from oms_pipeline.transforms.silver import inventory_stock
+
+    big = get_contract("inventory").field("quantity").max_value
+    n = 2_200  # 2,200 x 1,000,000 > 2**31 - 1
+    events = spark.createDataFrame(
+        [
+            (f"E{i}", "ADJUSTMENT", "P1", "L1", big, None, dt.datetime(2025, 1, 1, 0, 0, i % 60))
+            for i in range(n)
+        ],
+        "event_id string, event_type string, sku string, location_id string, quantity int, "
+        "sku_status string, event_ts timestamp",
+    )
+    row = inventory_stock(events).first()
+    assert row["on_hand"] == n * big > 2**31 - 1
+
+
 def test_a_value_that_cannot_be_represented_is_quarantined_and_the_stream_goes_on(spark, loc):
     land(loc, "orders", "a.jsonl", [json.dumps(ORDER), json.dumps(BARCODE_LINE)])
     run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False)

@@ -238,7 +238,7 @@ FACT_INVENTORY = GoldTable(
         _k("product_id", "string", "FK dim_product (SKU)."),
         _k("location_id", "string", "FK dim_location."),
         _k("as_of_date", "date", "As-of date of the cover computation (job parameter)."),
-        _k("on_hand", "int", "Latest snapshot plus later adjustments."),
+        _k("on_hand", "bigint", "Latest snapshot plus later adjustments."),
         _c("sku_status", "string", "Latest SKU status."),
         _c("last_snapshot_ts", "timestamp", "Time of the latest snapshot."),
         _k("last_event_ts", "timestamp", "Time of the latest event."),

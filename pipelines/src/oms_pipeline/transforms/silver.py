@@ -105,7 +105,9 @@ def inventory_stock(events: DataFrame) -> DataFrame:
             F.coalesce(F.first("snap_qty", ignorenulls=True), F.lit(0))
             + F.coalesce(F.sum(F.when(after_snap, F.col("quantity"))), F.lit(0))
         )
-        .cast("int")
+        # bigint: a sum of adjustments, each within the contract's int range, can exceed int
+        # (ANSI mode would fail the whole batch on that overflow).
+        .cast("bigint")
         .alias("on_hand"),
         F.max_by("sku_status", status_ts).alias("sku_status"),
         F.first("snap_ts", ignorenulls=True).alias("last_snapshot_ts"),
