@@ -52,6 +52,91 @@ export const JOB_COMPUTES = ["serverless", "cluster"] as const;
  */
 export const SERVERLESS_STORAGE_ACCESS = ["serviceEndpoints", "privateEndpoints"] as const;
 
+/**
+ * Azure regions where Azure Databricks is available, as ARM location names ("Azure Databricks
+ * regions", Azure Databricks documentation, supported regions list). The page writes the two
+ * US Government regions as usgovaz and usgovva; ARM names them usgovarizona and usgovvirginia.
+ * Features with limited regional availability (serverless compute among them) are narrower:
+ * see "Features with limited regional availability".
+ */
+export const DATABRICKS_REGIONS = [
+  "australiacentral",
+  "australiacentral2",
+  "australiaeast",
+  "australiasoutheast",
+  "brazilsouth",
+  "canadacentral",
+  "canadaeast",
+  "centralindia",
+  "centralus",
+  "chinaeast2",
+  "chinaeast3",
+  "chinanorth2",
+  "chinanorth3",
+  "eastasia",
+  "eastus",
+  "eastus2",
+  "eastus2euap",
+  "francecentral",
+  "germanywestcentral",
+  "japaneast",
+  "japanwest",
+  "koreacentral",
+  "mexicocentral",
+  "northcentralus",
+  "northeurope",
+  "norwayeast",
+  "qatarcentral",
+  "southafricanorth",
+  "southcentralus",
+  "southeastasia",
+  "southindia",
+  "swedencentral",
+  "switzerlandnorth",
+  "switzerlandwest",
+  "uaenorth",
+  "uksouth",
+  "ukwest",
+  "usgovarizona",
+  "usgovvirginia",
+  "westcentralus",
+  "westeurope",
+  "westindia",
+  "westus",
+  "westus2",
+  "westus3",
+] as const;
+
+/** Edit distance between two strings (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** An Azure Databricks region; a near miss names the region it probably meant. */
+const region = () =>
+  z
+    .string({ invalid_type_error: "expected a string: an Azure region name" })
+    .superRefine((v, ctx) => {
+      if ((DATABRICKS_REGIONS as readonly string[]).includes(v)) return;
+      const normalised = v.toLowerCase().replace(/[\s_-]/g, "");
+      const closest = [...DATABRICKS_REGIONS].sort(
+        (a, b) => editDistance(normalised, a) - editDistance(normalised, b),
+      )[0];
+      const hint = editDistance(normalised, closest) <= 3 ? `did you mean ${closest}? ` : "";
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `not an Azure region where Azure Databricks is available; ${hint}expected an ARM location name from the "Azure Databricks regions" list: ${DATABRICKS_REGIONS.join(", ")}`,
+      });
+    });
+
 /** Account console hosts of Azure Databricks (public cloud, US Government, China). */
 export const ACCOUNT_HOSTS = [
   "https://accounts.azuredatabricks.net",
@@ -124,6 +209,9 @@ export interface Cidr {
   readonly size: number;
 }
 
+/** A block whose address is its network address (no host bits set). */
+const isNetworkAddress = (c: Cidr) => c.start % c.size === 0;
+
 /** Parses `a.b.c.d/n`; undefined when it is not IPv4 CIDR syntax. */
 export function parseCidr(value: string): Cidr | undefined {
   const m = new RegExp(`^(${IPV4})/([0-9]|[12][0-9]|3[0-2])$`).exec(value);
@@ -154,7 +242,7 @@ const cidrBlock = (min: number, max: number, what: string) =>
         code: z.ZodIssueCode.custom,
         message: `prefix /${c.prefix} is outside ${allowed}`,
       });
-    } else if (c.start % c.size !== 0) {
+    } else if (!isNetworkAddress(c)) {
       const network = `${dotted(c.start - (c.start % c.size))}/${c.prefix}`;
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -166,9 +254,7 @@ const cidrBlock = (min: number, max: number, what: string) =>
 const schema = z
   .object({
     environment: oneOf(ENVIRONMENTS),
-    location: text(/^[a-z][a-z0-9]*$/, "an Azure region name such as westeurope").default(
-      "westeurope",
-    ),
+    location: region().default("westeurope"),
     owner: text(/^[\w.@ -]{1,256}$/, "1–256 letters, digits, spaces or . _ @ -").default(
       "data-platform",
     ),
@@ -208,7 +294,7 @@ const schema = z
     warehouseAutoStopMins: int(5, 1440).default(10),
     databricksAccountId: text(
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-      "a Databricks account id (lowercase UUID)",
+      "a Databricks account id: the lowercase UUID shown in the account console (accounts.azuredatabricks.net, user menu); the NCC and its binding are created in this account",
     ),
     jobsDeployerPrincipal: text(
       /^(users\/[^\s/]+@[^\s/]+|servicePrincipals\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|groups\/\S(.*\S)?)$/,
@@ -398,8 +484,14 @@ function networkProblems(c: NetworkKeys): { path: string[]; message: string }[] 
     });
   }
   if (!c.vnetInjection) return out;
-  const vnet = parseCidr(c.vnetAddressSpace);
-  const subnets = SUBNET_KEYS.map((key) => ({ key, cidr: parseCidr(c[key]) }));
+  // A block with host bits set is already reported on its own key; judging it here as well
+  // would add overlap or containment errors that vanish once it is written correctly.
+  const block = (v: string) => {
+    const cidr = parseCidr(v);
+    return cidr && isNetworkAddress(cidr) ? cidr : undefined;
+  };
+  const vnet = block(c.vnetAddressSpace);
+  const subnets = SUBNET_KEYS.map((key) => ({ key, cidr: block(c[key]) }));
   subnets.forEach(({ key, cidr }, i) => {
     if (!vnet || !cidr) return;
     if (!contains(vnet, cidr)) {
@@ -426,6 +518,12 @@ export type LakehouseConfig = z.infer<typeof schema>;
 /** Every key the project namespace accepts. */
 const shape: Record<string, z.ZodTypeAny | undefined> = schema._def.schema.shape;
 export const CONFIG_KEYS: readonly string[] = Object.keys(shape).sort();
+
+/** What a key accepts, as its own validation says when given an empty string. */
+function allowedFor(key: string): string {
+  const result = shape[key]?.safeParse("");
+  return result && !result.success ? result.error.issues[0].message : "a value";
+}
 
 /** Thrown when the stack configuration is invalid; the message lists every problem. */
 export class ConfigError extends Error {
@@ -461,7 +559,7 @@ export function parseConfig(
         ? [
             `${namespace}:${key} (unset, default ${JSON.stringify(fallback.data)}): ${issue.message}`,
           ]
-        : [`${namespace}:${key} is required and has no default`];
+        : [`${namespace}:${key} is required and has no default; expected ${allowedFor(key)}`];
     }
     const item = issue.path.length > 1 ? `[${issue.path.slice(1).join("][")}]` : "";
     return [`${namespace}:${key}${item} = ${JSON.stringify(value)}: ${issue.message}`];

@@ -150,7 +150,7 @@ export interface WorkspaceNetworkArgs {
 /**
  * The VNet a workspace is injected into ("Deploy Azure Databricks in your Azure virtual network
  * (VNet injection)"): host and container subnets delegated to `Microsoft.Databricks/workspaces`
- * sharing one network security group, and a third subnet for private endpoints (a delegated
+ * sharing one network security group and one NAT gateway (their egress), and a third subnet for private endpoints (a delegated
  * subnet cannot hold them).
  */
 export class WorkspaceNetwork extends pulumi.ComponentResource {
@@ -164,6 +164,8 @@ export class WorkspaceNetwork extends pulumi.ComponentResource {
   public readonly privateEndpointSubnetId: pulumi.Output<string>;
   /** ARM id of the NSG on both workspace subnets. */
   public readonly networkSecurityGroupId: pulumi.Output<string>;
+  /** ARM id of the NAT gateway both workspace subnets egress through. */
+  public readonly natGatewayId: pulumi.Output<string>;
 
   private readonly args: WorkspaceNetworkArgs;
   private readonly baseName: string;
@@ -193,6 +195,37 @@ export class WorkspaceNetwork extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Classic compute (job clusters) opens its secure cluster connectivity tunnel to the control
+    // plane outbound, and also reaches the metastore, artifact storage and PyPI outbound. With
+    // no public IPs on the nodes, and Azure retiring default outbound access for new VNets
+    // ("Default outbound access in Azure"), the subnets need an explicit egress: a NAT gateway
+    // with a Standard static public IP, as "Enable secure cluster connectivity" (egress from
+    // workspace subnets) recommends for VNet-injected workspaces. It admits nothing inbound.
+    const egressIp = new network.PublicIPAddress(
+      `${name}-nat-ip`,
+      {
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        sku: { name: "Standard", tier: "Regional" },
+        publicIPAllocationMethod: "Static",
+        publicIPAddressVersion: "IPv4",
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+    const nat = new network.NatGateway(
+      `${name}-nat`,
+      {
+        resourceGroupName: args.resourceGroupName,
+        location: args.location,
+        sku: { name: "Standard" },
+        publicIpAddresses: [{ id: egressIp.id }],
+        idleTimeoutInMinutes: 10,
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+
     // The subnet's name, read through its id so the workspace waits for the subnet (with its
     // NSG and delegation) to exist.
     const workspaceSubnet = (suffix: string, prefix: string, after?: pulumi.Resource) => {
@@ -205,6 +238,7 @@ export class WorkspaceNetwork extends pulumi.ComponentResource {
           subnetName,
           addressPrefix: prefix,
           networkSecurityGroup: { id: nsg.id },
+          natGateway: { id: nat.id },
           delegations: [{ name: "databricks", serviceName: DATABRICKS_DELEGATION }],
         },
         // One subnet operation at a time per VNet: concurrent ones fail with
@@ -233,6 +267,7 @@ export class WorkspaceNetwork extends pulumi.ComponentResource {
     this.containerSubnetName = container.name;
     this.privateEndpointSubnetId = endpoints.id;
     this.networkSecurityGroupId = nsg.id;
+    this.natGatewayId = nat.id;
     this.registerOutputs({
       virtualNetworkId: this.virtualNetworkId,
       hostSubnetName: this.hostSubnetName,

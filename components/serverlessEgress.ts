@@ -105,6 +105,8 @@ export interface ServerlessEgressArgs {
    * connections approved on the account. Unset: the firewall admits the NCC's stable subnets.
    */
   readonly privateStorage?: PrivateStorageTarget;
+  /** How long to wait for Databricks to create each endpoint (default {@link CONNECTION_WAIT}). */
+  readonly connectionWait?: Partial<ConnectionWait>;
 }
 
 /**
@@ -116,10 +118,13 @@ export class ServerlessEgress extends pulumi.ComponentResource {
   public readonly binding: databricks.MwsNccBinding;
   /** Approved private endpoint connections on the storage account, by group id. */
   public readonly approvals: Readonly<Record<string, storage.PrivateEndpointConnection>>;
+  /** Name of the connection each approval updates, by group id (Azure chooses it). */
+  public readonly connectionNames: Readonly<Record<string, pulumi.Output<string>>>;
 
   constructor(name: string, args: ServerlessEgressArgs, opts?: pulumi.ComponentResourceOptions) {
     super("oms:network:ServerlessEgress", name, {}, opts);
     const provider = args.ncc.accountProvider;
+    const wait = { ...CONNECTION_WAIT, ...args.connectionWait };
 
     // A workspace has one NCC; binding another replaces it. Serverless compute picks the new
     // configuration up when it next starts.
@@ -129,6 +134,7 @@ export class ServerlessEgress extends pulumi.ComponentResource {
       { parent: this, provider },
     );
 
+    const connectionNames: Record<string, pulumi.Output<string>> = {};
     const privateRule = (groupId: string, target: PrivateStorageTarget) => {
       // Databricks creates a private endpoint in its serverless plane and asks the account for
       // a connection, which stays Pending until the account's owner approves it.
@@ -138,17 +144,33 @@ export class ServerlessEgress extends pulumi.ComponentResource {
         { parent: this, provider },
       );
       // The connection's name is chosen by Azure; it is found by the rule's endpoint name, as
-      // the Databricks security reference architecture does. Read only after the rule exists,
-      // so nothing on the path that creates the workspace reads data.
-      const account = storage.getStorageAccountOutput(
-        { accountName: target.accountName, resourceGroupName: target.resourceGroupName },
-        { parent: this, dependsOn: [rule] },
-      );
+      // the Databricks security reference architecture does. Databricks creates the endpoint
+      // asynchronously (rule state CREATING, then PENDING once the connection exists: "Ncc
+      // Private Endpoint Rule", Databricks API reference), so the look-up waits for it. It runs
+      // only once the rule exists, never in preview, so nothing on the path that creates the
+      // workspace reads data.
       const connectionName = pulumi
-        .all([account.privateEndpointConnections, rule.endpointName, target.accountName])
-        .apply(([connections, endpointName, accountName]) =>
-          connectionOf(connections ?? [], endpointName, accountName),
+        .all([rule.endpointName, target.accountName, target.resourceGroupName])
+        .apply(
+          ([endpointName, accountName, resourceGroupName]): pulumi.Output<string> =>
+            pulumi.runtime.isDryRun()
+              ? knownAfterDeploy()
+              : pulumi.output(
+                  awaitConnection(
+                    async () =>
+                      (
+                        await storage.getStorageAccount(
+                          { accountName, resourceGroupName },
+                          { parent: this },
+                        )
+                      ).privateEndpointConnections ?? [],
+                    endpointName,
+                    accountName,
+                    wait,
+                  ),
+                ),
         );
+      connectionNames[groupId] = connectionName;
       // Creating this resource updates the connection Databricks requested: azure-native lets a
       // PrivateEndpointConnection "create" an existing connection instead of refusing it as
       // already existing (pulumi-azure-native issue 808, fixed).
@@ -170,6 +192,7 @@ export class ServerlessEgress extends pulumi.ComponentResource {
     this.approvals = target
       ? Object.fromEntries(LAKE_ENDPOINT_GROUPS.map((g) => [g, privateRule(g, target)]))
       : {};
+    this.connectionNames = connectionNames;
     this.registerOutputs({});
   }
 }
@@ -180,24 +203,75 @@ interface ListedConnection {
   readonly privateEndpoint?: { readonly id?: string };
 }
 
+/** How {@link awaitConnection} waits: exponential backoff, capped, for a bounded number of tries. */
+export interface ConnectionWait {
+  /** Look-ups in all, the first one immediate. */
+  readonly attempts: number;
+  /** Pause before the second look-up, in milliseconds; doubled after each miss. */
+  readonly firstDelayMs: number;
+  /** Longest pause between two look-ups, in milliseconds. */
+  readonly maxDelayMs: number;
+  /** Waits `ms` milliseconds (injectable so tests take no wall-clock time). */
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+/**
+ * Default wait for an NCC endpoint's connection: 5 s, 10 s, 20 s, then 30 s between look-ups,
+ * 12 look-ups, about 5 minutes in all. Databricks moves a new rule from CREATING to PENDING (the
+ * connection exists) within minutes ("Ncc Private Endpoint Rule", Databricks API reference).
+ */
+export const CONNECTION_WAIT: ConnectionWait = {
+  attempts: 12,
+  firstDelayMs: 5_000,
+  maxDelayMs: 30_000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** The pauses {@link awaitConnection} makes between its look-ups, in milliseconds. */
+export function backoffDelays(wait: Omit<ConnectionWait, "sleep">): number[] {
+  return Array.from({ length: Math.max(0, wait.attempts - 1) }, (_, i) =>
+    Math.min(wait.maxDelayMs, wait.firstDelayMs * 2 ** i),
+  );
+}
+
+/**
+ * Looks the account's connections up (`lookup`) until one comes from `endpointName`, pausing as
+ * `wait` says between look-ups; returns its name. Throws after the last look-up, naming the
+ * endpoint, the account, how long it waited and what to check.
+ */
+export async function awaitConnection(
+  lookup: () => Promise<readonly ListedConnection[]>,
+  endpointName: string,
+  accountName: string,
+  wait: ConnectionWait = CONNECTION_WAIT,
+): Promise<string> {
+  const delays = backoffDelays(wait);
+  for (let i = 0; ; i++) {
+    const found = connectionOf(await lookup(), endpointName);
+    if (found) return found;
+    if (i >= delays.length) break;
+    await wait.sleep(delays[i]);
+  }
+  const seconds = delays.reduce((a, b) => a + b, 0) / 1000;
+  throw new Error(
+    `storage account ${accountName} lists no private endpoint connection from ${endpointName} after ${wait.attempts} look-ups over ${seconds} s; Databricks creates it asynchronously — check the NCC private endpoint rule's connection state and error message in the account console (CREATE_FAILED needs the rule recreated), then run pulumi up again`,
+  );
+}
+
 /**
  * The name of the connection `endpointName` (an NCC rule's Azure private endpoint) holds on the
- * account. Throws when there is none yet: Databricks creates the endpoint asynchronously, and
- * the next `pulumi up` approves it.
+ * account, or undefined when the account lists none yet.
  */
 export function connectionOf(
   connections: readonly ListedConnection[],
   endpointName: string,
-  accountName: string,
-): string {
+): string | undefined {
   const suffix = `/privateendpoints/${endpointName.toLowerCase()}`;
-  const found = connections.find((c) =>
-    (c.privateEndpoint?.id ?? "").toLowerCase().endsWith(suffix),
-  );
-  if (!found?.name) {
-    throw new Error(
-      `storage account ${accountName} has no private endpoint connection from ${endpointName} yet; Databricks creates it shortly after the rule — run pulumi up again to approve it`,
-    );
-  }
-  return found.name;
+  return connections.find((c) => (c.privateEndpoint?.id ?? "").toLowerCase().endsWith(suffix))
+    ?.name;
+}
+
+/** A string Output whose value is unknown, as the engine reports values known after deploy. */
+function knownAfterDeploy(): pulumi.Output<string> {
+  return pulumi.output(pulumi.unknown) as unknown as pulumi.Output<string>;
 }

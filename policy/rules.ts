@@ -86,7 +86,12 @@ export const TYPES = {
   privateDnsZoneGroup: "azure-native:network:PrivateDnsZoneGroup",
   privateZone: "azure-native:privatedns:PrivateZone",
   virtualNetworkLink: "azure-native:privatedns:VirtualNetworkLink",
+  networkSecurityGroup: "azure-native:network:NetworkSecurityGroup",
+  securityRule: "azure-native:network:SecurityRule",
 } as const;
+
+/** Source prefixes that mean "anyone on the internet" in an NSG rule. */
+const OPEN_SOURCES = ["*", "internet", "any", "0.0.0.0/0", "::/0"];
 
 /**
  * Storage sub-resources serverless compute needs a private endpoint to, when it reaches the lake
@@ -403,6 +408,47 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
       return props.azureManagedIdentity === undefined ? ["azureManagedIdentity is unset"] : [];
     },
   },
+  // --- Network ---------------------------------------------------------------------------------
+  {
+    id: "ncc-connection-approved",
+    description:
+      'Private endpoint connections the stack manages on the lake are Approved: a rule whose connection stays Pending, Rejected or Disconnected admits no serverless traffic ("Ncc Private Endpoint Rule": effective only once ESTABLISHED).',
+    validate: (type, props) => {
+      if (type !== TYPES.privateEndpointConnection) return [];
+      const status = at(props, "privateLinkServiceConnectionState.status");
+      return isUnknown(status) || status === "Approved"
+        ? []
+        : [
+            `privateLinkServiceConnectionState.status is ${show(status)}; the stack approves the connections its NCC requested (status Approved)`,
+          ];
+    },
+  },
+  {
+    id: "nsg-no-inbound-from-internet",
+    description:
+      "The stack declares no NSG rule that allows inbound traffic from the internet or any source: secure cluster connectivity needs no open port, and Databricks adds the rules it requires itself.",
+    validate: (type, props) => {
+      const rules =
+        type === TYPES.networkSecurityGroup
+          ? asList(props.securityRules).map(asRecord)
+          : type === TYPES.securityRule
+            ? [asRecord(props)]
+            : [];
+      return rules
+        .filter((r) => {
+          const inbound = r.direction === undefined || text(r.direction) === "Inbound";
+          const allow = text(r.access).toLowerCase() === "allow";
+          const sources = [r.sourceAddressPrefix, ...asList(r.sourceAddressPrefixes)].map((v) =>
+            text(v).toLowerCase(),
+          );
+          return inbound && allow && sources.some((src) => OPEN_SOURCES.includes(src));
+        })
+        .map(
+          (r) =>
+            `security rule ${show(r.name ?? r.securityRuleName)} allows inbound traffic from ${show(r.sourceAddressPrefix ?? r.sourceAddressPrefixes)}; allow only named sources (the workspace's own rules come from Databricks)`,
+        );
+    },
+  },
   // --- Jobs (written against databricks.JobArgs) -----------------------------------------------
   {
     id: "job-run-as-service-principal",
@@ -575,7 +621,107 @@ function serverlessAdmission(resources: readonly StackResource[]): string | unde
   return problems.length > 0 ? problems.join("; ") : undefined;
 }
 
+/** The placeholder the offline plan writes for an NCC's stable subnets before deploy. */
+const nccSubnetsMarker = (nccName: string) => `${UNKNOWN_PREFIX}: stable subnets of ${nccName})`;
+
+/** Why a storage virtual network rule is not one of the stack's NCC stable subnets, if it is not. */
+function foreignSubnet(subnetId: unknown, nccs: readonly StackResource[]): string | undefined {
+  const known = nccs.flatMap((n) =>
+    asList(at(n.props, "egressConfig.defaultRules.azureServiceEndpointRule.subnets")),
+  );
+  if (typeof subnetId !== "string")
+    return `virtual network rule ${show(subnetId)} has no subnet id`;
+  if (isUnknown(subnetId)) {
+    // Before deploy, only the NCC's own output may fill the rule (the plan names its source).
+    return nccs.some((n) => subnetId === nccSubnetsMarker(n.name)) ||
+      subnetId === UNKNOWN_PREFIX + ")"
+      ? undefined
+      : `virtual network rule ${subnetId} does not come from the NCC's stable subnets`;
+  }
+  return known.some((k) => typeof k === "string" && k.toLowerCase() === subnetId.toLowerCase())
+    ? undefined
+    : `virtual network rule ${subnetId} is not one of the NCC's stable subnets${known.length === 0 ? " (the NCC's subnets are known only after deploy, so a fixed subnet id cannot be one of them)" : ""}`;
+}
+
+/** The storage account an NCC private endpoint rule's target id names, if it is one of the stack's. */
+function lakeTarget(resourceId: unknown, accounts: readonly StackResource[]): boolean {
+  if (typeof resourceId !== "string") return false;
+  if (resourceId === UNKNOWN_PREFIX + ")") return true;
+  if (isUnknown(resourceId)) {
+    return accounts.some((a) => resourceId === `${UNKNOWN_PREFIX}: id of ${a.name})`);
+  }
+  return accounts.some((a) => {
+    const name = a.props.accountName;
+    return (
+      typeof name === "string" &&
+      resourceId
+        .toLowerCase()
+        .endsWith(`/providers/microsoft.storage/storageaccounts/${name.toLowerCase()}`)
+    );
+  });
+}
+
 export const STACK_RULES: readonly StackRule[] = [
+  {
+    id: "storage-vnet-rules-ncc-subnets-only",
+    description:
+      "The lake's virtual network rules list the bound NCC's stable subnets and nothing else: another subnet would admit compute the stack does not own (\"Configure a firewall for serverless compute access\").",
+    validate: (resources) => {
+      const nccs = resources.filter((r) => r.type === TYPES.ncc);
+      return resources
+        .filter((r) => r.type === TYPES.storageAccount)
+        .flatMap((account) => {
+          const rules = at(account.props, "networkRuleSet.virtualNetworkRules");
+          return asList(rules).flatMap((rule) => {
+            const problem = foreignSubnet(asRecord(rule).virtualNetworkResourceId, nccs);
+            return problem
+              ? [{ name: account.name, message: `storage account ${account.name}: ${problem}` }]
+              : [];
+          });
+        });
+    },
+  },
+  {
+    id: "ncc-private-endpoints-to-lake-only",
+    description:
+      "NCC private endpoint rules target the stack's own storage account (the lake), and together its dfs and blob endpoints, nothing else: serverless compute gets no private path to other resources.",
+    validate: (resources) => {
+      const accounts = resources.filter((r) => r.type === TYPES.storageAccount);
+      const rules = resources.filter((r) => r.type === TYPES.nccPrivateEndpointRule);
+      const out: StackViolation[] = [];
+      for (const rule of rules) {
+        const { resourceId, groupId } = rule.props;
+        if (!lakeTarget(resourceId, accounts)) {
+          out.push({
+            name: rule.name,
+            message: `NCC private endpoint rule ${rule.name} targets ${show(resourceId)}, not the stack's storage account`,
+          });
+        }
+        if (
+          !isUnknown(groupId) &&
+          !(SERVERLESS_PRIVATE_GROUPS as readonly unknown[]).includes(groupId)
+        ) {
+          out.push({
+            name: rule.name,
+            message: `NCC private endpoint rule ${rule.name} has group id ${show(groupId)}; allowed: ${SERVERLESS_PRIVATE_GROUPS.join(", ")}`,
+          });
+        }
+      }
+      const groups = new Set(rules.map((r) => r.props.groupId));
+      const missing = SERVERLESS_PRIVATE_GROUPS.filter((g) => !groups.has(g));
+      if (
+        rules.length > 0 &&
+        missing.length > 0 &&
+        !rules.some((r) => isUnknown(r.props.groupId))
+      ) {
+        out.push({
+          name: rules[0].name,
+          message: `NCC private endpoint rules lack group id ${missing.join(" and ")}: serverless compute needs both dfs and blob of the lake`,
+        });
+      }
+      return out;
+    },
+  },
   {
     id: "serverless-egress-admitted",
     description:

@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { recorder } from "./recorder";
+import { CLIENT, recorder } from "./recorder";
 import { promiseOf, settle } from "./harness";
 import { LakehouseStorage } from "../components/storage";
 import { DatabricksWorkspace } from "../components/workspace";
@@ -12,7 +12,19 @@ import { LakehouseCatalog, LakehouseGrant } from "../components/catalog";
 import { SqlWarehouse } from "../components/warehouse";
 import { mergeGrants, Privilege } from "../components/grants";
 import { WorkspaceNetwork } from "../components/network";
-import { connectionOf, NetworkConnectivityConfig } from "../components/serverlessEgress";
+import {
+  backoffDelays,
+  CONNECTION_WAIT,
+  connectionOf,
+  NetworkConnectivityConfig,
+  ServerlessEgress,
+} from "../components/serverlessEgress";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const settings = require("@pulumi/pulumi/runtime/settings") as {
+  isDryRun(): boolean;
+  _setIsDryRun(value: boolean): void;
+};
 
 const tags = { environment: "test" };
 const promiseOutput = <T>(v: T) => pulumi.output(v);
@@ -200,7 +212,7 @@ describe("components alone", () => {
     );
   });
 
-  it("connectionOf: finds the NCC endpoint's connection by endpoint name, or says to run again", () => {
+  it("connectionOf: finds the NCC endpoint's connection by endpoint name", () => {
     const connections = [
       { name: "other.1", privateEndpoint: { id: "/x/privateEndpoints/other" } },
       {
@@ -208,10 +220,89 @@ describe("components alone", () => {
         privateEndpoint: { id: "/x/providers/Microsoft.Network/privateEndpoints/NCC-PE" },
       },
     ];
-    expect(connectionOf(connections, "ncc-pe", "lake")).to.equal("ncc-pe.2");
-    expect(() => connectionOf(connections, "missing", "lake")).to.throw(
-      /storage account lake has no private endpoint connection from missing yet; .* run pulumi up again/,
+    expect(connectionOf(connections, "ncc-pe")).to.equal("ncc-pe.2");
+    expect(connectionOf(connections, "missing")).to.equal(undefined);
+  });
+
+  // Databricks creates an NCC rule's endpoint asynchronously: the first up must wait for the
+  // connection instead of failing, and give up clearly when it never comes.
+  const egressOf = (pending: number, attempts: number) => {
+    const sleeps: number[] = [];
+    recorder.connectionsPendingFor = pending;
+    const ncc = new NetworkConnectivityConfig("waitncc", {
+      accountHost: "https://accounts.azuredatabricks.net",
+      accountId: "a",
+      region: "westeurope",
+      nccName: "wait-ncc",
+    });
+    const egress = new ServerlessEgress("wait", {
+      ncc,
+      workspaceId: "1",
+      privateStorage: {
+        accountId: `/subscriptions/${CLIENT.subscriptionId}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/lake`,
+        accountName: "lake",
+        resourceGroupName: "rg",
+      },
+      connectionWait: {
+        attempts,
+        sleep: (ms) => {
+          sleeps.push(ms);
+          return Promise.resolve();
+        },
+      },
+    });
+    return { egress, sleeps };
+  };
+  const lookups = () =>
+    recorder.calls.filter((c) => c.token === "azure-native:storage:getStorageAccount").length;
+
+  it("ServerlessEgress: waits, with backoff, for connections that appear on a later look-up", async () => {
+    const { egress, sleeps } = egressOf(5, 12);
+    const names = await Promise.all(Object.values(egress.connectionNames).map((n) => promiseOf(n)));
+    expect(names).to.have.length(2);
+    for (const n of names) expect(n).to.match(/^databricks-pe-of-wait-(dfs|blob)\./);
+    // Five empty answers shared by the two rules, then both connections are found.
+    expect(lookups()).to.be.within(6, 7);
+    // Each rule's look-ups back off from 5 s.
+    expect([...sleeps].sort((a, b) => a - b).slice(0, 4)).to.deep.equal([
+      5_000, 5_000, 10_000, 10_000,
+    ]);
+    expect(backoffDelays(CONNECTION_WAIT)).to.deep.equal([
+      5_000, 10_000, 20_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000, 30_000,
+    ]);
+  });
+
+  it("ServerlessEgress: skips the look-up in preview, even for a rule that already exists", async () => {
+    const wasDryRun = settings.isDryRun();
+    settings._setIsDryRun(true);
+    try {
+      // Plausible outputs: the rule's endpoint name is known, as for a rule already deployed.
+      const { egress } = egressOf(0, 12);
+      await settle();
+      const name = egress.connectionNames.dfs as unknown as { isKnown: Promise<boolean> };
+      expect(await name.isKnown).to.equal(false);
+      expect(lookups()).to.equal(0);
+    } finally {
+      settings._setIsDryRun(wasDryRun);
+    }
+  });
+
+  it("ServerlessEgress: fails clearly when the connection never appears", async () => {
+    const { egress, sleeps } = egressOf(1_000, 4);
+    let error: Error | undefined;
+    try {
+      await promiseOf(egress.connectionNames.dfs);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.match(
+      /storage account lake lists no private endpoint connection from databricks-pe-of-wait-dfs after 4 look-ups over 35 s; .*connection state.*run pulumi up again/,
     );
+    // Both rules: 3 pauses each between 4 look-ups, then the error; no more look-ups.
+    expect([...sleeps].sort((a, b) => a - b)).to.deep.equal([
+      5_000, 5_000, 10_000, 10_000, 20_000, 20_000,
+    ]);
+    expect(lookups()).to.equal(8);
   });
 
   it("LakehouseCatalog: merges additional grants into the same authoritative Grants", async () => {

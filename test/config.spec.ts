@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { expect } from "chai";
 import * as yaml from "js-yaml";
-import { CONFIG_KEYS, ConfigError, loadConfig, parseConfig } from "../config";
+import { CONFIG_KEYS, ConfigError, DATABRICKS_REGIONS, loadConfig, parseConfig } from "../config";
 import { loadStackConfig, PROJECT, ROOT, setStackConfig, withConfig } from "./harness";
 
 /** The dev stack's values without namespace, as parseConfig takes them. */
@@ -139,6 +139,37 @@ describe("configuration", () => {
     );
     expect(vnet({ vnetContainerSubnet: "10.20.1.7/24" })).to.contain(
       'oms-lakehouse:vnetContainerSubnet = "10.20.1.7/24": host bits are set (the network address is 10.20.1.0/24)',
+    );
+  });
+
+  it("reports a block with host bits set once, not as an overlap of the unnormalised block", () => {
+    const problems = rejection(devRaw({ vnetInjection: "true", vnetHostSubnet: "10.20.0.5/24" }));
+    expect(problems).to.contain(
+      'oms-lakehouse:vnetHostSubnet = "10.20.0.5/24": host bits are set (the network address is 10.20.0.0/24)',
+    );
+    expect(problems).not.to.contain("overlaps");
+    expect(problems.split("\n")).to.have.length(2);
+  });
+
+  it("rejects a region where Azure Databricks is not available, suggesting the closest", () => {
+    expect(rejection(devRaw({ location: "westeurop" }))).to.contain(
+      'oms-lakehouse:location = "westeurop": not an Azure region where Azure Databricks is available; did you mean westeurope? expected an ARM location name from the "Azure Databricks regions" list: australiacentral,',
+    );
+    expect(rejection(devRaw({ location: "West Europe" }))).to.contain("did you mean westeurope?");
+    expect(rejection(devRaw({ location: "narnia" })))
+      .to.contain('oms-lakehouse:location = "narnia": not an Azure region')
+      .and.not.to.contain("did you mean");
+    for (const ok of DATABRICKS_REGIONS) {
+      expect(parseConfig(devRaw({ location: ok })).location).to.equal(ok);
+    }
+  });
+
+  it("says what a Databricks account id is when it is missing or malformed", () => {
+    expect(rejection(devRaw({ databricksAccountId: undefined }))).to.contain(
+      "oms-lakehouse:databricksAccountId is required and has no default; expected a Databricks account id: the lowercase UUID shown in the account console",
+    );
+    expect(rejection(devRaw({ databricksAccountId: "ABC" }))).to.contain(
+      'oms-lakehouse:databricksAccountId = "ABC": a Databricks account id: the lowercase UUID shown in the account console',
     );
   });
 

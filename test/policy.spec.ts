@@ -219,6 +219,31 @@ const CASES: Record<string, Case> = {
     bad: { ...account, publicNetworkAccess: "Enabled" },
     context: prod,
   },
+  "ncc-connection-approved": {
+    type: TYPES.privateEndpointConnection,
+    good: { privateLinkServiceConnectionState: { status: "Approved", description: "d" } },
+    bad: { privateLinkServiceConnectionState: { status: "Pending", description: "d" } },
+  },
+  "nsg-no-inbound-from-internet": {
+    type: TYPES.networkSecurityGroup,
+    good: {
+      securityRules: [
+        {
+          name: "vnet",
+          direction: "Inbound",
+          access: "Allow",
+          sourceAddressPrefix: "VirtualNetwork",
+        },
+        { name: "deny", direction: "Inbound", access: "Deny", sourceAddressPrefix: "Internet" },
+        { name: "out", direction: "Outbound", access: "Allow", sourceAddressPrefix: "*" },
+      ],
+    },
+    bad: {
+      securityRules: [
+        { name: "ssh", direction: "Inbound", access: "Allow", sourceAddressPrefix: "Internet" },
+      ],
+    },
+  },
   "prod-no-force-destroy": {
     type: TYPES.schema,
     good: { forceDestroy: false },
@@ -341,6 +366,104 @@ describe("policy rules", () => {
       ).to.contain("approved NCC private endpoints to blob");
       expect(
         rule?.validate([warehouse, binding, closed, ...rulesTo("dfs", "blob"), ...approvals(1)]),
+      ).to.have.length(1);
+    });
+  });
+
+  describe("storage-vnet-rules-ncc-subnets-only", () => {
+    const rule = STACK_RULES.find((r) => r.id === "storage-vnet-rules-ncc-subnets-only");
+    const r = (type: string, name: string, props: Props = {}) => ({ type, name, props });
+    const nccSubnet =
+      "/subscriptions/d/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/kaas-vnet/subnets/worker-subnet";
+    const ncc = (known: boolean) =>
+      r(TYPES.ncc, "oms-dev-ncc", {
+        name: "oms-dev-ncc",
+        ...(known
+          ? {
+              egressConfig: {
+                defaultRules: { azureServiceEndpointRule: { subnets: [nccSubnet] } },
+              },
+            }
+          : {}),
+      });
+    const lake = (...ids: string[]) =>
+      r(TYPES.storageAccount, "lake", {
+        networkRuleSet: {
+          defaultAction: "Deny",
+          virtualNetworkRules: ids.map((id) => ({ virtualNetworkResourceId: id, action: "Allow" })),
+        },
+      });
+
+    it("passes the NCC's subnets, before deploy (the plan's placeholder) and after (known ids)", () => {
+      expect(
+        rule?.validate([ncc(false), lake("(known after deploy: stable subnets of oms-dev-ncc)")]),
+      ).to.deep.equal([]);
+      expect(rule?.validate([ncc(true), lake(nccSubnet.toUpperCase())])).to.deep.equal([]);
+      expect(rule?.validate([ncc(false), lake()])).to.deep.equal([]);
+    });
+
+    it("fails a subnet that is not the NCC's, beside or instead of its subnets", () => {
+      const other =
+        "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/virtualNetworks/v/subnets/s";
+      // (A) a broader rule beside the NCC's subnets
+      const [beside] = rule?.validate([ncc(true), lake(nccSubnet, other)]) ?? [];
+      expect(beside?.message).to.equal(
+        `storage account lake: virtual network rule ${other} is not one of the NCC's stable subnets`,
+      );
+      // (B) the NCC's subnets replaced by an unrelated subnet, known or only known after deploy
+      expect(rule?.validate([ncc(false), lake(other)])?.[0]?.message).to.contain(
+        "cannot be one of them",
+      );
+      expect(
+        rule?.validate([ncc(false), lake("(known after deploy: id of oms-prod-host)")])?.[0]
+          ?.message,
+      ).to.contain("does not come from the NCC's stable subnets");
+    });
+  });
+
+  describe("ncc-private-endpoints-to-lake-only", () => {
+    const rule = STACK_RULES.find((r) => r.id === "ncc-private-endpoints-to-lake-only");
+    const r = (type: string, name: string, props: Props = {}) => ({ type, name, props });
+    const lake = r(TYPES.storageAccount, "oms-prod-account", { accountName: "omslakeprod" });
+    const peRule = (groupId: string, resourceId: string) =>
+      r(TYPES.nccPrivateEndpointRule, `rule-${groupId}`, { groupId, resourceId });
+    const lakeId =
+      "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/omslakeprod";
+
+    it("passes dfs and blob rules to the lake, before deploy and after", () => {
+      const before = "(known after deploy: id of oms-prod-account)";
+      expect(rule?.validate([lake, peRule("dfs", before), peRule("blob", before)])).to.deep.equal(
+        [],
+      );
+      expect(rule?.validate([lake, peRule("dfs", lakeId), peRule("blob", lakeId)])).to.deep.equal(
+        [],
+      );
+      expect(rule?.validate([lake])).to.deep.equal([]);
+    });
+
+    it("fails a rule to another resource, another group id, or a missing group", () => {
+      const other = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/db";
+      const [target] = rule?.validate([lake, peRule("dfs", lakeId), peRule("blob", other)]) ?? [];
+      expect(target?.message).to.equal(
+        `NCC private endpoint rule rule-blob targets "${other}", not the stack's storage account`,
+      );
+      expect(
+        rule?.validate([
+          lake,
+          peRule("dfs", lakeId),
+          peRule("blob", lakeId),
+          peRule("queue", lakeId),
+        ])?.[0]?.message,
+      ).to.contain('has group id "queue"; allowed: dfs, blob');
+      expect(rule?.validate([lake, peRule("dfs", lakeId)])?.[0]?.message).to.contain(
+        "lack group id blob",
+      );
+      expect(
+        rule?.validate([
+          lake,
+          peRule("dfs", "(known after deploy: id of oms-prod-other)"),
+          peRule("blob", lakeId),
+        ]),
       ).to.have.length(1);
     });
   });

@@ -67,10 +67,16 @@ export class Recorder {
    * is then unknown instead of invented. The offline plan uses `unknown`.
    */
   computedOutputs: "plausible" | "unknown" = "plausible";
+  /**
+   * Storage account look-ups still to answer without the NCC's connections, as Azure does while
+   * Databricks is creating the endpoints (rule state CREATING).
+   */
+  connectionsPendingFor = 0;
 
   reset(): void {
     this.resources.length = 0;
     this.calls.length = 0;
+    this.connectionsPendingFor = 0;
   }
 
   /** Resources of one type token, e.g. `azure-native:storage:StorageAccount`. */
@@ -305,6 +311,10 @@ function powerBi(
  */
 function storageAccountRead(inputs: Record<string, unknown>): pulumi.runtime.MockCallResult {
   const id = arm(inputs.resourceGroupName, "Microsoft.Storage/storageAccounts", inputs.accountName);
+  if (recorder.connectionsPendingFor > 0) {
+    recorder.connectionsPendingFor -= 1;
+    return { id, name: inputs.accountName, privateEndpointConnections: [] };
+  }
   const privateEndpointConnections = recorder
     .ofType("databricks:index/mwsNccPrivateEndpointRule:MwsNccPrivateEndpointRule")
     .filter((rule) => rule.inputs.resourceId === id)

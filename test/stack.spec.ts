@@ -44,6 +44,8 @@ const T = {
   dnsZoneGroup: "azure-native:network:PrivateDnsZoneGroup",
   zone: "azure-native:privatedns:PrivateZone",
   zoneLink: "azure-native:privatedns:VirtualNetworkLink",
+  nat: "azure-native:network:NatGateway",
+  publicIp: "azure-native:network:PublicIPAddress",
 };
 const ACCOUNT_HOST = "https://accounts.azuredatabricks.net";
 /** The last type of a parent chain (`a$b` → `b`), i.e. the direct parent's type. */
@@ -321,7 +323,13 @@ for (const [stack, expected] of Object.entries(STACKS)) {
           const params = obj(one(T.workspace).inputs.parameters);
           if (!expected.vnet) {
             expect(Object.keys(params)).to.deep.equal(["enableNoPublicIp"]);
-            expect(all(T.vnet).length + all(T.subnet).length + all(T.endpoint).length).to.equal(0);
+            expect(
+              all(T.vnet).length +
+                all(T.subnet).length +
+                all(T.endpoint).length +
+                all(T.nat).length +
+                all(T.publicIp).length,
+            ).to.equal(0);
             return;
           }
           const vnet = one(T.vnet);
@@ -354,6 +362,27 @@ for (const [stack, expected] of Object.entries(STACKS)) {
           expect(byName("endpoints")).to.include({ addressPrefix: "10.20.2.0/26" });
           expect(byName("endpoints")).not.to.have.property("delegations");
           expect(one(T.nsg).inputs).not.to.have.property("securityRules");
+        });
+
+        it("gives both Databricks subnets an explicit egress: a NAT gateway with a Standard static IP", () => {
+          // Secure cluster connectivity: clusters open their tunnel to the control plane outbound.
+          const ip = one(T.publicIp);
+          expect(ip.inputs).to.deep.include({
+            sku: { name: "Standard", tier: "Regional" },
+            publicIPAllocationMethod: "Static",
+          });
+          const nat = one(T.nat);
+          expect(nat.inputs).to.deep.include({
+            sku: { name: "Standard" },
+            publicIpAddresses: [{ id: `${ip.name}-id` }],
+          });
+          const subnets = all(T.subnet).map((r) => r.inputs);
+          const natOf = (n: string) =>
+            subnets.find((x) => x.subnetName === `oms-${stack}-${n}`)?.natGateway;
+          expect(natOf("host")).to.deep.equal({ id: `${nat.name}-id` });
+          expect(natOf("container")).to.deep.equal({ id: `${nat.name}-id` });
+          // Private endpoints need no internet egress.
+          expect(natOf("endpoints")).to.equal(undefined);
         });
 
         it("reaches dfs and blob through private endpoints whose DNS zones are linked to the VNet", () => {
