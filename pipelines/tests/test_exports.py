@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_a_failed_import_leaves_nothing_in_the_landing_folder(tmp_path, monkeypa
     bad_bytes = tmp_path / "latin1.csv"  # a UTF-8 mapping given a Latin-1 export, row 3 breaks
     lines = _superstore_lines()
     bad_bytes.write_bytes("\n".join([*lines[:3], lines[3].replace(",", ",é", 1)]).encode("latin-1"))
-    with pytest.raises(UnicodeDecodeError):
+    with pytest.raises(exports.ExportEncodingError):
         convert_export(mapping, str(bad_bytes), str(landing))
     assert _landed(landing) == []
 
@@ -163,6 +164,113 @@ def test_a_reimport_is_detected_and_a_corrected_export_is_a_new_file(tmp_path):
     csv_path.write_text("\n".join(_superstore_lines(4)) + "\n", encoding="utf-8")
     assert convert_export(mapping, str(csv_path), str(landing))["orders"] == 4
     assert len(_landed(landing)) == 6
+
+
+def test_a_reimport_completes_an_import_killed_between_its_renames(tmp_path):
+    mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
+    landing = tmp_path / "landing"
+    full = convert_export(mapping, str(SUPERSTORE), str(landing))
+    first = {p: (landing / p).read_bytes() for p in _landed(landing)}
+    kept = next(p for p in first if p.startswith("orders/"))
+    for p in first:
+        if p != kept:  # only orders had been renamed into place when the import was killed
+            (landing / p).unlink()
+    again = convert_export(mapping, str(SUPERSTORE), str(landing))
+    assert again == {e: n for e, n in full.items() if e != "orders"}
+    assert {p: (landing / p).read_bytes() for p in _landed(landing)} == first
+    with pytest.raises(ExportAlreadyImported) as err:
+        convert_export(mapping, str(SUPERSTORE), str(landing))
+    assert all(p.split("/")[1] in str(err.value) for p in first)  # names every entity file
+
+
+def test_temporaries_of_a_killed_import_are_removed_by_the_next_import(tmp_path):
+    mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
+    landing = tmp_path / "landing"
+    name = f"superstore-superstore-{exports.export_digest(mapping, str(SUPERSTORE))}.jsonl"
+    dead = 2**22 + 1  # above Linux's pid_max default: no such process
+    stale = [
+        landing / "orders" / f".{name}.{os.getpid()}.tmp",  # same export, any pid
+        landing / "customers" / f".{name}.{dead}.tmp",
+        landing / "shipments" / f".other-export-0123456789ab.jsonl.{dead}.tmp",  # dead process
+    ]
+    live = landing / "orders" / f".other-export-0123456789ab.jsonl.{os.getppid()}.tmp"
+    feed = landing / "orders" / ".orders-s7-b00000001.jsonl.tmp"  # not an import's temporary
+    for p in [*stale, live, feed]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text('{"order_id": "half')
+    convert_export(mapping, str(SUPERSTORE), str(landing))
+    assert not any(p.exists() for p in stale)
+    assert live.exists() and feed.exists()  # a live import's and the feed's files are kept
+    assert all(n.endswith(".jsonl") for n in _landed(landing) if "/." not in n)
+
+
+def test_bytes_not_in_the_declared_encoding_name_file_encoding_offset_and_the_fix(tmp_path):
+    mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
+    lines = _superstore_lines()
+    head = ("\n".join(lines[:3]) + "\n").encode("utf-8")
+    bad = tmp_path / "cp1252.csv"
+    bad.write_bytes(head + lines[3].replace(",", ",\u00e9", 1).encode("cp1252"))
+    offset = len(head) + lines[3].index(",") + 1
+    with pytest.raises(exports.ExportEncodingError) as err:
+        convert_export(mapping, str(bad), str(tmp_path / "landing"))
+    message = str(err.value)
+    assert str(bad) in message and "utf-8" in message and f"byte offset {offset} " in message
+    assert "`encoding:`" in message and "cp1252" in message  # what to do, and what is allowed
+    ok = exports.Mapping(**{**mapping.__dict__, "encoding": "cp1252"})
+    assert convert_export(ok, str(bad), str(tmp_path / "landing"))["orders"] == 3
+
+    unsupported = tmp_path / "m.yaml"
+    text = (MAPPINGS / "superstore.yaml").read_text(encoding="utf-8")
+    unsupported.write_text(text.replace("encoding: utf-8", "encoding: ebcdic"))
+    with pytest.raises(ValueError, match="'ebcdic' is not supported; use one of utf-8, "):
+        load_mapping(str(unsupported))
+
+
+@pytest.mark.parametrize(
+    ("entry", "fault"),
+    [
+        ("run-local", "header"),
+        ("run-local", "encoding"),  # run-local resumes from an export that already landed
+        ("import-export", "header"),
+        ("import-export", "encoding"),
+        ("import-export", "already imported"),
+    ],
+)
+def test_an_import_error_prints_its_message_only_and_exits_2(tmp_path, capfd, entry, fault):
+    from oms_pipeline import local
+    from oms_pipeline.live import cli
+
+    lines = _superstore_lines()
+    csv_path = tmp_path / "export.csv"
+    if fault == "header":
+        lines[0] = lines[0].replace("Ship Mode", "Shipping Mode")
+    csv_path.write_bytes("\n".join(lines).encode("utf-16" if fault == "encoding" else "utf-8"))
+    mapping, landing = str(MAPPINGS / "superstore.yaml"), tmp_path / "landing"
+    if fault == "already imported":
+        convert_export(load_mapping(mapping), str(csv_path), str(landing))
+    if entry == "run-local":
+        args = ["--import", str(csv_path), "--mapping", mapping, "--landing", str(landing)]
+        code = cli.main([*args, "--root", str(tmp_path)])
+    else:
+        args = ["--mapping", mapping, "--csv", str(csv_path), "--landing", str(landing)]
+        code = local.main(["import-export", *args])
+    err = capfd.readouterr().err
+    assert code == 2
+    assert err.startswith("Import refused: ") and "Traceback" not in err
+    assert {"header": "'Ship Mode'", "encoding": "byte offset 0 ", "already imported": "already"}[
+        fault
+    ] in err
+
+
+def test_run_local_resumes_an_export_that_already_landed(tmp_path, capsys):
+    from oms_pipeline.live import cli
+
+    mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
+    landing = str(tmp_path / "landing")
+    for _ in range(2):
+        cli._land_export(mapping, str(SUPERSTORE), "superstore.yaml", landing)
+    out = capsys.readouterr().out
+    assert "Landed {" in out and "already landed" in out and len(_landed(Path(landing))) == 3
 
 
 # --- 9. a real delivery history: quarantined orders still count in Gold ----------------------

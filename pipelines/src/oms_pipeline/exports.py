@@ -30,11 +30,18 @@ Guarantees:
 - the landing folder never holds part of an import: each entity file is written under a hidden
   temporary name (which the landing readers skip) and renamed when the whole export converted;
 - the output name carries a digest of the export and the mapping, so a corrected export is a new
-  file, and importing the same export again is refused with ``ExportAlreadyImported``.
+  file; importing the same export again lands only the entity files that are missing (an import
+  killed between its renames is completed) and is refused with ``ExportAlreadyImported`` once
+  every entity file has landed;
+- temporary files left by a killed import (of the same export, or of a process that no longer
+  exists) are removed when the next import starts;
+- bytes that are not in the declared encoding raise ``ExportEncodingError`` naming the file, the
+  encoding, the byte offset and the supported encodings (``SUPPORTED_ENCODINGS``).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -42,6 +49,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,9 +61,35 @@ from oms_pipeline.contracts.entities import get_contract
 
 BOM = "\ufeff"
 
+# ``csv.encoding`` values a mapping may declare: the Unicode encodings (any byte order, with or
+# without a BOM) and the Western single-byte encodings that Excel and older systems export.
+SUPPORTED_ENCODINGS = (
+    "utf-8",
+    "utf-8-sig",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-32-le",
+    "utf-32-be",
+    "cp1252",
+    "latin-1",
+)
+
+# ``.<landed name>.<pid>.tmp``: an entity file being written by the import in process ``pid``.
+_TEMP_RE = re.compile(r"^\.(?P<name>.+-[0-9a-f]{12}\.jsonl)\.(?P<pid>\d+)\.tmp$")
+
+# What an import refuses with a message that names the problem (bad header, wrong encoding,
+# unsupported encoding, already imported, missing file): entry points print it, not a traceback.
+IMPORT_ERRORS = (ValueError, OSError)
+
 
 class ExportAlreadyImported(FileExistsError):
     """The same export, converted by the same mapping, is already in the landing folder."""
+
+
+class ExportEncodingError(ValueError):
+    """The export holds bytes that are not in the mapping's declared encoding."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +124,25 @@ def load_mapping(path: str) -> Mapping:
         placeholders=tuple(raw.get("placeholders", ())),
         digest=hashlib.sha256(content).hexdigest(),
     )
+    if not _supported(mapping.encoding):
+        raise ValueError(
+            f"{path}: csv.encoding {mapping.encoding!r} is not supported; "
+            f"use one of {', '.join(SUPPORTED_ENCODINGS)}"
+        )
     for entity, spec in mapping.entities.items():
         contract = get_contract(entity)
         unknown = set(spec["fields"]) - set(contract.field_names)
         if unknown:
             raise ValueError(f"{path}: {entity} maps unknown fields {sorted(unknown)}")
     return mapping
+
+
+def _supported(encoding: str) -> bool:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name in {codecs.lookup(e).name for e in SUPPORTED_ENCODINGS}
 
 
 def _rule_columns(rule: dict[str, Any]) -> Iterator[str]:
@@ -224,26 +271,84 @@ def export_digest(mapping: Mapping, csv_path: str) -> str:
     return h.hexdigest()[:12]
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX; elsewhere every process counts as alive)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_temps(folders: list[str], name: str) -> list[str]:
+    """Remove import temporaries left in ``folders`` by a killed import; returns their paths.
+
+    A temporary is stale when it belongs to the export landing as ``name`` (this import
+    replaces it) or to a process that no longer exists. Another live import's files are kept.
+    """
+    removed = []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        for entry in os.listdir(folder):
+            m = _TEMP_RE.match(entry)
+            if m and (m["name"] == name or not _alive(int(m["pid"]))):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, entry))
+                    removed.append(os.path.join(folder, entry))
+    return removed
+
+
+def _encoding_error(csv_path: str, encoding: str) -> ExportEncodingError:
+    """The first byte of ``csv_path`` that ``encoding`` cannot decode, as a readable error."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    reason = "cannot be decoded"
+    with open(csv_path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                offset += e.start - pending
+                reason = e.reason
+                break
+            offset += len(chunk)
+    return ExportEncodingError(
+        f"{csv_path}: byte offset {offset} is not valid {encoding} ({reason}), the encoding "
+        f"the mapping declares; set `encoding:` under `csv:` in the mapping to the export's "
+        f"encoding, one of {', '.join(SUPPORTED_ENCODINGS)}"
+    )
+
+
 def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, int]:
     """Write one JSON-lines file per entity under ``landing/<entity>/``; returns record counts.
 
     Files are named ``<source>-<export name>-<digest>.jsonl`` and appear only when the whole
-    export converted (temporary hidden names, then an atomic ``os.replace`` per entity).
-    Raises ``ExportAlreadyImported`` when this export and mapping already landed,
-    ``ValueError`` for a header the mapping does not fit, ``UnicodeDecodeError`` for bytes not in
-    the declared encoding; on any error nothing is left in the landing folder.
+    export converted (temporary hidden names, then an atomic ``os.replace`` per entity). An
+    entity file already landed by an earlier import of the same export (same digest, so same
+    content) is kept and not counted: a re-import lands only the missing ones.
+    Raises ``ExportAlreadyImported`` when every entity file of this export and mapping already
+    landed, ``ValueError`` for a header the mapping does not fit, ``ExportEncodingError`` (a
+    ``ValueError``) for bytes not in the declared encoding; on any error nothing new is left in
+    the landing folder.
     """
     base = os.path.splitext(os.path.basename(csv_path))[0]
     name = f"{mapping.source}-{base}-{export_digest(mapping, csv_path)}.jsonl"
+    remove_stale_temps([os.path.join(landing, e) for e in mapping.entities], name)
     finals = {e: os.path.join(landing, e, name) for e in mapping.entities}
-    done = [p for p in finals.values() if os.path.exists(p)]
-    if done:
+    missing = [e for e, p in finals.items() if not os.path.exists(p)]
+    if not missing:
         raise ExportAlreadyImported(
-            f"{csv_path} was already imported with this mapping: {', '.join(done)}; "
+            f"{csv_path} was already imported with this mapping: {', '.join(finals.values())}; "
             "a corrected export (different content) lands as a new file"
         )
-    temps = {e: os.path.join(landing, e, f".{name}.{os.getpid()}.tmp") for e in mapping.entities}
-    outputs = dict.fromkeys(mapping.entities, 0)
+    temps = {e: os.path.join(landing, e, f".{name}.{os.getpid()}.tmp") for e in missing}
+    outputs = dict.fromkeys(missing, 0)
     try:
         with contextlib.ExitStack() as stack:
             handles = {}
@@ -251,11 +356,14 @@ def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, i
                 os.makedirs(os.path.dirname(temp), exist_ok=True)
                 handles[entity] = stack.enter_context(open(temp, "w", encoding="utf-8"))
             fh = stack.enter_context(open(csv_path, encoding=mapping.encoding, newline=""))
-            for row in _rows(fh, mapping):
-                for entity, spec in mapping.entities.items():
-                    record = map_row(row, spec, mapping)
-                    handles[entity].write(json.dumps(record, sort_keys=True) + "\n")
-                    outputs[entity] += 1
+            try:
+                for row in _rows(fh, mapping):
+                    for entity in missing:
+                        record = map_row(row, mapping.entities[entity], mapping)
+                        handles[entity].write(json.dumps(record, sort_keys=True) + "\n")
+                        outputs[entity] += 1
+            except UnicodeDecodeError:
+                raise _encoding_error(csv_path, mapping.encoding) from None
         for entity, temp in temps.items():
             os.replace(temp, finals[entity])
     finally:

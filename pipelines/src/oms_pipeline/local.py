@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 
@@ -172,9 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(manifest.summary(), indent=2))
         return 0
     if args.command == "import-export":
-        from oms_pipeline.exports import convert_export, load_mapping
+        from oms_pipeline.exports import IMPORT_ERRORS, convert_export, load_mapping
 
-        counts = convert_export(load_mapping(args.mapping), args.csv, args.landing)
+        try:
+            counts = convert_export(load_mapping(args.mapping), args.csv, args.landing)
+        except IMPORT_ERRORS as e:
+            print(f"Import refused: {e}", file=sys.stderr)
+            return 2
         print(json.dumps(counts, indent=2))
         return 0
 

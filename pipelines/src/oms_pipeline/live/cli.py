@@ -12,13 +12,18 @@ import datetime as dt
 import faulthandler
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from oms_pipeline.config import PipelineSettings
 from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.runner import LiveOptions, LiveRun, say
+
+if TYPE_CHECKING:
+    from oms_pipeline.exports import Mapping
 
 # The feed's clock starts on FeedConfig.start; Gold's as-of date (inventory cover, RFM) is fixed
 # four weeks in, so it does not move while the run streams (a moving as-of date would force a
@@ -106,6 +111,21 @@ def _spark(lakehouse: str):  # type: ignore[no-untyped-def]
     return spark
 
 
+def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: str) -> None:
+    """Convert the export into ``landing``; one that already landed there is processed as is.
+
+    A partly landed export (an import killed between its renames) is completed first; a
+    corrected export under the same name lands as a new file (its digest differs).
+    """
+    from oms_pipeline.exports import ExportAlreadyImported, convert_export
+
+    say(f"Converting {csv_path} through {mapping_path} into {landing}")
+    try:
+        say(f"Landed {convert_export(mapping, csv_path, landing)}")
+    except ExportAlreadyImported:
+        say(f"{csv_path} already landed in {landing}: resuming")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
@@ -127,21 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     lakehouse = os.path.abspath(a.lakehouse or os.path.join(root, "lakehouse"))
 
     if a.import_csv:
-        from oms_pipeline.exports import convert_export, load_mapping
+        from oms_pipeline.exports import IMPORT_ERRORS, load_mapping
 
-        mapping = load_mapping(a.mapping)
+        try:
+            mapping = load_mapping(a.mapping)
+            _land_export(mapping, a.import_csv, a.mapping, landing)
+        except IMPORT_ERRORS as e:
+            print(f"Import refused: {e}", file=sys.stderr)
+            return 2
         settings = PipelineSettings(sla_days=mapping.sla_days)
         entities = tuple(mapping.entities)
-        marker = os.path.join(landing, "_import", os.path.basename(a.import_csv) + ".done")
-        if os.path.exists(marker):
-            say(f"{a.import_csv} already landed in {landing}: resuming")
-        else:
-            say(f"Converting {a.import_csv} through {a.mapping} into {landing}")
-            counts = convert_export(mapping, a.import_csv, landing)
-            os.makedirs(os.path.dirname(marker), exist_ok=True)
-            with open(marker, "w", encoding="utf-8") as fh:
-                fh.write(str(counts))
-            say(f"Landed {counts}")
 
     opts = LiveOptions(
         landing=landing,
