@@ -333,10 +333,13 @@ class LiveRun:
                 else "no Gold yet"
             )
         )
+        # Files the bronze stream has not committed yet, and files in silver not yet in Gold.
+        not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
         return (
             f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
             f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
-            f"{self.tracker.pending} landed files not yet in Gold (the next start processes them)"
+            f"{not_in_bronze} landed files not yet in bronze and {self.tracker.pending} in silver "
+            "but not yet in Gold (the next start processes them)"
         )
 
     def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
