@@ -85,6 +85,20 @@ def test_one_shot_local_run_with_a_missing_landing_root(spark, tmp_path):
         assert read_table(spark, loc, "bronze", e).count() == 0
 
 
+def test_a_missing_landing_root_is_empty_but_warned_about(tmp_path, capsys):
+    """Nothing landed is valid, but a mistyped landing path must not pass silently."""
+    from oms_pipeline.io.landing_files import LandingReport, classify, log_report
+
+    root = str(tmp_path / "lnading")
+    log_report(LandingReport(classify(root, {}), root))
+    out = capsys.readouterr().out
+    assert "0 landed" in out
+    assert f"WARNING landing root {root} does not exist" in out
+    (tmp_path / "landing").mkdir()
+    log_report(LandingReport(classify(str(tmp_path / "landing"), {}), str(tmp_path / "landing")))
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_source_path_is_a_one_name_glob_and_refuses_glob_characters():
     assert (
         source_path("/Volumes/oms_dev/ops/landing/orders/")

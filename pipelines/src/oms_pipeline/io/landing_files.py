@@ -180,6 +180,7 @@ def classify(
 @dataclass(frozen=True)
 class LandingReport:
     files: list[LandedFile]
+    root: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -220,7 +221,7 @@ def account(spark: SparkSession, loc: TableLocator, *, use_autoloader: bool) -> 
         for e in entities
     }
     root = os.path.dirname(loc.landing(entities[0]).rstrip("/"))
-    return LandingReport(classify(root, read, entities))
+    return LandingReport(classify(root, read, entities), root)
 
 
 def record(spark: SparkSession, loc: TableLocator, report: LandingReport) -> list[LandedFile]:
@@ -256,6 +257,13 @@ def record(spark: SparkSession, loc: TableLocator, report: LandingReport) -> lis
 def log_report(report: LandingReport, new: list[LandedFile] | None = None) -> None:
     """Print the summary line and one WARNING line per skipped file (console and job logs)."""
     print(report.summary(), flush=True)
+    if report.root is not None and not os.path.isdir(report.root):
+        # Not an error (nothing landed yet is valid), but a mistyped path looks the same.
+        print(
+            f"WARNING landing root {report.root} does not exist: nothing has landed there yet; "
+            "check the landing path if files were expected",
+            flush=True,
+        )
     fresh = {f.path for f in new} if new is not None else None
     for f in report.skipped:
         tag = "" if fresh is None or f.path in fresh else " (reported before)"

@@ -49,8 +49,10 @@ class FreshnessTracker:
         """``files``: path -> (landing time, rows) of a committed silver batch."""
         with self._lock:
             self._pending.update(files)
-            self.silver_rows += stats.get("rows_in", 0)
-            self.quarantined_rows += stats.get("quarantined", 0)
+            # Rows accepted into silver; quarantined rows are counted apart (rows in = both).
+            quarantined = stats.get("quarantined", 0)
+            self.silver_rows += stats.get("rows_in", 0) - quarantined
+            self.quarantined_rows += quarantined
 
     def gold_started(self) -> dict[str, tuple[float, int]]:
         """Snapshot of the files a Gold refresh starting now will reflect."""

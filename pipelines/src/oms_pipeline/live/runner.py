@@ -39,6 +39,8 @@ from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
 
 # The Spark job group of the main thread (Gold refresh, dashboards): a second Ctrl-C cancels it.
 GOLD_JOB_GROUP = "oms-live-gold"
+# Seconds between two walks of the landing folders for the status line and dashboards.
+LANDING_WALK_EVERY_S = 15.0
 
 
 @dataclass
@@ -96,6 +98,7 @@ class LiveRun:
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
         self.landing: landing_files.LandingReport | None = None
+        self._landing_at = 0.0  # monotonic time of the last landing-file walk
         self.bronze_counters = [AppendCounter(self.loc.name("bronze", e)) for e in opts.entities]
         self.quarantine_counters = [
             AppendCounter(self.loc.name("ops", quarantine_table(e))) for e in opts.entities
@@ -202,7 +205,18 @@ class LiveRun:
         """Bronze and quarantine row counts from the Delta logs (no Spark job)."""
         self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
         self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
-        self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
+        self.refresh_landing(LANDING_WALK_EVERY_S)
+
+    def refresh_landing(self, max_age_s: float = 0.0) -> None:
+        """Re-walk the landing folders when the last walk is older than ``max_age_s`` seconds.
+
+        The walk lists every landed file and reads every bronze checkpoint's file log, so the
+        status thread (every second or so) does it only every ``LANDING_WALK_EVERY_S``.
+        """
+        now = time.monotonic()
+        if self.landing is None or now - self._landing_at >= max_age_s:
+            self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
+            self._landing_at = now
 
     def status(self) -> dict[str, Any]:
         fr = self.tracker.summary()
@@ -333,10 +347,14 @@ class LiveRun:
                 else "no Gold yet"
             )
         )
+        self.refresh_landing()
+        # Files the bronze stream has not committed yet, and files in silver not yet in Gold.
+        not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
         return (
             f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
             f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
-            f"{self.tracker.pending} landed files not yet in Gold (the next start processes them)"
+            f"{not_in_bronze} landed files not yet in bronze and {self.tracker.pending} in silver "
+            "but not yet in Gold (the next start processes them)"
         )
 
     def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
