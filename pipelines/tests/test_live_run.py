@@ -353,8 +353,12 @@ def test_kill_during_a_tables_first_creation_then_resume(
     assert_same_as_clean(spark, live_run["root"], root)
 
 
-def test_ctrl_c_during_the_first_gold_refresh_stops_cleanly(tmp_path: Path) -> None:
-    """Ctrl-C in a terminal signals the whole process group (Python and the JVM)."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_process_group_during_the_first_gold_refresh_stops_cleanly(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal (SIGINT), or ``kill -TERM -<pgid>``, ``timeout`` and service managers
+    (SIGTERM), signal the whole process group: Python and the JVM."""
     root = tmp_path / "interrupted"
     proc = start(root, *FEED)
     try:
@@ -364,7 +368,7 @@ def test_ctrl_c_during_the_first_gold_refresh_stops_cleanly(tmp_path: Path) -> N
             "the first Gold refresh",
             proc,
         )
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         assert proc.wait(timeout=RUN_TIMEOUT) == 0
     finally:
         if proc.poll() is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -127,3 +128,12 @@ def test_server_serves_the_page_and_the_published_snapshot() -> None:
             assert json.load(r) == {"state": "running"}
     finally:
         server.stop()
+
+
+def test_the_local_spark_jvm_ignores_sigterm_so_python_stops_it(spark) -> None:
+    """A SIGTERM to the process group must reach only Python (see session._jvm_ignores_sigterm)."""
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        ignored = next(int(line.split()[1], 16) for line in fh if line.startswith("SigIgn:"))
+    assert ignored & (1 << (signal.SIGTERM - 1)), "the JVM would die with the driver mid-batch"
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # Python's own is restored

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -61,5 +65,27 @@ def local_session(
         builder = builder.config("spark.sql.warehouse.dir", warehouse_dir)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    with _jvm_ignores_sigterm():
+        spark = configure_spark_with_delta_pip(builder).getOrCreate()
     return spark
+
+
+@contextlib.contextmanager
+def _jvm_ignores_sigterm() -> Iterator[None]:
+    """Start the Spark JVM with SIGTERM ignored, as PySpark already starts it with SIGINT ignored.
+
+    A SIGTERM sent to the whole process group (``kill -TERM -<pgid>``, ``timeout``, a service
+    manager) then reaches only Python, whose handler stops the streams between micro-batches and
+    shuts Spark down; the JVM would otherwise die mid-batch under the driver. An ignored signal
+    stays ignored across ``exec`` (POSIX), and the JVM keeps an inherited ignore for its shutdown
+    signals instead of installing its own handler. The JVM still ends with the Python process:
+    PySpark's gateway exits when its standard input closes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -82,7 +82,7 @@ def _non_scalar_fields(contract: EntityContract) -> Column:
 def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
     """Parse a ``value`` text column (one JSON document per line) into contract columns.
 
-    - blank lines (and empty files) produce no rows;
+    - blank lines (and empty files) produce no rows; a leading UTF-8 byte-order mark is dropped;
     - a line that is not exactly one JSON object (invalid, truncated, wrongly encoded, two
       objects ``{...}{...}``, an object followed by other text) keeps all contract columns null
       and its raw text in ``_rescued_data`` as ``{"_corrupt_record": ...}``;
@@ -95,7 +95,12 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
         [*raw_schema(contract).fields, StructField(CORRUPT_COLUMN, StringType(), True)]
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    non_blank = lines.where(F.length(F.trim(F.col("value"))) > 0)
+    # A UTF-8 byte-order mark (as spreadsheet tools write it) is not part of the first record.
+    text = F.regexp_replace(F.col("value"), "^\ufeff", "")
+    # Blank: whitespace only, NULs included (the second byte of a UTF-16 newline read as UTF-8).
+    non_blank = lines.withColumn("value", text).where(
+        F.length(F.regexp_replace(F.col("value"), r"[\s\x00]", "")) > 0
+    )
     parsed = non_blank.select(
         F.from_json(F.col("value"), parse_schema, options).alias("r"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),

@@ -211,8 +211,15 @@ def validate(df: DataFrame, contract: EntityContract, settings: PipelineSettings
             )
     checks.extend(_entity_rules(contract))
     reasons = F.array_distinct(F.filter(F.array(*checks), lambda r: r.isNotNull()))
-    # A malformed line has no fields to judge: its only reason is that it is malformed.
-    reasons = F.when(corrupt, F.array(F.lit("malformed_record"))).otherwise(reasons)
+    # A malformed line has no fields to judge: its only reason is that it is malformed, or, when
+    # it holds NULs or undecodable bytes (a UTF-16/32 file read as UTF-8), that it is not UTF-8.
+    corrupt_text = F.get_json_object(F.col(RESCUED_COLUMN), f"$.{CORRUPT_COLUMN}")
+    not_utf8 = F.coalesce(F.rlike(corrupt_text, F.lit("[\\x00\\x{FFFD}]")), F.lit(False))
+    reasons = (
+        F.when(corrupt & not_utf8, F.array(F.lit("invalid_encoding")))
+        .when(corrupt, F.array(F.lit("malformed_record")))
+        .otherwise(reasons)
+    )
     return staged.withColumn(REASONS, reasons)
 
 
