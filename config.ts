@@ -42,6 +42,60 @@ export const JOB_TRIGGERS = ["continuous", "fileArrival"] as const;
 /** Where the job tasks run: serverless jobs compute, or job clusters under the stack's policy. */
 export const JOB_COMPUTES = ["serverless", "cluster"] as const;
 
+/** Seconds in a Spark processing-time interval as `jobProcessingTime` writes it ("30 seconds"). */
+export function processingTimeSeconds(interval: string): number {
+  const m = /^([1-9]\d*) (seconds|minutes)$/.exec(interval);
+  if (!m) throw new Error(`not a processing-time interval: ${JSON.stringify(interval)}`);
+  return Number(m[1]) * (m[2] === "minutes" ? 60 : 1);
+}
+
+/**
+ * Trigger combinations Databricks does not run, and triggers that cannot meet the stack's
+ * freshness objective (landing -> Gold, p95, seconds), checked once every key is valid alone.
+ *
+ * - `jobTrigger: continuous` keeps processing-time streams running; serverless jobs compute
+ *   supports only incremental batch (`availableNow`) streaming, with "no support for default or
+ *   time-based trigger intervals" ("Serverless compute limitations", Streaming limitations).
+ * - A trigger interval longer than the objective already misses it with an idle pipeline: a
+ *   file landing just after a micro-batch starts waits a whole interval for the next one
+ *   ("Configure Structured Streaming trigger intervals"), and a table-update trigger starts at
+ *   most one run per `minTimeBetweenTriggersSeconds` ("Trigger jobs when source tables are
+ *   updated"). The full worst-case bound, interval by interval, is the plan's job (it reads the
+ *   declared jobs); this rule rejects the configurations no job design could rescue.
+ */
+function freshnessProblems(c: {
+  readonly freshnessObjectiveSeconds: number;
+  readonly jobTrigger: (typeof JOB_TRIGGERS)[number];
+  readonly jobCompute: (typeof JOB_COMPUTES)[number];
+  readonly jobProcessingTime: string;
+  readonly jobGoldMinSecondsBetweenRuns: number;
+}): { path: string[]; message: string }[] {
+  const out: { path: string[]; message: string }[] = [];
+  const objective = c.freshnessObjectiveSeconds;
+  if (c.jobTrigger === "continuous") {
+    if (c.jobCompute === "serverless") {
+      out.push({
+        path: ["jobCompute"],
+        message:
+          'serverless cannot run jobTrigger continuous: serverless jobs compute supports only availableNow streaming, not processing-time triggers ("Serverless compute limitations"); allowed: jobCompute cluster with jobTrigger continuous, or jobTrigger fileArrival with jobCompute serverless',
+      });
+    }
+    const interval = processingTimeSeconds(c.jobProcessingTime);
+    if (interval > objective) {
+      out.push({
+        path: ["jobProcessingTime"],
+        message: `an interval of ${interval} s is longer than freshnessObjectiveSeconds (${objective}): a file landing just after a micro-batch starts waits a whole interval; allowed: at most ${objective} seconds`,
+      });
+    }
+  } else if (c.jobGoldMinSecondsBetweenRuns > objective) {
+    out.push({
+      path: ["jobGoldMinSecondsBetweenRuns"],
+      message: `${c.jobGoldMinSecondsBetweenRuns} s between Gold runs is longer than freshnessObjectiveSeconds (${objective}): the table-update trigger starts at most one run per interval; allowed: 60 (the Databricks minimum) to ${objective}`,
+    });
+  }
+  return out;
+}
+
 /**
  * How the storage firewall admits Databricks serverless compute (the SQL warehouse, serverless
  * jobs), through the workspace's network connectivity configuration (NCC): `serviceEndpoints`
@@ -318,6 +372,8 @@ const schema = z
     jobBacklogSecondsThreshold: int(10, 86400).default(600),
     jobBacklogFilesThreshold: int(1, 1000000).default(1000),
     jobGoldMinSecondsBetweenRuns: int(60, 86400).default(300),
+    // Landing -> Gold p95 the stack promises; the jobs, the plan and the alert are sized to it.
+    freshnessObjectiveSeconds: int(10, 86400).default(900),
     jobNotificationEmails: z
       .preprocess(
         asList,
@@ -420,6 +476,9 @@ const schema = z
         message: "lists a group more than once (each group gets one Viewer role assignment)",
       });
     }
+    freshnessProblems(c).forEach((problem) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
+    );
     networkProblems(c).forEach((problem) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
     );

@@ -110,6 +110,56 @@ describe("configuration", () => {
     );
   });
 
+  it("rejects continuous streams on serverless compute, naming both keys and what is allowed", () => {
+    const message = rejection(devRaw({ jobTrigger: "continuous", jobCompute: "serverless" }));
+    expect(message).to.contain(
+      'oms-lakehouse:jobCompute = "serverless": serverless cannot run jobTrigger continuous',
+    );
+    expect(message).to.contain("Serverless compute limitations");
+    expect(message).to.contain("allowed: jobCompute cluster with jobTrigger continuous");
+    for (const ok of [
+      { jobTrigger: "continuous", jobCompute: "cluster" },
+      { jobTrigger: "fileArrival", jobCompute: "serverless" },
+    ]) {
+      expect(() => parseConfig(devRaw(ok))).not.to.throw();
+    }
+  });
+
+  it("rejects a trigger interval longer than the freshness objective", () => {
+    const continuous = { jobTrigger: "continuous", jobCompute: "cluster" };
+    expect(
+      rejection(
+        devRaw({ ...continuous, freshnessObjectiveSeconds: "60", jobProcessingTime: "2 minutes" }),
+      ),
+    ).to.contain(
+      'oms-lakehouse:jobProcessingTime = "2 minutes": an interval of 120 s is longer than freshnessObjectiveSeconds (60)',
+    );
+    expect(
+      rejection(devRaw({ freshnessObjectiveSeconds: "300", jobGoldMinSecondsBetweenRuns: "600" })),
+    ).to.contain(
+      'oms-lakehouse:jobGoldMinSecondsBetweenRuns = "600": 600 s between Gold runs is longer than freshnessObjectiveSeconds (300)',
+    );
+    // A key left at its default is judged too, and the message shows the default.
+    expect(
+      rejection(
+        devRaw({ freshnessObjectiveSeconds: "120", jobGoldMinSecondsBetweenRuns: undefined }),
+      ),
+    ).to.contain(
+      "oms-lakehouse:jobGoldMinSecondsBetweenRuns (unset, default 300): 300 s between Gold runs",
+    );
+    // Intervals up to the objective pass; the Gold interval only matters for triggered runs.
+    const ok = [
+      { ...continuous, freshnessObjectiveSeconds: "60", jobProcessingTime: "60 seconds" },
+      { ...continuous, freshnessObjectiveSeconds: "60", jobGoldMinSecondsBetweenRuns: "600" },
+      { freshnessObjectiveSeconds: "600", jobGoldMinSecondsBetweenRuns: "600" },
+    ];
+    for (const changes of ok)
+      expect(parseConfig(devRaw(changes)).freshnessObjectiveSeconds).to.be.a("number");
+    expect(rejection(devRaw({ freshnessObjectiveSeconds: "5" }))).to.contain(
+      'oms-lakehouse:freshnessObjectiveSeconds = "5": expected an integer between 10 and 86400',
+    );
+  });
+
   it("rejects out-of-range numbers and malformed list items", () => {
     expect(rejection(devRaw({ warehouseAutoStopMins: "0" }))).to.contain(
       'oms-lakehouse:warehouseAutoStopMins = "0": expected an integer between 5 and 1440',
