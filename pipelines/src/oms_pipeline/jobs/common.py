@@ -32,7 +32,8 @@ def add_location_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_trigger_args(parser: argparse.ArgumentParser) -> None:
+def add_trigger_args(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
+    """``--trigger`` and ``--processing-time``; with ``files``, ``--max-files-per-trigger``."""
     parser.add_argument(
         "--trigger",
         choices=("availableNow", "processingTime"),
@@ -42,6 +43,8 @@ def add_trigger_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processing-time", default="30 seconds", help="interval for --trigger processingTime"
     )
+    if not files:
+        return
     parser.add_argument(
         "--max-files-per-trigger", type=int, default=None, help="cap files per micro-batch"
     )

@@ -1,14 +1,26 @@
-"""Job task: refresh Gold from Silver's change data feed; declare keys on Unity Catalog."""
+"""Job task: refresh Gold from Silver's change data feed; declare keys on Unity Catalog.
+
+``--trigger availableNow`` (the default) refreshes once and ends: a triggered job run.
+``--trigger processingTime --processing-time '10 seconds'`` keeps refreshing on a fixed interval,
+like a Structured Streaming processing-time trigger ("Configure Structured Streaming trigger
+intervals"): a refresh starts at each interval boundary, or at once when the previous one overran
+it. It runs as a task of the always-on ingestion job, on the job cluster the streams already hold,
+so no refresh waits for a trigger or for compute to start. A failed refresh ends the task with its
+error; the continuous job's task retry restarts it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Callable, Sequence
 
 from oms_pipeline.jobs.common import (
     add_location_args,
     add_settings_args,
+    add_trigger_args,
     locator_from,
     settings_from,
 )
@@ -28,27 +40,97 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="declare PRIMARY/FOREIGN KEYs (auto: only with --catalog, i.e. Unity Catalog)",
     )
+    # availableNow: refresh once and stop; processingTime: refresh every interval, forever.
+    add_trigger_args(p, files=False)
+    p.add_argument(
+        "--max-refreshes",
+        type=int,
+        default=None,
+        help="with --trigger processingTime: stop after this many refreshes (default: never)",
+    )
     return p
 
 
+def interval_seconds(text: str) -> float:
+    """Seconds in a processing-time interval: ``'<n> second(s)|minute(s)'``, n > 0.
+
+    Raises ``argparse.ArgumentTypeError`` naming the value and the accepted form.
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(second|minute)s?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"not a processing-time interval: {text!r}; expected '<n> seconds' or '<n> minutes'"
+        )
+    return float(m.group(1)) * (60 if m.group(2) == "minute" else 1)
+
+
+def run_every(
+    interval_s: float,
+    step: Callable[[], None],
+    *,
+    max_runs: int | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> int:
+    """Calls ``step`` at fixed-interval boundaries ``t0, t0 + interval_s, ...`` (seconds).
+
+    Like a processing-time micro-batch trigger: when a step overruns its interval the next one
+    starts at once, and boundaries it overran are skipped rather than run back to back. Stops
+    after ``max_runs`` steps (never when None); an exception from ``step`` propagates. Returns
+    the number of steps run. ``clock`` and ``sleep`` default to ``time.monotonic`` and
+    ``time.sleep``.
+    """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    start = clock()
+    runs = 0
+    while max_runs is None or runs < max_runs:
+        step()
+        runs += 1
+        if max_runs is not None and runs >= max_runs:
+            break
+        now = clock()
+        next_boundary = start + (int((now - start) // interval_s) + 1) * interval_s
+        sleep(next_boundary - now)
+    return runs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        interval_s = interval_seconds(args.processing_time)
+    except argparse.ArgumentTypeError as e:
+        parser.error(f"--processing-time: {e}")
     from oms_pipeline.io.constraints import apply_gold_comments, apply_gold_constraints
     from oms_pipeline.pipeline.gold import refresh_gold
 
     spark = get_spark("oms-gold-refresh")
     loc = locator_from(args)
-    report = refresh_gold(spark, loc, settings_from(args), full_refresh=args.full_refresh)
-    print(json.dumps(report.__dict__, default=str))
+    settings = settings_from(args)
     apply = args.apply_constraints == "on" or (
         args.apply_constraints == "auto" and loc.uses_catalog
     )
-    if apply:
-        if not loc.catalog:
-            raise SystemExit("--apply-constraints on needs --catalog (Unity Catalog)")
-        apply_gold_constraints(spark, loc.catalog)
-        # Descriptions for analysts in Catalog Explorer and Power BI, from the same contract.
-        apply_gold_comments(spark, loc.catalog)
+    if apply and not loc.catalog:
+        raise SystemExit("--apply-constraints on needs --catalog (Unity Catalog)")
+    # Keys and comments are declared once per refresh that could have created a table: after
+    # the first refresh (or a full one), not on every tick of the loop.
+    first = True
+
+    def refresh_once() -> None:
+        nonlocal first
+        report = refresh_gold(spark, loc, settings, full_refresh=args.full_refresh and first)
+        print(json.dumps(report.__dict__, default=str), flush=True)
+        if apply and (first or report.full):
+            apply_gold_constraints(spark, loc.catalog)
+            # Descriptions for analysts in Catalog Explorer and Power BI, from the same contract.
+            apply_gold_comments(spark, loc.catalog)
+        first = False
+
+    if args.trigger == "availableNow":
+        refresh_once()
+    else:
+        run_every(interval_s, refresh_once, max_runs=args.max_refreshes)
     return 0
 
 
