@@ -1,7 +1,8 @@
 /**
  * The pipeline on Databricks: the package shipped as a content-addressed wheel into the artifacts
  * volume, a service principal the jobs run as, the Autoloader ingestion job (bronze then silver,
- * per entity) and the Gold refresh job triggered by Silver table updates.
+ * per entity), the Gold refresh (a task of the always-on ingestion job in continuous mode, a job
+ * triggered by Silver table updates otherwise) and the periodic Power BI dimension refresh.
  *
  * Two components, because Unity Catalog grants are authoritative per securable and owned by the
  * catalog component: the identity must exist before the catalog (its grants go through
@@ -28,6 +29,15 @@ export const ENTITY_SILVER_TABLES: Readonly<Record<string, readonly string[]>> =
   inventory: ["inventory_events", "inventory_stock"],
   customers: ["customers"],
 };
+
+/**
+ * Hours between refreshes of the Power BI model's imported (Dual) dimensions. A model on shared
+ * capacity accepts 8 scheduled refreshes a day, API calls included ("Data refresh in Power BI",
+ * Refresh limits): every 3 hours is 8 a day. The facts are DirectQuery, so the dimension refresh
+ * is not on the landing -> report path; a Dual table joined to a DirectQuery fact is itself
+ * queried in DirectQuery ("Manage storage mode in Power BI Desktop").
+ */
+export const POWERBI_REFRESH_HOURS = 3;
 
 /** Console-script entry points of the package the tasks call (pyproject [project.scripts]). */
 export const ENTRY_POINTS = {
@@ -179,6 +189,12 @@ export interface PipelineJobsArgs {
   readonly provider: databricks.Provider;
 }
 
+/**
+ * Seconds between file-arrival triggers of the ingestion job: the Databricks minimum ("The
+ * minimum allowed value is 60 seconds", Jobs API, FileArrivalTriggerConfiguration).
+ */
+export const FILE_ARRIVAL_MIN_SECONDS = 60;
+
 /** A job task whose key is a plain string, so tasks can be sorted before registration. */
 type Task = databricks.types.input.JobTask & { taskKey: string };
 const ENV_KEY = "oms_pipeline";
@@ -186,11 +202,14 @@ const CLUSTER_KEY = "pipeline";
 const byTaskKey = (a: { taskKey: string }, b: { taskKey: string }) =>
   a.taskKey < b.taskKey ? -1 : a.taskKey > b.taskKey ? 1 : 0;
 
+/** The stack's jobs: ingestion always; gold for triggered runs; powerbi with a model to refresh. */
+export type JobName = "ingestion" | "gold" | "powerbi";
+
 export class PipelineJobs extends pulumi.ComponentResource {
-  /** Job ids by job. */
-  public readonly jobIds: Readonly<Record<"ingestion" | "gold", pulumi.Output<string>>>;
-  /** Job URLs in the workspace UI. */
-  public readonly jobUrls: Readonly<Record<"ingestion" | "gold", pulumi.Output<string>>>;
+  /** Job ids by job (only the jobs the stack declares). */
+  public readonly jobIds: Readonly<Partial<Record<JobName, pulumi.Output<string>>>>;
+  /** Job URLs in the workspace UI, by job. */
+  public readonly jobUrls: Readonly<Partial<Record<JobName, pulumi.Output<string>>>>;
   /** Volume path of the wheel the jobs run. */
   public readonly wheelPath: pulumi.Output<string>;
   /** Version of the shipped package, `<version>+<content hash>`. */
@@ -350,6 +369,20 @@ export class PipelineJobs extends pulumi.ComponentResource {
       "--checkpoint-root",
       args.volumePaths.checkpoints,
     ];
+    // Gold: silver's change feed -> facts, dimensions, aggregates. In continuous mode a
+    // processing-time loop on the ingestion job's cluster, side by side with the streams: no
+    // trigger to wait for, no cluster to start per refresh. Triggered runs refresh once.
+    const goldTask = (): Task => ({
+      taskKey: "gold_refresh",
+      description: "silver change feed -> gold facts, dimensions and aggregates",
+      pythonWheelTask: wheelTask(ENTRY_POINTS.gold, [
+        "--catalog",
+        args.catalogName,
+        ...triggerArgs,
+      ]),
+      ...onCompute(),
+      ...retries(),
+    });
     const ingestionTasks: Task[] = entities
       .flatMap((entity): Task[] => [
         {
@@ -409,6 +442,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
           ...retries(),
         },
       ])
+      .concat(continuous ? [goldTask()] : [])
       .sort(byTaskKey);
 
     const ingestion = new databricks.Job(
@@ -422,14 +456,16 @@ export class PipelineJobs extends pulumi.ComponentResource {
         tasks: ingestionTasks,
         // Continuous: always on, low latency. File arrival: a run when files land in the landing
         // volume, each stream processes what is there (availableNow) and the compute goes away.
+        // No quiet period (waitAfterLastChangeSeconds): every arrival inside it restarts the
+        // wait, so a feed landing a file more often than that never starts a run ("Trigger jobs
+        // when new files arrive"). The minimum time between triggers only spaces runs out.
         continuous: continuous ? { taskRetryMode: "ON_FAILURE" } : undefined,
         trigger: continuous
           ? undefined
           : {
               fileArrival: {
                 url: pulumi.interpolate`${args.volumePaths.landing}/`,
-                minTimeBetweenTriggersSeconds: 60,
-                waitAfterLastChangeSeconds: 60,
+                minTimeBetweenTriggersSeconds: FILE_ARRIVAL_MIN_SECONDS,
               },
             },
         timeoutSeconds: continuous ? undefined : s.timeoutSeconds,
@@ -444,83 +480,91 @@ export class PipelineJobs extends pulumi.ComponentResource {
       { ...child, dependsOn: [...(args.dependsOn ?? [])] },
     );
 
-    // --- Gold: after Silver changes. A table-update trigger rather than a chained task: in
-    // continuous mode silver never finishes, so a task after it would never start; the trigger
-    // works the same in both modes and throttles refreshes to one per interval.
+    // --- Gold (triggered runs): after Silver changes. A table-update trigger rather than a task
+    // chained after silver, so a refresh covers every entity's commits. No quiet period: silver
+    // commits after every ingestion run, and a wait that restarts on every update would starve
+    // Gold under steady traffic ("Trigger jobs when source tables are updated"); the minimum
+    // time between triggers throttles refreshes instead.
     const silverTables = entities
       .flatMap((e) => ENTITY_SILVER_TABLES[e])
       .sort()
       .map((t) => pulumi.interpolate`${args.schemas.silver}.${t}`);
-    const pbi = args.powerBiRefresh;
-    const gold = new databricks.Job(
-      `${name}-gold`,
-      {
-        name: `OMS gold refresh (${args.environment})`,
-        description:
-          "Incremental Gold refresh from Silver's change data feed; run as the pipeline service principal",
-        ...common,
-        ...compute("gold"),
-        tasks: [
+    const gold = continuous
+      ? undefined
+      : new databricks.Job(
+          `${name}-gold`,
           {
-            taskKey: "gold_refresh",
-            description: "silver change feed -> gold facts, dimensions and aggregates",
-            pythonWheelTask: wheelTask(ENTRY_POINTS.gold, ["--catalog", args.catalogName]),
-            ...onCompute(),
-            maxRetries: s.maxRetries,
-            minRetryIntervalMillis: 60_000,
-            retryOnTimeout: false,
+            name: `OMS gold refresh (${args.environment})`,
+            description:
+              "Incremental Gold refresh from Silver's change data feed; run as the pipeline service principal",
+            ...common,
+            ...compute("gold"),
+            tasks: [goldTask()],
+            trigger: {
+              tableUpdate: {
+                tableNames: pulumi.all(silverTables),
+                condition: "ANY_UPDATED",
+                minTimeBetweenTriggersSeconds: s.goldMinSecondsBetweenRuns,
+              },
+            },
             timeoutSeconds: s.timeoutSeconds,
+            health: { rules: [rule("RUN_DURATION_SECONDS", s.runDurationWarningSeconds)] },
           },
-          // Dual-mode dimensions keep an imported copy: refresh it once Gold has landed. Only
-          // after a successful Gold refresh, so a failed run never publishes half a refresh.
-          ...(pbi
-            ? [
-                {
-                  taskKey: "powerbi_refresh",
-                  description: "request a refresh of the Power BI semantic model",
-                  dependsOns: [{ taskKey: "gold_refresh" }],
-                  pythonWheelTask: wheelTask(ENTRY_POINTS.powerBiRefresh, [
-                    "--workspace-id",
-                    pbi.workspaceId,
-                    "--dataset-id",
-                    pbi.datasetId,
-                    "--tenant-id",
-                    pbi.tenantId,
-                    "--client-id",
-                    pbi.clientId,
-                    "--secret-scope",
-                    pbi.secretScope,
-                    "--secret-key",
-                    pbi.secretKey,
-                  ]),
-                  ...onCompute(),
-                  maxRetries: s.maxRetries,
-                  minRetryIntervalMillis: 60_000,
-                  retryOnTimeout: false,
-                  timeoutSeconds: 600,
-                },
-              ]
-            : []),
-        ],
-        trigger: {
-          tableUpdate: {
-            tableNames: pulumi.all(silverTables),
-            condition: "ANY_UPDATED",
-            minTimeBetweenTriggersSeconds: s.goldMinSecondsBetweenRuns,
-            waitAfterLastChangeSeconds: 60,
+          { ...child, dependsOn: [...(args.dependsOn ?? [])] },
+        );
+
+    // --- Power BI: the imported (Dual) dimensions, on a fixed period within the shared-capacity
+    // budget. Its own job in both modes: in continuous mode Gold never ends, so a task after it
+    // would never start, and after every triggered Gold run it would exceed the daily budget.
+    const pbi = args.powerBiRefresh;
+    const powerbi = pbi
+      ? new databricks.Job(
+          `${name}-powerbi`,
+          {
+            name: `OMS Power BI refresh (${args.environment})`,
+            description:
+              "Refresh of the Power BI model's imported dimensions; run as the pipeline service principal",
+            ...common,
+            ...compute("powerbi"),
+            tasks: [
+              {
+                taskKey: "powerbi_refresh",
+                description: "request a refresh of the Power BI semantic model",
+                pythonWheelTask: wheelTask(ENTRY_POINTS.powerBiRefresh, [
+                  "--workspace-id",
+                  pbi.workspaceId,
+                  "--dataset-id",
+                  pbi.datasetId,
+                  "--tenant-id",
+                  pbi.tenantId,
+                  "--client-id",
+                  pbi.clientId,
+                  "--secret-scope",
+                  pbi.secretScope,
+                  "--secret-key",
+                  pbi.secretKey,
+                ]),
+                ...onCompute(),
+                maxRetries: s.maxRetries,
+                minRetryIntervalMillis: 60_000,
+                retryOnTimeout: false,
+                timeoutSeconds: 600,
+              },
+            ],
+            trigger: { periodic: { interval: POWERBI_REFRESH_HOURS, unit: "HOURS" } },
+            timeoutSeconds: 600,
+            // Warn at half the timeout: a refresh that slow is near failing.
+            health: { rules: [rule("RUN_DURATION_SECONDS", 300)] },
           },
-        },
-        timeoutSeconds: s.timeoutSeconds,
-        health: { rules: [rule("RUN_DURATION_SECONDS", s.runDurationWarningSeconds)] },
-      },
-      { ...child, dependsOn: [...(args.dependsOn ?? [])] },
-    );
+          { ...child, dependsOn: [...(args.dependsOn ?? [])] },
+        )
+      : undefined;
 
     // Engineers watch, re-run and cancel; only the deployer (owner) changes the definitions.
-    for (const [key, job] of [
-      ["ingestion", ingestion],
-      ["gold", gold],
-    ] as const) {
+    const declared = Object.entries({ ingestion, gold, powerbi }).filter(
+      (e): e is [JobName, databricks.Job] => e[1] !== undefined,
+    );
+    for (const [key, job] of declared) {
       new databricks.Permissions(
         `${name}-${key}-permissions`,
         {
@@ -534,8 +578,8 @@ export class PipelineJobs extends pulumi.ComponentResource {
     }
 
     const url = (job: databricks.Job) => pulumi.interpolate`${args.workspaceUrl}/jobs/${job.id}`;
-    this.jobIds = { ingestion: ingestion.id, gold: gold.id };
-    this.jobUrls = { ingestion: url(ingestion), gold: url(gold) };
+    this.jobIds = Object.fromEntries(declared.map(([key, job]) => [key, job.id]));
+    this.jobUrls = Object.fromEntries(declared.map(([key, job]) => [key, url(job)]));
     this.wheelPath = wheelPath;
     this.packageVersion = pkg.fullVersion;
     this.registerOutputs({

@@ -10,7 +10,12 @@ import * as path from "path";
 import { expect } from "chai";
 import { recorder, RecordedResource, SERVICE_PRINCIPAL_APP_ID, WORKSPACE_HOST } from "./recorder";
 import { loadStackConfig, ProgramExports, promiseOf, ROOT, runProgram } from "./harness";
-import { ENTITY_SILVER_TABLES, ENTRY_POINTS, RUNTIME_VERSION } from "../components/jobs";
+import {
+  ENTITY_SILVER_TABLES,
+  ENTRY_POINTS,
+  POWERBI_REFRESH_HOURS,
+  RUNTIME_VERSION,
+} from "../components/jobs";
 import { buildPipelinePackage, contentHash } from "../components/pipelinePackage";
 
 const PYTHON = path.join(ROOT, ".venv", "bin", "python");
@@ -77,8 +82,8 @@ function checkWithWheel(wheel: Buffer, fileName: string, tasks: WheelTask[]): Ch
 }
 
 const EXPECTED = {
-  dev: { trigger: "fileArrival", compute: "serverless" },
-  prod: { trigger: "continuous", compute: "cluster" },
+  dev: { trigger: "fileArrival", compute: "serverless", jobs: ["gold", "ingestion", "powerbi"] },
+  prod: { trigger: "continuous", compute: "cluster", jobs: ["ingestion", "powerbi"] },
 } as const;
 
 for (const [stack, expected] of Object.entries(EXPECTED)) {
@@ -87,7 +92,7 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
     let jobs: RecordedResource[];
     let tasks: WheelTask[];
     let volumes: Record<string, string>;
-    const job = (kind: "ingestion" | "gold") => {
+    const job = (kind: "ingestion" | "gold" | "powerbi") => {
       const found = jobs.find((j) => j.name.endsWith(`-${kind}`));
       if (!found) throw new Error(`no ${kind} job`);
       return found.inputs;
@@ -109,21 +114,58 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
       volumes = await promiseOf(out.volumePaths as Record<string, string>);
     });
 
-    it("has an ingestion and a gold job, tasks sorted by key", () => {
-      expect(jobs.map((j) => j.name).sort()).to.deep.equal([
-        `oms-${stack}-pipeline-gold`,
-        `oms-${stack}-pipeline-ingestion`,
-      ]);
+    it(`has the jobs ${expected.jobs.join(", ")}, tasks sorted by key`, () => {
+      expect(jobs.map((j) => j.name).sort()).to.deep.equal(
+        expected.jobs.map((k) => `oms-${stack}-pipeline-${k}`),
+      );
       for (const j of jobs) {
         const keys = tasksOf(j.inputs).map((t) => t.taskKey);
         expect(keys, j.name).to.deep.equal([...keys].sort());
       }
       const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+      // Continuous: Gold runs on the ingestion job's always-on cluster; triggered: its own job.
       expect(tasksOf(job("ingestion")).map((t) => t.taskKey)).to.deep.equal([
         ...entities.map((e) => `bronze_${e}`),
+        ...(expected.trigger === "continuous" ? ["gold_refresh"] : []),
         "landing_files",
         ...entities.map((e) => `silver_${e}`),
       ]);
+    });
+
+    it("refreshes Gold without a cold start (continuous) or with a trigger that cannot starve", () => {
+      const gold = tasks.filter((t) => t.taskKey === "gold_refresh");
+      expect(gold).to.have.length(1);
+      const params = gold[0].pythonWheelTask.parameters.join(" ");
+      expect(gold[0].pythonWheelTask.entryPoint).to.equal(ENTRY_POINTS.gold);
+      if (expected.trigger === "continuous") {
+        // A processing-time loop at the streams' interval, side by side with them.
+        const interval = loadStackConfig(stack).values["oms-lakehouse:jobProcessingTime"];
+        expect(params).to.contain(`--trigger processingTime --processing-time ${interval}`);
+        expect(gold[0].dependsOns).to.equal(undefined);
+        expect(tasksOf(job("ingestion"))).to.deep.include(gold[0]);
+      } else {
+        expect(params).to.contain("--trigger availableNow");
+        const trigger = (job("gold").trigger as Inputs).tableUpdate as Inputs;
+        const minSeconds = Number(
+          loadStackConfig(stack).values["oms-lakehouse:jobGoldMinSecondsBetweenRuns"],
+        );
+        expect(trigger).to.include({
+          condition: "ANY_UPDATED",
+          minTimeBetweenTriggersSeconds: minSeconds,
+        });
+        // A quiet period restarts on every Silver commit: under steady traffic Gold never runs.
+        expect(trigger).not.to.have.property("waitAfterLastChangeSeconds");
+      }
+    });
+
+    it("refreshes the Power BI dimensions on a period within the shared-capacity budget", () => {
+      const powerbi = job("powerbi");
+      expect(tasksOf(powerbi).map((t) => t.taskKey)).to.deep.equal(["powerbi_refresh"]);
+      expect(powerbi.trigger).to.deep.equal({
+        periodic: { interval: POWERBI_REFRESH_HOURS, unit: "HOURS" },
+      });
+      // 8 refreshes a day on shared capacity ("Data refresh in Power BI").
+      expect(24 / POWERBI_REFRESH_HOURS).to.be.at.most(8);
     });
 
     it("accounts for every landing file and fails the run on a newly skipped one", () => {
@@ -217,6 +259,7 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
         if (value("--checkpoint-root"))
           expect(value("--checkpoint-root")).to.equal(volumes.checkpoints);
       }
+      if (expected.trigger === "continuous") return; // no Gold job to trigger
       const tables = (job("gold").trigger as Inputs).tableUpdate as { tableNames: string[] };
       expect(tables.tableNames).to.deep.equal(
         Object.values(ENTITY_SILVER_TABLES)
@@ -239,12 +282,9 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
           .forEach((p) => expect(p).to.contain("--trigger processingTime"));
       } else {
         expect(ingestion.continuous).to.equal(undefined);
+        // No quiet period: it restarts on every arrival, so a steady feed never starts a run.
         expect(ingestion.trigger).to.deep.equal({
-          fileArrival: {
-            url: `${volumes.landing}/`,
-            minTimeBetweenTriggersSeconds: 60,
-            waitAfterLastChangeSeconds: 60,
-          },
+          fileArrival: { url: `${volumes.landing}/`, minTimeBetweenTriggersSeconds: 60 },
         });
         silver.forEach((t) =>
           expect(t.dependsOns).to.deep.equal([
@@ -284,7 +324,9 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
         "STREAMING_BACKLOG_FILES",
         "STREAMING_BACKLOG_SECONDS",
       ]);
-      expect(metrics(job("gold"))).to.deep.equal(["RUN_DURATION_SECONDS"]);
+      if (expected.trigger === "fileArrival")
+        expect(metrics(job("gold"))).to.deep.equal(["RUN_DURATION_SECONDS"]);
+      expect(metrics(job("powerbi"))).to.deep.equal(["RUN_DURATION_SECONDS"]);
       if (expected.trigger === "fileArrival")
         expect(metrics(job("ingestion"))).to.include("RUN_DURATION_SECONDS");
       for (const j of jobs) {
@@ -299,7 +341,8 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
     it("exports job ids and URLs", async () => {
       const ids = await promiseOf(out.jobIds as Record<string, string>);
       const urls = await promiseOf(out.jobUrls as Record<string, string>);
-      for (const k of ["ingestion", "gold"])
+      expect(Object.keys(ids).sort()).to.deep.equal([...expected.jobs]);
+      for (const k of expected.jobs)
         expect(urls[k]).to.equal(`https://${WORKSPACE_HOST}/jobs/${ids[k]}`);
     });
 

@@ -160,18 +160,18 @@ for (const stack of ["dev", "prod"]) {
       ]);
     });
 
-    it("ends the Gold job with a refresh of the deployed model, after the Gold refresh", () => {
-      const gold = recorder
+    it("refreshes the deployed model in its own periodic job", () => {
+      const job = recorder
         .ofType("databricks:index/job:Job")
-        .find((j) => String(j.inputs.name).startsWith("OMS gold refresh"));
-      const tasks = (gold?.inputs.tasks ?? []) as {
+        .find((j) => String(j.inputs.name).startsWith("OMS Power BI refresh"));
+      const tasks = (job?.inputs.tasks ?? []) as {
         taskKey: string;
         dependsOns?: { taskKey: string }[];
         pythonWheelTask: { entryPoint: string; parameters: string[] };
       }[];
-      expect(tasks.map((t) => t.taskKey)).to.deep.equal(["gold_refresh", "powerbi_refresh"]);
-      const refresh = tasks[1];
-      expect(refresh.dependsOns).to.deep.equal([{ taskKey: "gold_refresh" }]);
+      expect(tasks.map((t) => t.taskKey)).to.deep.equal(["powerbi_refresh"]);
+      const refresh = tasks[0];
+      expect(refresh.dependsOns).to.equal(undefined);
       expect(refresh.pythonWheelTask.entryPoint).to.equal("oms-powerbi-refresh");
       const p = refresh.pythonWheelTask.parameters;
       const value = (flag: string) => p[p.indexOf(flag) + 1];
@@ -226,12 +226,12 @@ describe("Power BI switched off", () => {
     expect(principals).not.to.include("client-of-oms-dev-bi-reader");
     expect(recorder.ofType("databricks:index/secretScope:SecretScope")).to.deep.equal([]);
     expect(out.powerbiWorkspaceId).to.equal(undefined);
-    const gold = recorder
+    const jobs = recorder.ofType("databricks:index/job:Job").map((j) => String(j.inputs.name));
+    expect(jobs.filter((n) => n.startsWith("OMS Power BI refresh"))).to.deep.equal([]);
+    const tasks = recorder
       .ofType("databricks:index/job:Job")
-      .find((j) => String(j.inputs.name).startsWith("OMS gold refresh"));
-    expect((gold?.inputs.tasks as { taskKey: string }[]).map((t) => t.taskKey)).to.deep.equal([
-      "gold_refresh",
-    ]);
+      .flatMap((j) => (j.inputs.tasks as { taskKey: string }[]).map((t) => t.taskKey));
+    expect(tasks).to.include("gold_refresh").and.not.to.include("powerbi_refresh");
   });
 });
 
