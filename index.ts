@@ -201,6 +201,7 @@ const jobs = new PipelineJobs(`${base}-pipeline`, {
     backlogSecondsThreshold: config.jobBacklogSecondsThreshold,
     backlogFilesThreshold: config.jobBacklogFilesThreshold,
     goldMinSecondsBetweenRuns: config.jobGoldMinSecondsBetweenRuns,
+    freshnessObjectiveSeconds: config.freshnessObjectiveSeconds,
     notificationEmails: config.jobNotificationEmails,
     webhookIds: config.jobWebhookIds,
   },

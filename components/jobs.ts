@@ -13,6 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import { LakehouseGrant, SchemaName, VolumeName } from "./catalog";
 import { buildPipelinePackage, PACKAGE_NAME } from "./pipelinePackage";
+import { OBJECTIVE_TAG } from "../policy/freshness";
 
 /** Databricks Runtime the package is pinned to (Spark 4.0.0, Delta 4.0.0; see pipelines/). */
 export const RUNTIME_VERSION = "17.3.x-scala2.13";
@@ -156,6 +157,8 @@ export interface PipelineJobsSettings {
   readonly backlogSecondsThreshold: number;
   readonly backlogFilesThreshold: number;
   readonly goldMinSecondsBetweenRuns: number;
+  /** Landing -> Gold p95 objective, seconds; tagged on every job for the plan and the policy. */
+  readonly freshnessObjectiveSeconds: number;
   readonly notificationEmails: readonly string[];
   readonly webhookIds: readonly string[];
 }
@@ -350,7 +353,8 @@ export class PipelineJobs extends pulumi.ComponentResource {
       // One run at a time: two runs on the same checkpoints would fight; triggers queue instead.
       maxConcurrentRuns: 1,
       queue: { enabled: true },
-      tags: { ...args.tags },
+      // The objective travels with the jobs, so the plan judges the declared jobs against it.
+      tags: { ...args.tags, [OBJECTIVE_TAG]: String(s.freshnessObjectiveSeconds) },
       ...notifications,
     };
 

@@ -11,6 +11,8 @@
  * "(known after deploy…)", in the policy pack reading one aborts the check as not applicable.
  */
 
+import { freshnessBound, OBJECTIVE_TAG } from "./freshness";
+
 /** Resource inputs as the rules see them: plain JSON. */
 export type Props = Readonly<Record<string, unknown>>;
 
@@ -462,6 +464,25 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
     },
   },
   {
+    id: "job-trigger-cannot-starve",
+    description:
+      "Job triggers fire under any steady arrival rate: no quiet period (waitAfterLastChangeSeconds), which every file or table update restarts.",
+    // "Trigger jobs when new files arrive" / "Trigger jobs when source tables are updated": a run
+    // starts only after no activity for waitAfterLastChangeSeconds (60 s at least), so a feed
+    // landing a file, or a stream committing, more often than that never starts the run.
+    // minTimeBetweenTriggersSeconds spaces runs out without that failure.
+    validate: (type, props) => {
+      if (type !== TYPES.job) return [];
+      return (["fileArrival", "tableUpdate", "model"] as const)
+        .map((kind) => ({ kind, wait: at(props, `trigger.${kind}.waitAfterLastChangeSeconds`) }))
+        .filter(({ wait }) => wait !== undefined && wait !== null && !isUnknown(wait))
+        .map(
+          ({ kind, wait }) =>
+            `trigger.${kind}.waitAfterLastChangeSeconds is ${show(wait)}: every arrival restarts that wait, so a steady feed arriving more often never starts a run; remove it and space runs with minTimeBetweenTriggersSeconds`,
+        );
+    },
+  },
+  {
     id: "job-health-rules",
     description: "Jobs declare health rules (duration or streaming backlog thresholds).",
     validate: (type, props) =>
@@ -794,6 +815,31 @@ export const STACK_RULES: readonly StackRule[] = [
         }
       }
       return out;
+    },
+  },
+  {
+    id: "freshness-bound-within-objective",
+    description:
+      "The worst-case landing -> Gold bound computed from the declared jobs stays within the objective they declare (tag freshness_objective_seconds).",
+    validate: (resources) => {
+      const jobs = resources.filter((r) => r.type === TYPES.job);
+      // Only stacks with the medallion pipeline: a stack without a Gold stage has no objective.
+      if (!jobs.some((j) => JSON.stringify(j.props.tasks ?? []).includes('"oms-gold-refresh"')))
+        return [];
+      const bound = freshnessBound(jobs);
+      const show = (n: number) => (Number.isFinite(n) ? `${n} s` : "unbounded");
+      if (bound.objectiveSeconds === undefined) {
+        return [
+          { message: `no job declares the tag ${OBJECTIVE_TAG}; the bound cannot be judged` },
+        ];
+      }
+      if (bound.boundSeconds <= bound.objectiveSeconds) return [];
+      const worst = [...bound.terms].sort((a, b) => b.seconds - a.seconds)[0];
+      return [
+        {
+          message: `worst-case landing -> Gold is ${show(bound.boundSeconds)}, over the objective of ${bound.objectiveSeconds} s${bound.problems.length ? ` (${bound.problems.join("; ")})` : ""}; largest term: ${worst.term} (${show(worst.seconds)})`,
+        },
+      ];
     },
   },
 ];

@@ -15,7 +15,9 @@ import {
 } from "../policy/rules";
 import { packPolicies } from "../policy/pack";
 import { stackPlan } from "./plan-cache";
-import { checkPlan } from "../scripts/plan/policy";
+import { checkPlan, planFreshness, violationsMarkdown } from "../scripts/plan/policy";
+import { planMarkdown } from "../scripts/plan/markdown";
+import { freshnessBound, OBJECTIVE_TAG } from "../policy/freshness";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 
 interface Case {
@@ -176,6 +178,14 @@ const CASES: Record<string, Case> = {
     },
     bad: { ...job, emailNotifications: { onSuccesses: ["a@example.com"] } },
   },
+  "job-trigger-cannot-starve": {
+    type: TYPES.job,
+    good: { ...job, trigger: { fileArrival: { url: "/v/", minTimeBetweenTriggersSeconds: 60 } } },
+    bad: {
+      ...job,
+      trigger: { tableUpdate: { tableNames: ["c.s.t"], waitAfterLastChangeSeconds: 60 } },
+    },
+  },
   "job-single-concurrent-run": {
     type: TYPES.job,
     good: job,
@@ -278,6 +288,158 @@ describe("policy rules", () => {
     const storage = RESOURCE_RULES.find((r) => r.id === "storage-network-default-deny");
     const unknown = { networkRuleSet: { defaultAction: "(known after deploy)" } };
     expect(storage?.validate(TYPES.storageAccount, unknown)).to.deep.equal([]);
+  });
+
+  it("job-trigger-cannot-starve: names each starving trigger shape, passes throttled ones", () => {
+    const rule = RESOURCE_RULES.find((r) => r.id === "job-trigger-cannot-starve");
+    if (!rule) throw new Error("no job-trigger-cannot-starve rule");
+    const check = (trigger: unknown) => rule.validate(TYPES.job, { ...job, trigger });
+    const url = "/Volumes/c/ops/landing/";
+    expect(check({ fileArrival: { url, waitAfterLastChangeSeconds: 60 } })).to.deep.equal([
+      "trigger.fileArrival.waitAfterLastChangeSeconds is 60: every arrival restarts that wait, so a steady feed arriving more often never starts a run; remove it and space runs with minTimeBetweenTriggersSeconds",
+    ]);
+    const tables = { tableNames: ["c.silver.t"], condition: "ANY_UPDATED" };
+    expect(check({ tableUpdate: { ...tables, waitAfterLastChangeSeconds: 600 } })[0]).to.match(
+      /^trigger\.tableUpdate\.waitAfterLastChangeSeconds is 600:/,
+    );
+    expect(check({ model: { condition: "x", waitAfterLastChangeSeconds: 60 } })).to.have.length(1);
+    for (const ok of [
+      { fileArrival: { url, minTimeBetweenTriggersSeconds: 60 } },
+      { tableUpdate: { ...tables, minTimeBetweenTriggersSeconds: 300 } },
+      { periodic: { interval: 3, unit: "HOURS" } },
+      undefined,
+    ]) {
+      expect(check(ok), JSON.stringify(ok)).to.deep.equal([]);
+    }
+  });
+
+  describe("freshness-bound-within-objective", () => {
+    const rule = STACK_RULES.find((r) => r.id === "freshness-bound-within-objective");
+    if (!rule) throw new Error("no freshness-bound-within-objective rule");
+    const task = (taskKey: string, entryPoint: string, trigger: string[]) => ({
+      taskKey,
+      pythonWheelTask: { entryPoint, parameters: ["--catalog", "c", ...trigger] },
+    });
+    const serverless = (t: object) => ({ ...t, environmentKey: "oms_pipeline" });
+    const every = (interval: string) => [
+      "--trigger",
+      "processingTime",
+      "--processing-time",
+      interval,
+    ];
+    /** A continuous ingestion job running bronze, silver and Gold at the given intervals. */
+    const continuous = (intervals: string[], objective: string | null = "60") => ({
+      type: TYPES.job,
+      name: "ingestion",
+      props: {
+        ...job,
+        continuous: { taskRetryMode: "ON_FAILURE" },
+        jobClusters: [{ jobClusterKey: "pipeline" }],
+        tags: objective === null ? {} : { [OBJECTIVE_TAG]: objective },
+        tasks: [
+          task("bronze_orders", "oms-bronze-ingest", every(intervals[0])),
+          task("bronze_customers", "oms-bronze-ingest", every(intervals[0])),
+          task("gold_refresh", "oms-gold-refresh", every(intervals[2])),
+          task("landing_files", "oms-bronze-ingest", [
+            "--files-report-only",
+            ...every("5 minutes"),
+          ]),
+          task("silver_orders", "oms-silver", every(intervals[1])),
+        ],
+      },
+    });
+    const triggered = (trigger: Record<string, unknown>, objective = "900") => [
+      {
+        type: TYPES.job,
+        name: "ingestion",
+        props: {
+          ...job,
+          tags: { [OBJECTIVE_TAG]: objective },
+          trigger: { fileArrival: { url: "/v/", minTimeBetweenTriggersSeconds: 60 } },
+          tasks: [
+            task("bronze_orders", "oms-bronze-ingest", ["--trigger", "availableNow"]),
+            task("silver_orders", "oms-silver", ["--trigger", "availableNow"]),
+          ].map(serverless),
+        },
+      },
+      {
+        type: TYPES.job,
+        name: "gold",
+        props: {
+          ...job,
+          tags: { [OBJECTIVE_TAG]: objective },
+          trigger,
+          tasks: [task("gold_refresh", "oms-gold-refresh", ["--trigger", "availableNow"])].map(
+            serverless,
+          ),
+        },
+      },
+    ];
+    const tables = { tableNames: ["c.silver.t"], condition: "ANY_UPDATED" };
+
+    it("passes three 10 s intervals with their budgets against 60 s (no start-up: always on)", () => {
+      const jobs = [continuous(["10 seconds", "10 seconds", "10 seconds"])];
+      expect(rule.validate(jobs)).to.deep.equal([]);
+      const bound = freshnessBound(jobs);
+      expect(bound.boundSeconds).to.equal(60);
+      expect(bound.terms.map((t) => t.term).join()).not.to.contain("start-up");
+      // The landing-file report shares the bronze entry point but is not on the path.
+      expect(bound.terms.map((t) => t.term).join()).not.to.contain("landing_files");
+    });
+
+    it("fails a continuous stack whose intervals add up past the objective, naming the bound", () => {
+      const slow = [continuous(["10 seconds", "30 seconds", "1 minute"])];
+      expect(freshnessBound(slow).boundSeconds).to.equal(10 + 30 + 60 + 3 * 10);
+      expect(rule.validate(slow)).to.deep.equal([
+        {
+          message:
+            "worst-case landing -> Gold is 130 s, over the objective of 60 s; largest term: ingestion / gold_refresh: next processing-time boundary (60 s)",
+        },
+      ]);
+    });
+
+    it("counts trigger, run in flight, start-up and run for triggered jobs", () => {
+      const ok = triggered({ tableUpdate: { ...tables, minTimeBetweenTriggersSeconds: 300 } });
+      expect(freshnessBound(ok).boundSeconds).to.equal(300 + 480);
+      expect(rule.validate(ok)).to.deep.equal([]);
+      const tight = triggered(
+        { tableUpdate: { ...tables, minTimeBetweenTriggersSeconds: 300 } },
+        "600",
+      );
+      expect(rule.validate(tight)[0].message).to.match(
+        /^worst-case landing -> Gold is 780 s, over the objective of 600 s/,
+      );
+      // A classic job cluster starts from cold for every triggered run.
+      const onCluster = ok.map((j) => ({
+        ...j,
+        props: {
+          ...j.props,
+          tasks: (j.props.tasks as object[]).map((t) => ({
+            ...t,
+            environmentKey: undefined,
+            jobClusterKey: "pipeline",
+          })),
+        },
+      }));
+      expect(freshnessBound(onCluster).terms.map((t) => t.term)).to.include(
+        "gold: new job cluster start-up",
+      );
+    });
+
+    it("fails a starvable trigger as unbounded, and a stack declaring no objective", () => {
+      const starving = triggered({ tableUpdate: { ...tables, waitAfterLastChangeSeconds: 60 } });
+      expect(freshnessBound(starving).boundSeconds).to.equal(Infinity);
+      expect(rule.validate(starving)[0].message).to.match(
+        /^worst-case landing -> Gold is unbounded, over the objective of 900 s; largest term: gold: trigger\.tableUpdate\.waitAfterLastChangeSeconds 60/,
+      );
+      expect(
+        rule.validate([continuous(["10 seconds", "10 seconds", "10 seconds"], null)]),
+      ).to.deep.equal([
+        { message: `no job declares the tag ${OBJECTIVE_TAG}; the bound cannot be judged` },
+      ]);
+      // A stack without the Gold stage (a component test, say) is not judged.
+      expect(rule.validate([{ type: TYPES.job, name: "other", props: job }])).to.deep.equal([]);
+    });
   });
 
   it("protection and force-destroy rules apply in prod only", () => {
@@ -598,6 +760,30 @@ describe("every stack passes the policy pack", () => {
   it("finds the stack files", () => {
     expect(stacks).to.include.members(["dev", "prod"]);
   });
+
+  const BOUNDS: Record<string, { bound: number; objective: number; startUp: boolean }> = {
+    dev: { bound: 780, objective: 900, startUp: true },
+    prod: { bound: 60, objective: 60, startUp: false },
+  };
+  for (const [stack, expected] of Object.entries(BOUNDS)) {
+    it(`${stack}: the declared jobs' landing -> Gold bound (${expected.bound} s) meets the objective`, async () => {
+      const plan = await stackPlan(stack);
+      const bound = planFreshness(plan);
+      expect(bound.problems).to.deep.equal([]);
+      expect(bound.objectiveSeconds).to.equal(expected.objective);
+      expect(bound.boundSeconds).to.equal(expected.bound);
+      expect(bound.boundSeconds).to.be.at.most(expected.objective);
+      const terms = bound.terms.map((t) => t.term).join("\n");
+      expect(terms.includes("start-up"), terms).to.equal(expected.startUp);
+      // The PR comment shows it before the policy verdict.
+      const comment = violationsMarkdown(plan, checkPlan(plan));
+      expect(comment).to.contain(`### Freshness — \`${stack}\``);
+      expect(comment).to.contain(
+        `Worst-case landing → Gold **${expected.bound} s**, objective ${expected.objective} s`,
+      );
+      expect(planMarkdown(plan)).to.contain(`## Freshness — \`${stack}\``);
+    });
+  }
 
   for (const stack of stacks) {
     it(`${stack}: no violations in the offline plan`, async () => {

@@ -2,7 +2,9 @@
  * The plan as Markdown a reviewer reads: one section per component, one entry per resource with
  * its provider, parent, protection and declared inputs.
  */
+import { freshnessMarkdown } from "../../policy/freshness";
 import { keyOf, Plan, PlanResource, PlanValue } from "./model";
+import { planFreshness } from "./policy";
 
 /** Inputs as indented `key: value` lines (JSON scalars), nested objects and lists indented. */
 export function renderValue(value: PlanValue, indent = ""): string[] {
@@ -64,6 +66,7 @@ export function planMarkdown(plan: Plan): string {
     ...renderValue(plan.config),
     "```",
     "",
+    freshnessMarkdown(plan.stack, planFreshness(plan)).replace(/^### /, "## "),
   ];
   for (const component of components) {
     lines.push(`## ${componentTitle(component, plan)}`, "");
