@@ -1,9 +1,15 @@
-"""Gold refresh: reprocess only the keys and dates touched since the last refresh.
+"""Gold refresh as declared steps: reprocess only the keys and dates touched since the last refresh.
 
-Silver tables carry a change data feed. The refresh reads each feed from the version after the
-one it last consumed (kept in ``ops.gold_progress``), derives the affected order ids, dates,
-shipments, customers, products and stock keys -- from pre- and post-images, so a row that moved
-(e.g. a new order date) clears its old group too -- and MERGEs only those into Gold.
+Silver tables carry a change data feed. A refresh reads each feed from the version after the one
+it last consumed (kept in ``ops.gold_progress``) and runs the steps of ``GOLD_STEPS`` in dependency
+order. A step names the Gold table it writes, what it reads, the key set that says which of its rows
+to rebuild, how to build them, and which of the table's rows it may delete. Key sets
+(``KEY_SETS``) are derived once per refresh from the change feeds -- from pre- and post-images, so
+a row that moved (e.g. a new order date) clears its old group too -- or are emitted by a step from
+the rows it replaces and their replacements. Adding a Gold table is adding one step.
+
+A step reads a Gold or Silver table only if it declares it as an input: ``GoldContext`` refuses
+any other read, so no table is re-read in the middle of a refresh by accident.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
@@ -35,6 +44,9 @@ SOURCES = ("order_lines", "shipments", "inventory_stock", "customers")
 
 @dataclass
 class RefreshReport:
+    """What one refresh did: ``full`` rebuild or incremental, the Silver versions it consumed,
+    the size of each affected key set (rows), and seconds per step (the refresh's profile)."""
+
     full: bool
     versions: dict[str, int]
     affected_orders: int = 0
@@ -42,8 +54,468 @@ class RefreshReport:
     affected_shipments: int = 0
     affected_customers: int = 0
     affected_products: int = 0
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
+# --- declarations ----------------------------------------------------------------------------
+Build = Callable[["GoldContext", DataFrame | None], DataFrame | None]
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """Keys affected by this refresh: one column, derived from the change feeds and other inputs.
+
+    ``derive`` returns None when nothing of its kind can be affected (no input changed), else a
+    frame of key values (possibly empty).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    derive: Callable[[GoldContext], DataFrame | None]
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A key set a step emits: ``expr`` over the rows it replaces and over their replacements,
+    as column ``column`` (e.g. the order dates whose daily aggregate must be recomputed)."""
+
+    name: str
+    column: str
+    expr: Callable[[], Column]
+
+
+@dataclass(frozen=True)
+class GoldStep:
+    """One Gold table's refresh.
+
+    - ``inputs``: ``silver.<t>``, ``gold.<t>`` and ``keys.<k>`` it reads (order and access check);
+    - ``keys``: the key set whose rows are rebuilt (None: the whole table, every refresh); the
+      step is skipped when that key set is None or empty;
+    - ``build(ctx, keys)``: the rebuilt rows (any column order; conformed to the contract), or
+      None when an input it needs does not exist yet;
+    - ``delete``: which target rows missing from the build are deleted -- ``none`` (upsert only),
+      ``keys`` (rows inside the key set), ``all``; ``full_delete`` the same on a full refresh;
+    - ``emits``: key sets derived from the replaced and the new rows, for later steps.
+    """
+
+    table: str
+    inputs: tuple[str, ...]
+    build: Build
+    keys: str | None = None
+    delete: Literal["none", "keys", "all"] = "none"
+    full_delete: Literal["none", "keys", "all"] | None = None
+    full_rebuild: bool = False  # on a full refresh, build from everything (keys=None)
+    emits: tuple[Emit, ...] = ()
+
+    @property
+    def merge_keys(self) -> list[str]:
+        return list(GOLD_BY_NAME[self.table].primary_key)
+
+
+# --- the refresh context ---------------------------------------------------------------------
+class UndeclaredInput(RuntimeError):
+    """A step or key set read a table or key set it does not declare in ``inputs``."""
+
+
+class GoldContext:
+    """What steps read: Silver tables and change feeds, Gold tables and key sets, each checked
+    against the ``inputs`` of the step (or key set) being evaluated."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        loc: TableLocator,
+        settings: PipelineSettings,
+        as_of: dt.date,
+        full: bool,
+        changes: dict[str, DataFrame | None],
+    ) -> None:
+        self.spark, self.loc, self.settings = spark, loc, settings
+        self.as_of, self.full, self.changes = as_of, full, changes
+        self.sla = G.sla_frame(spark, settings)
+        self._silver: dict[str, DataFrame | None] = {}
+        self._keys: dict[str, DataFrame | None] = {}
+        self.key_counts: dict[str, int] = {}
+        self._declared: tuple[str, ...] = ()
+
+    def _check(self, name: str) -> None:
+        if name not in self._declared:
+            raise UndeclaredInput(f"{name} is read but not declared in inputs {self._declared}")
+
+    def silver(self, table: str) -> DataFrame | None:
+        """The whole Silver table (None until it exists)."""
+        self._check(f"silver.{table}")
+        if table not in self._silver:
+            self._silver[table] = (
+                read_table(self.spark, self.loc, "silver", table)
+                if table_exists(self.spark, self.loc, "silver", table)
+                else None
+            )
+        return self._silver[table]
+
+    def changed(self, table: str) -> DataFrame | None:
+        """Silver rows changed since the last refresh (all rows on a full one); None: no change."""
+        self._check(f"silver.{table}")
+        return self.changes.get(table)
+
+    def gold(self, table: str) -> DataFrame | None:
+        """The Gold table as of now (None until it exists)."""
+        self._check(f"gold.{table}")
+        if not table_exists(self.spark, self.loc, "gold", table):
+            return None
+        return read_table(self.spark, self.loc, "gold", table)
+
+    def keys(self, name: str) -> DataFrame | None:
+        """A key set, derived on first use (distinct, checkpointed) and counted."""
+        self._check(f"keys.{name}")
+        if name not in self._keys and name in KEY_SETS:  # an emitted set is set by its step
+            key_set = KEY_SETS[name]
+            outer, self._declared = self._declared, key_set.inputs
+            try:
+                self._set_keys(name, key_set.derive(self))
+            finally:
+                self._declared = outer
+        return self._keys.get(name)
+
+    def _set_keys(self, name: str, frame: DataFrame | None) -> None:
+        if frame is not None:
+            frame = frame.distinct().localCheckpoint()
+            self.key_counts[name] = frame.count()
+        self._keys[name] = frame
+
+    def run(self, step: GoldStep) -> None:
+        """Evaluate one step: keys, build, emitted key sets (before the merge), one MERGE."""
+        self._declared = step.inputs + tuple(f"keys.{e.name}" for e in step.emits)
+        full = self.full and step.full_rebuild
+        keys = None if full or step.keys is None else self.keys(step.keys)
+        if step.keys is not None and not full and (keys is None or not self.key_counts[step.keys]):
+            return
+        built = step.build(self, keys)
+        if built is None:
+            return
+        rows = _conform(built, step.table).localCheckpoint()
+        if step.emits:
+            replaced = self._replaced(step.table, keys)
+            for e in step.emits:
+                emitted = rows.select(e.expr().alias(e.column))
+                if replaced is not None:
+                    emitted = emitted.unionByName(replaced.select(e.expr().alias(e.column)))
+                self._set_keys(e.name, emitted)
+        delete = (step.full_delete or step.delete) if self.full else step.delete
+        scope: DataFrame | str | None = {"none": None, "all": "all", "keys": keys}[delete]
+        merge_scoped(self.spark, self.loc, "gold", step.table, rows, step.merge_keys, scope=scope)
+
+    def _replaced(self, table: str, keys: DataFrame | None) -> DataFrame | None:
+        if not table_exists(self.spark, self.loc, "gold", table):
+            return None
+        current = read_table(self.spark, self.loc, "gold", table)
+        return current if keys is None else current.join(keys, keys.columns, "left_semi")
+
+
+def _union(*frames: DataFrame | None) -> DataFrame | None:
+    """The union (by column name) of the frames that exist, or None when there are none."""
+    present = [f for f in frames if f is not None]
+    if not present:
+        return None
+    out = present[0]
+    for frame in present[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def _conform(df: DataFrame, table: str) -> DataFrame:
+    """Select and cast to the Gold contract (column order and types)."""
+    t = GOLD_BY_NAME[table]
+    return df.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in t.columns])
+
+
+def _semi(df: DataFrame | None, keys: DataFrame | None, on: str) -> DataFrame | None:
+    """``df`` rows whose ``on`` is in ``keys`` (its single column, renamed to ``on``)."""
+    if df is None or keys is None:
+        return None
+    return df.join(keys.withColumnRenamed(keys.columns[0], on), on, "left_semi")
+
+
+# --- key sets --------------------------------------------------------------------------------
+def _changed_customers(ctx: GoldContext) -> DataFrame | None:
+    ch = ctx.changed("customers")
+    return ch.select("customer_id") if ch is not None else None
+
+
+def _orders(ctx: GoldContext) -> DataFrame | None:
+    """Orders whose lines changed, and orders of customers whose versions changed."""
+    lines = ctx.changed("order_lines")
+    of_customers = _semi(ctx.silver("order_lines"), ctx.keys("changed_customers"), "customer_id")
+    return _union(
+        lines.select("order_id") if lines is not None else None,
+        of_customers.select("order_id") if of_customers is not None else None,
+    )
+
+
+def _shipments(ctx: GoldContext) -> DataFrame | None:
+    """Shipments that changed, and shipments of affected orders (their header may have moved)."""
+    ch = ctx.changed("shipments")
+    of_orders = _semi(ctx.silver("shipments"), ctx.keys("orders"), "order_id")
+    return _union(
+        ch.select("shipment_id") if ch is not None else None,
+        of_orders.select("shipment_id") if of_orders is not None else None,
+    )
+
+
+def _customers(ctx: GoldContext) -> DataFrame | None:
+    """Customers whose versions changed, and customers of affected orders (as now in Gold)."""
+    of_orders = _semi(ctx.gold("fact_order_lines"), ctx.keys("orders"), "order_id")
+    return _union(
+        ctx.keys("changed_customers"),
+        of_orders.select("customer_id") if of_orders is not None else None,
+    )
+
+
+def _products(ctx: GoldContext) -> DataFrame | None:
+    """Products sold on changed lines or stocked in changed stock rows."""
+    return _union(
+        *[
+            ch.select(F.col("sku").alias("product_id"))
+            for ch in (ctx.changed("order_lines"), ctx.changed("inventory_stock"))
+            if ch is not None
+        ]
+    )
+
+
+def _locations(ctx: GoldContext) -> DataFrame | None:
+    ch = ctx.changed("inventory_stock")
+    return ch.select("location_id") if ch is not None else None
+
+
+KEY_SETS: dict[str, KeySet] = {
+    k.name: k
+    for k in (
+        KeySet("changed_customers", ("silver.customers",), _changed_customers),
+        KeySet(
+            "orders",
+            ("silver.order_lines", "keys.changed_customers"),
+            _orders,
+        ),
+        KeySet("shipments", ("silver.shipments", "keys.orders"), _shipments),
+        KeySet(
+            "customers",
+            ("gold.fact_order_lines", "keys.orders", "keys.changed_customers"),
+            _customers,
+        ),
+        KeySet("products", ("silver.order_lines", "silver.inventory_stock"), _products),
+        KeySet("locations", ("silver.inventory_stock",), _locations),
+    )
+}
+
+
+# --- steps -----------------------------------------------------------------------------------
+def _customer_versions(ctx: GoldContext) -> DataFrame:
+    versions = ctx.silver("customers")
+    return versions if versions is not None else _empty_customers(ctx.spark)
+
+
+def _fact_order_lines(ctx: GoldContext, orders: DataFrame | None) -> DataFrame | None:
+    lines = _semi(ctx.silver("order_lines"), orders, "order_id")
+    return G.fact_order_lines(lines, _customer_versions(ctx)) if lines is not None else None
+
+
+def _agg_sales_daily(ctx: GoldContext, dates: DataFrame | None) -> DataFrame | None:
+    fact = _semi(ctx.gold("fact_order_lines"), dates, "order_date")
+    return G.agg_sales_daily(fact) if fact is not None else None
+
+
+def _fact_shipments(ctx: GoldContext, shipments: DataFrame | None) -> DataFrame | None:
+    ships = _semi(ctx.silver("shipments"), shipments, "shipment_id")
+    fact = ctx.gold("fact_order_lines")
+    if ships is None or fact is None:
+        return None
+    return G.fact_shipments(ships, G.order_headers(fact), ctx.sla)
+
+
+def _agg_shipment_sla_daily(ctx: GoldContext, dates: DataFrame | None) -> DataFrame | None:
+    fact = ctx.gold("fact_shipments")
+    if fact is None or dates is None:
+        return None
+    in_scope = fact.withColumn("sla_date", G.sla_date_basis()[0]).join(
+        dates, "sla_date", "left_semi"
+    )
+    return G.agg_shipment_sla_daily(in_scope.drop("sla_date"))
+
+
+def _dim_customer(ctx: GoldContext, customers: DataFrame | None) -> DataFrame:
+    versions = _customer_versions(ctx)
+    fact = ctx.gold("fact_order_lines")
+    on_orders = (fact if fact is not None else versions).select("customer_id")
+    return G.dim_customer(
+        _semi(versions, customers, "customer_id"), _semi(on_orders, customers, "customer_id")
+    )
+
+
+def _dim_product(ctx: GoldContext, products: DataFrame | None) -> DataFrame:
+    lines = ctx.silver("order_lines")
+    sold = _semi(lines, products, "sku") if lines is not None else _empty_lines(ctx.spark)
+    stock = ctx.silver("inventory_stock")
+    stocked = _semi(stock if stock is not None else _empty_stock(ctx.spark), products, "sku")
+    return G.dim_product(sold, stocked)
+
+
+def _dim_location(_ctx: GoldContext, locations: DataFrame | None) -> DataFrame | None:
+    return locations
+
+
+def _dim_service_level(ctx: GoldContext, _keys: DataFrame | None) -> DataFrame:
+    levels = ctx.sla.select("service_level")
+    shipments = ctx.silver("shipments")
+    if shipments is not None:
+        levels = levels.unionByName(shipments.select("service_level")).distinct()
+    return levels.join(ctx.sla, "service_level", "left")
+
+
+def _fact_inventory(ctx: GoldContext, products: DataFrame | None) -> DataFrame | None:
+    stock = ctx.silver("inventory_stock")
+    if stock is None:
+        return None
+    fact = ctx.gold("fact_order_lines")
+    if fact is None:
+        fact = _empty_fact(ctx.spark)
+    scoped = stock if products is None else _semi(stock, products, "sku")
+    return G.fact_inventory(scoped, fact, ctx.as_of, ctx.settings)
+
+
+def _customer_rfm(ctx: GoldContext, customers: DataFrame | None) -> DataFrame | None:
+    fact = ctx.gold("fact_order_lines")
+    if fact is None:
+        return None
+    scoped = fact if customers is None else _semi(fact, customers, "customer_id")
+    return G.customer_rfm(scoped, ctx.as_of)
+
+
+# Every date agg_shipment_sla_daily can be dated by (G.sla_date_basis) has a dim_date member.
+_SHIPMENT_DATES = ("order_ts", "shipped_ts", "delivered_ts", "status_ts", "promised_delivery_date")
+
+
+def _dim_date(ctx: GoldContext, _keys: DataFrame | None) -> DataFrame | None:
+    fact, ships = ctx.gold("fact_order_lines"), ctx.gold("fact_shipments")
+    bounds = _union(
+        fact.select(F.col("order_date").alias("d")) if fact is not None else None,
+        *[ships.select(F.to_date(c).alias("d")) for c in _SHIPMENT_DATES if ships is not None],
+    )
+    row = bounds.agg(F.min("d"), F.max("d")).first() if bounds is not None else None
+    if not row or row[0] is None:
+        return None
+    return G.dim_date(ctx.spark, row[0], row[1])
+
+
+GOLD_STEPS: tuple[GoldStep, ...] = (
+    GoldStep(
+        "fact_order_lines",
+        ("silver.order_lines", "silver.customers", "keys.orders"),
+        _fact_order_lines,
+        keys="orders",
+        emits=(Emit("order_dates", "order_date", lambda: F.col("order_date")),),
+    ),
+    GoldStep(
+        "agg_sales_daily",
+        ("gold.fact_order_lines", "keys.order_dates"),
+        _agg_sales_daily,
+        keys="order_dates",
+        delete="keys",
+    ),
+    GoldStep(
+        "fact_shipments",
+        ("silver.shipments", "gold.fact_order_lines", "keys.shipments"),
+        _fact_shipments,
+        keys="shipments",
+        emits=(Emit("sla_dates", "sla_date", lambda: G.sla_date_basis()[0]),),
+    ),
+    GoldStep(
+        "agg_shipment_sla_daily",
+        ("gold.fact_shipments", "keys.sla_dates"),
+        _agg_shipment_sla_daily,
+        keys="sla_dates",
+        delete="keys",
+    ),
+    GoldStep(
+        "dim_customer",
+        ("silver.customers", "gold.fact_order_lines", "keys.customers"),
+        _dim_customer,
+        keys="customers",
+    ),
+    GoldStep(
+        "dim_product",
+        ("silver.order_lines", "silver.inventory_stock", "keys.products"),
+        _dim_product,
+        keys="products",
+    ),
+    GoldStep("dim_location", ("keys.locations",), _dim_location, keys="locations"),
+    GoldStep("dim_service_level", ("silver.shipments",), _dim_service_level),
+    GoldStep(
+        "fact_inventory",
+        ("silver.inventory_stock", "gold.fact_order_lines", "keys.products"),
+        _fact_inventory,
+        keys="products",
+        full_rebuild=True,
+        full_delete="all",
+    ),
+    GoldStep(
+        "customer_rfm",
+        ("gold.fact_order_lines", "keys.customers"),
+        _customer_rfm,
+        keys="customers",
+        delete="keys",
+        full_rebuild=True,
+        full_delete="all",
+    ),
+    GoldStep("dim_date", ("gold.fact_order_lines", "gold.fact_shipments"), _dim_date),
+)
+
+
+def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
+    """The steps in dependency order, declaration order among independent ones.
+
+    A step depends on the step writing a Gold table it reads and on the step emitting a key set it
+    reads, also through the inputs of the key sets it reads. Raises ValueError naming the step and
+    the input on an unknown input or a cycle.
+    """
+    written = {s.table for s in steps}
+    emitters = {e.name: s.table for s in steps for e in s.emits}
+
+    def needs(inputs: tuple[str, ...], owner: str, seen: frozenset[str]) -> set[str]:
+        out: set[str] = set()
+        for name in inputs:
+            kind, _, what = name.partition(".")
+            if kind == "silver":
+                continue
+            if kind == "gold" and what in written:
+                out.add(what)
+            elif kind == "keys" and what in emitters:
+                out.add(emitters[what])
+            elif kind == "keys" and what in KEY_SETS:
+                if what not in seen:
+                    out |= needs(KEY_SETS[what].inputs, owner, seen | {what})
+            else:
+                raise ValueError(
+                    f"Gold step {owner}: unknown input {name!r} (allowed: silver.<table>, "
+                    f"gold.<table a step writes>, keys.<{'|'.join(sorted(KEY_SETS) + sorted(emitters))}>)"
+                )
+        out.discard(owner)
+        return out
+
+    deps = {s.table: needs(s.inputs, s.table, frozenset()) for s in steps}
+    done: list[GoldStep] = []
+    pending = list(steps)
+    while pending:
+        ready = next((s for s in pending if deps[s.table] <= {d.table for d in done}), None)
+        if ready is None:
+            raise ValueError(
+                f"Gold steps depend on each other in a cycle: {[s.table for s in pending]}"
+            )
+        done.append(ready)
+        pending.remove(ready)
+    return done
+
+
+# --- the refresh -----------------------------------------------------------------------------
 def settings_fingerprint(settings: PipelineSettings, as_of: dt.date) -> str:
     payload = dataclasses.asdict(settings) | {"as_of_date": as_of.isoformat()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -62,14 +534,6 @@ def _write_progress(spark: SparkSession, loc: TableLocator, progress: dict[str, 
     overwrite(df, loc, "ops", PROGRESS_TABLE)
 
 
-def _silver(spark: SparkSession, loc: TableLocator, table: str) -> DataFrame | None:
-    return (
-        read_table(spark, loc, "silver", table)
-        if table_exists(spark, loc, "silver", table)
-        else None
-    )
-
-
 def _changes(
     spark: SparkSession, loc: TableLocator, table: str, last: int | None, full: bool
 ) -> tuple[DataFrame | None, int]:
@@ -84,23 +548,10 @@ def _changes(
     return read_changes(spark, loc, "silver", table, last + 1), version
 
 
-def _union(*frames: DataFrame) -> DataFrame | None:
-    """The union (by column name) of key frames, or None when there are none."""
-    out: DataFrame | None = None
-    for frame in frames:
-        out = frame if out is None else out.unionByName(frame)
-    return out
-
-
-def _conform(df: DataFrame, table: str) -> DataFrame:
-    """Select and cast to the Gold contract (column order and types)."""
-    t = GOLD_BY_NAME[table]
-    return df.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in t.columns])
-
-
-def _default_as_of(lines: DataFrame | None) -> dt.date:
-    if lines is None:
+def _default_as_of(spark: SparkSession, loc: TableLocator) -> dt.date:
+    if not table_exists(spark, loc, "silver", "order_lines"):
         return dt.date(1970, 1, 1)
+    lines = read_table(spark, loc, "silver", "order_lines")
     row = lines.agg(F.max(F.to_date("order_ts"))).first()
     return row[0] if row and row[0] else dt.date(1970, 1, 1)
 
@@ -111,254 +562,41 @@ def refresh_gold(
     settings: PipelineSettings,
     *,
     full_refresh: bool = False,
+    steps: tuple[GoldStep, ...] = GOLD_STEPS,
 ) -> RefreshReport:
+    """Run the Gold steps over what Silver changed since the last refresh.
+
+    A full refresh (asked for, first run, or changed settings / as-of date) rebuilds from whole
+    Silver tables. Nothing new in Silver: no step runs and no Gold table is written. The consumed
+    Silver versions are recorded only after every step has merged, so an interrupted refresh is
+    redone whole (each MERGE is idempotent).
+    """
     progress = _read_progress(spark, loc)
-    lines_all = _silver(spark, loc, "order_lines")
-    as_of = settings.as_of_date or _default_as_of(lines_all)
+    as_of = settings.as_of_date or _default_as_of(spark, loc)
     fingerprint = settings_fingerprint(settings, as_of)
     full = full_refresh or progress.get("settings") != fingerprint
-
-    def last(name: str) -> int | None:
-        v = progress.get(name)
-        return int(v) if v is not None else None
-
-    ch: dict[str, DataFrame | None] = {}
+    changes: dict[str, DataFrame | None] = {}
     versions: dict[str, int] = {}
     for src in SOURCES:
-        ch[src], versions[src] = _changes(spark, loc, src, last(src), full)
+        last = progress.get(src)
+        changes[src], versions[src] = _changes(
+            spark, loc, src, int(last) if last is not None else None, full
+        )
     report = RefreshReport(full=full, versions=versions)
-    if not full and all(c is None for c in ch.values()):
+    if not full and all(c is None for c in changes.values()):
         return report  # nothing new in silver since the last refresh
 
-    customers_all = _silver(spark, loc, "customers")
-    shipments_all = _silver(spark, loc, "shipments")
-    stock_all = _silver(spark, loc, "inventory_stock")
-
-    # --- affected keys ---------------------------------------------------------------------
-    changed_customer_ids = (
-        ch["customers"].select("customer_id").distinct() if ch["customers"] is not None else None
-    )
-    order_keys = []
-    if ch["order_lines"] is not None:
-        order_keys.append(ch["order_lines"].select("order_id"))
-    if changed_customer_ids is not None and lines_all is not None:
-        order_keys.append(
-            lines_all.join(changed_customer_ids, "customer_id", "left_semi").select("order_id")
-        )
-    affected_orders = _union(*order_keys)
-    if affected_orders is not None:
-        affected_orders = affected_orders.distinct().localCheckpoint()
-        report.affected_orders = affected_orders.count()
-
-    # --- fact_order_lines + agg_sales_daily ----------------------------------------------------
-    if affected_orders is not None and lines_all is not None:
-        old_dates = (
-            read_table(spark, loc, "gold", "fact_order_lines")
-            .join(affected_orders, "order_id", "left_semi")
-            .select("order_date")
-            if table_exists(spark, loc, "gold", "fact_order_lines")
-            else None
-        )
-        versions_df = customers_all if customers_all is not None else _empty_customers(spark)
-        new_lines = _conform(
-            G.fact_order_lines(
-                lines_all.join(affected_orders, "order_id", "left_semi"), versions_df
-            ),
-            "fact_order_lines",
-        ).localCheckpoint()
-        dates = new_lines.select("order_date")
-        if old_dates is not None:
-            dates = dates.unionByName(old_dates)
-        dates = dates.distinct().localCheckpoint()
-        report.affected_dates = dates.count()
-        merge_scoped(spark, loc, "gold", "fact_order_lines", new_lines, ["order_id", "line_id"])
-        fact = read_table(spark, loc, "gold", "fact_order_lines")
-        sales = _conform(
-            G.agg_sales_daily(fact.join(dates, "order_date", "left_semi")), "agg_sales_daily"
-        )
-        merge_scoped(
-            spark,
-            loc,
-            "gold",
-            "agg_sales_daily",
-            sales,
-            list(GOLD_BY_NAME["agg_sales_daily"].primary_key),
-            scope=dates,
-        )
-
-    fact_all = (
-        read_table(spark, loc, "gold", "fact_order_lines")
-        if table_exists(spark, loc, "gold", "fact_order_lines")
-        else None
-    )
-
-    # --- shipments ---------------------------------------------------------------------------
-    ship_keys = []
-    if ch["shipments"] is not None:
-        ship_keys.append(ch["shipments"].select("shipment_id"))
-    if affected_orders is not None and shipments_all is not None:
-        ship_keys.append(
-            shipments_all.join(affected_orders, "order_id", "left_semi").select("shipment_id")
-        )
-    affected_ships = _union(*ship_keys)
-    sla = G.sla_frame(spark, settings)
-    if affected_ships is not None and shipments_all is not None and fact_all is not None:
-        affected_ships = affected_ships.distinct().localCheckpoint()
-        report.affected_shipments = affected_ships.count()
-        sla_date, _ = G.sla_date_basis()
-        old = (
-            read_table(spark, loc, "gold", "fact_shipments")
-            .join(affected_ships, "shipment_id", "left_semi")
-            .select(sla_date.alias("sla_date"))
-            if table_exists(spark, loc, "gold", "fact_shipments")
-            else None
-        )
-        headers = G.order_headers(fact_all)
-        new_ships = _conform(
-            G.fact_shipments(
-                shipments_all.join(affected_ships, "shipment_id", "left_semi"), headers, sla
-            ),
-            "fact_shipments",
-        ).localCheckpoint()
-        sdates = new_ships.select(sla_date.alias("sla_date"))
-        if old is not None:
-            sdates = sdates.unionByName(old)
-        sdates = sdates.distinct().localCheckpoint()
-        merge_scoped(spark, loc, "gold", "fact_shipments", new_ships, ["shipment_id"])
-        fs = read_table(spark, loc, "gold", "fact_shipments")
-        in_scope = (
-            fs.withColumn("__d", sla_date)
-            .join(sdates.withColumnRenamed("sla_date", "__d"), "__d", "left_semi")
-            .drop("__d")
-        )
-        agg = _conform(
-            G.agg_shipment_sla_daily(in_scope),
-            "agg_shipment_sla_daily",
-        )
-        merge_scoped(
-            spark,
-            loc,
-            "gold",
-            "agg_shipment_sla_daily",
-            agg,
-            list(GOLD_BY_NAME["agg_shipment_sla_daily"].primary_key),
-            scope=sdates,
-        )
-
-    # --- dimensions --------------------------------------------------------------------------
-    cust_keys = []
-    if changed_customer_ids is not None:
-        cust_keys.append(changed_customer_ids)
-    if affected_orders is not None and fact_all is not None:
-        cust_keys.append(
-            fact_all.join(affected_orders, "order_id", "left_semi").select("customer_id")
-        )
-    affected_customers = _union(*cust_keys)
-    if affected_customers is not None:
-        affected_customers = affected_customers.distinct().localCheckpoint()
-        report.affected_customers = affected_customers.count()
-        versions_df = customers_all if customers_all is not None else _empty_customers(spark)
-        order_customers = (
-            fact_all.select("customer_id")
-            if fact_all is not None
-            else versions_df.select("customer_id")
-        )
-        dim = _conform(
-            G.dim_customer(
-                versions_df.join(affected_customers, "customer_id", "left_semi"),
-                order_customers.join(affected_customers, "customer_id", "left_semi"),
-            ),
-            "dim_customer",
-        )
-        merge_scoped(spark, loc, "gold", "dim_customer", dim, ["customer_id"])
-
-    prod_keys = []
-    if ch["order_lines"] is not None:
-        prod_keys.append(ch["order_lines"].select(F.col("sku").alias("product_id")))
-    if ch["inventory_stock"] is not None:
-        prod_keys.append(ch["inventory_stock"].select(F.col("sku").alias("product_id")))
-    affected_products = _union(*prod_keys)
-    stock_df = stock_all if stock_all is not None else _empty_stock(spark)
-    if affected_products is not None:
-        affected_products = affected_products.distinct().localCheckpoint()
-        report.affected_products = affected_products.count()
-        lines_df = lines_all if lines_all is not None else None
-        sold = (
-            lines_df.join(
-                affected_products.withColumnRenamed("product_id", "sku"), "sku", "left_semi"
-            )
-            if lines_df is not None
-            else _empty_lines(spark)
-        )
-        stocked = stock_df.join(
-            affected_products.withColumnRenamed("product_id", "sku"), "sku", "left_semi"
-        )
-        merge_scoped(
-            spark,
-            loc,
-            "gold",
-            "dim_product",
-            _conform(G.dim_product(sold, stocked), "dim_product"),
-            ["product_id"],
-        )
-
-    if ch["inventory_stock"] is not None:
-        locs = _conform(ch["inventory_stock"].select("location_id").distinct(), "dim_location")
-        merge_scoped(spark, loc, "gold", "dim_location", locs, ["location_id"])
-
-    levels = sla.select("service_level")
-    if shipments_all is not None:
-        levels = levels.unionByName(shipments_all.select("service_level")).distinct()
-    merge_scoped(
-        spark,
-        loc,
-        "gold",
-        "dim_service_level",
-        _conform(levels.join(sla, "service_level", "left"), "dim_service_level"),
-        ["service_level"],
-    )
-
-    # --- inventory and RFM (depend on the as-of date) ----------------------------------------
-    if stock_all is not None:
-        fact_for_cover = fact_all if fact_all is not None else _empty_fact(spark)
-        if full:
-            inv = G.fact_inventory(stock_all, fact_for_cover, as_of, settings)
-            merge_scoped(
-                spark,
-                loc,
-                "gold",
-                "fact_inventory",
-                _conform(inv, "fact_inventory"),
-                ["product_id", "location_id"],
-                scope="all",
-            )
-        elif affected_products is not None and report.affected_products:
-            skus = affected_products.withColumnRenamed("product_id", "sku")
-            inv = G.fact_inventory(
-                stock_all.join(skus, "sku", "left_semi"), fact_for_cover, as_of, settings
-            )
-            merge_scoped(
-                spark,
-                loc,
-                "gold",
-                "fact_inventory",
-                _conform(inv, "fact_inventory"),
-                ["product_id", "location_id"],
-            )
-
-    if fact_all is not None and (full or affected_customers is not None):
-        if full:
-            rfm = _conform(G.customer_rfm(fact_all, as_of), "customer_rfm")
-            merge_scoped(spark, loc, "gold", "customer_rfm", rfm, ["customer_id"], scope="all")
-        else:
-            assert affected_customers is not None
-            src = fact_all.join(affected_customers, "customer_id", "left_semi")
-            rfm = _conform(G.customer_rfm(src, as_of), "customer_rfm")
-            merge_scoped(
-                spark, loc, "gold", "customer_rfm", rfm, ["customer_id"], scope=affected_customers
-            )
-
-    _refresh_dim_date(spark, loc)
+    ctx = GoldContext(spark, loc, settings, as_of, full, changes)
+    for step in step_order(steps):
+        t0 = time.perf_counter()
+        ctx.run(step)
+        report.step_seconds[step.table] = round(time.perf_counter() - t0, 3)
+    counts = ctx.key_counts
+    report.affected_orders = counts.get("orders", 0)
+    report.affected_dates = counts.get("order_dates", 0)
+    report.affected_shipments = counts.get("shipments", 0)
+    report.affected_customers = counts.get("customers", 0)
+    report.affected_products = counts.get("products", 0)
 
     new_progress = dict(progress)
     for src, v in versions.items():
@@ -367,31 +605,6 @@ def refresh_gold(
     new_progress["settings"] = fingerprint
     _write_progress(spark, loc, new_progress)
     return report
-
-
-def _refresh_dim_date(spark: SparkSession, loc: TableLocator) -> None:
-    bounds = []
-    if table_exists(spark, loc, "gold", "fact_order_lines"):
-        bounds.append(
-            read_table(spark, loc, "gold", "fact_order_lines").select(
-                F.col("order_date").alias("d")
-            )
-        )
-    if table_exists(spark, loc, "gold", "fact_shipments"):
-        fs = read_table(spark, loc, "gold", "fact_shipments")
-        # Every date agg_shipment_sla_daily can be dated by (G.sla_date_basis) has a member.
-        for c in ("order_ts", "shipped_ts", "delivered_ts", "status_ts", "promised_delivery_date"):
-            bounds.append(fs.select(F.to_date(c).alias("d")))
-    if not bounds:
-        return
-    u = bounds[0]
-    for b in bounds[1:]:
-        u = u.unionByName(b)
-    row = u.agg(F.min("d"), F.max("d")).first()
-    if not row or row[0] is None:
-        return
-    dates = _conform(G.dim_date(spark, row[0], row[1]), "dim_date")
-    merge_scoped(spark, loc, "gold", "dim_date", dates, ["date_key"])
 
 
 def _empty(spark: SparkSession, ddl: str) -> DataFrame:
@@ -409,7 +622,7 @@ def _empty_customers(spark: SparkSession) -> DataFrame:
 def _empty_stock(spark: SparkSession) -> DataFrame:
     return _empty(
         spark,
-        "sku string, location_id string, on_hand int, sku_status string, "
+        "sku string, location_id string, on_hand bigint, sku_status string, "
         "last_snapshot_ts timestamp, last_event_ts timestamp",
     )
 

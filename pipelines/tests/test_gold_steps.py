@@ -1,0 +1,71 @@
+"""The Gold steps as declared: every Gold table has one step, the order follows the declared
+inputs, bad declarations are refused with the step and the input named, and a step cannot read
+what it does not declare."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from pyspark.sql import SparkSession
+
+from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.contracts.gold import GOLD_TABLES
+from oms_pipeline.pipeline.gold import (
+    GOLD_STEPS,
+    KEY_SETS,
+    GoldContext,
+    GoldStep,
+    UndeclaredInput,
+    step_order,
+)
+
+
+def _step(name: str) -> GoldStep:
+    return next(s for s in GOLD_STEPS if s.table == name)
+
+
+def test_every_gold_table_has_exactly_one_step() -> None:
+    assert sorted(s.table for s in GOLD_STEPS) == sorted(t.name for t in GOLD_TABLES)
+
+
+def test_each_step_runs_after_the_steps_whose_tables_and_key_sets_it_reads() -> None:
+    order = [s.table for s in step_order()]
+    emitted = {e.name: s.table for s in GOLD_STEPS for e in s.emits}
+    for step in GOLD_STEPS:
+        inputs = list(step.inputs)
+        for name in inputs:  # key sets' own inputs count too
+            kind, _, what = name.partition(".")
+            if kind == "keys" and what in KEY_SETS:
+                inputs.extend(KEY_SETS[what].inputs)
+        for name in inputs:
+            kind, _, what = name.partition(".")
+            writer = what if kind == "gold" else emitted.get(what) if kind == "keys" else None
+            if writer and writer != step.table:
+                assert order.index(writer) < order.index(step.table), (step.table, name)
+    # dim_customer reads the customers of affected orders from fact_order_lines as refreshed.
+    assert order.index("fact_order_lines") < order.index("dim_customer")
+
+
+def test_an_unknown_input_is_refused_naming_the_step_and_what_is_allowed() -> None:
+    bad = dataclasses.replace(_step("dim_date"), inputs=("gold.fact_orders",))
+    with pytest.raises(ValueError, match=r"dim_date: unknown input 'gold.fact_orders'.*allowed"):
+        step_order((*GOLD_STEPS[:-1], bad))
+
+
+def test_steps_that_read_each_other_are_refused_as_a_cycle() -> None:
+    fact = dataclasses.replace(
+        _step("fact_order_lines"), inputs=(*_step("fact_order_lines").inputs, "gold.dim_date")
+    )
+    steps = tuple(fact if s.table == "fact_order_lines" else s for s in GOLD_STEPS)
+    with pytest.raises(ValueError, match="cycle"):
+        step_order(steps)
+
+
+def test_a_step_cannot_read_a_table_it_does_not_declare(spark: SparkSession, tmp_path) -> None:
+    loc = TableLocator(lakehouse_root=str(tmp_path / "lh"), landing_root=str(tmp_path / "in"))
+    ctx = GoldContext(spark, loc, PipelineSettings(), dt.date(2025, 1, 1), False, {})
+    sneaky = GoldStep("dim_date", ("silver.shipments",), lambda c, _k: c.gold("fact_order_lines"))
+    with pytest.raises(UndeclaredInput, match=r"gold\.fact_order_lines is read but not declared"):
+        ctx.run(sneaky)
