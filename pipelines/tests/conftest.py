@@ -24,6 +24,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         master="local[2]",
         shuffle_partitions=2,
         warehouse_dir=str(tmp_path_factory.mktemp("warehouse")),
+        # One session serves the whole suite (well over a hundred tests and their tables).
+        conf={"spark.driver.memory": "4g"},
     )
     # Test data is tiny: interpreting plans beats compiling them.
     session.conf.set("spark.sql.codegen.wholeStage", "false")

@@ -206,11 +206,11 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 and fr.get("files", 0) == landed_files(root)
                 and st.get("pending_files") == 0
                 and st.get("dashboard_version", 0) >= 1
+                and st.get("dashboard_gold_refreshes") == st.get("gold_refreshes")
                 and (st.get("gold_last_s") or 0) > 0
             )
 
         wait_for(caught_up, RUN_TIMEOUT, "Gold to reflect every landed file", proc)
-        time.sleep(6)  # one more dashboard publication after the last Gold refresh
         running = status(root)
         with urllib.request.urlopen(f"http://127.0.0.1:{running['port']}/api/dashboard") as r:
             dashboard = json.load(r)

@@ -82,7 +82,7 @@ def test_four_silver_first_batches_run_concurrently_through_the_job_entry_points
     def task(entity: str):  # type: ignore[no-untyped-def]
         return lambda: codes.__setitem__(entity, silver.main([*where, "--entity", entity]))
 
-    assert all_at_once([task(e) for e in ENTITIES]) == []
+    assert [repr(e) for e in all_at_once([task(e) for e in ENTITIES])] == []
     assert codes == dict.fromkeys(ENTITIES, 0)
     audit = read_table(spark, loc, "ops", AUDIT_TABLE)
     assert sorted(r[0] for r in audit.select("entity").distinct().collect()) == sorted(ENTITIES)

@@ -10,7 +10,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.gold import _sql_string
@@ -35,7 +35,9 @@ _CREATE_RACE_CONDITIONS = (
     "DELTA_TABLE_NOT_FOUND",
     "FileAlreadyExistsException",
 )
-CREATE_ATTEMPTS = 6
+# Seconds a creator keeps finding the table another writer is creating: a ceiling for a machine
+# under load (the winner's first commit is then slow), not a figure a healthy run gets near.
+CREATE_WAIT_S = 120
 # A version file (JSON commit or Parquet checkpoint) in ``_delta_log/``.
 _COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint\..*parquet)$")
 
@@ -77,11 +79,11 @@ def ensure_table(
     creation was interrupted (see :func:`interrupted_creation`) is created by an append of no
     rows, which Delta accepts over an empty log and which carries the table properties in the
     same commit; its comment follows in a second commit. Raises the last error when the table
-    still does not exist after ``CREATE_ATTEMPTS`` attempts, or any other error at once.
+    still does not exist after ``CREATE_WAIT_S`` seconds of attempts, or any other error at once.
     """
     for attempt in Retrying(
-        stop=stop_after_attempt(CREATE_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=0.2, max=3),
+        stop=stop_after_delay(CREATE_WAIT_S),
+        wait=wait_random_exponential(multiplier=0.2, max=5),
         retry=retry_if_exception(_is_create_race),
         reraise=True,
     ):
