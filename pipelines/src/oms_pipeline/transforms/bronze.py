@@ -97,9 +97,10 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
     # A UTF-8 byte-order mark (as spreadsheet tools write it) is not part of the first record.
     text = F.regexp_replace(F.col("value"), "^\ufeff", "")
-    # Blank: whitespace only, NULs included (the second byte of a UTF-16 newline read as UTF-8).
+    # Blank: whitespace only, or whitespace around the one to three NULs a UTF-16/32 line break
+    # leaves when read as UTF-8. A longer run of NULs (a zeroed record) is kept, as a bad record.
     non_blank = lines.withColumn("value", text).where(
-        F.length(F.regexp_replace(F.col("value"), r"[\s\x00]", "")) > 0
+        (F.length(F.trim(F.col("value"))) > 0) & ~F.col("value").rlike(r"^\s*\x00{1,3}\s*$")
     )
     parsed = non_blank.select(
         F.from_json(F.col("value"), parse_schema, options).alias("r"),

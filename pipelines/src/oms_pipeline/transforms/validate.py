@@ -176,6 +176,10 @@ def validate(df: DataFrame, contract: EntityContract, settings: PipelineSettings
     bad_text = F.lit(False)
     for name in text_fields:
         bad_text = bad_text | F.coalesce(F.instr(_raw(name), REPLACEMENT_CHAR) > 0, F.lit(False))
+    # Undecodable bytes anywhere in the record, kept keys outside the contract included.
+    bad_text = bad_text | F.coalesce(
+        F.instr(F.col(RESCUED_COLUMN), REPLACEMENT_CHAR) > 0, F.lit(False)
+    )
     checks.append(F.when(~corrupt & bad_text, F.lit("invalid_encoding")))
 
     upper_ts = F.col("_ingested_at") + F.expr(f"INTERVAL {settings.max_future_skew_days} DAYS")
