@@ -93,21 +93,6 @@ def test_validate_flags_wrong_encoding(spark):
     assert v.first()["_reasons"] == ["invalid_encoding"]
 
 
-def test_undecodable_bytes_outside_contract_fields_and_zeroed_records_are_invalid_encoding(spark):
-    lines = [
-        json.dumps(ORDER),
-        "\x00" * 40,  # a record zeroed by a crash: a bad record, not a blank line
-        "\x00",  # what a UTF-16 line break leaves when read as UTF-8: not a record
-        json.dumps(ORDER | {"line_id": "2", "note": "caf\ufffd"}),  # Latin-1 in an unknown key
-    ]
-    v = validate(_bronze(spark, "orders", lines), get_contract("orders"), SETTINGS)
-    assert sorted(r["_reasons"] for r in v.collect()) == [
-        [],
-        ["invalid_encoding"],
-        ["invalid_encoding"],
-    ]
-
-
 def test_latest_per_key_keeps_newest_event(spark):
     df = spark.createDataFrame(
         [

@@ -82,7 +82,7 @@ def _non_scalar_fields(contract: EntityContract) -> Column:
 def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
     """Parse a ``value`` text column (one JSON document per line) into contract columns.
 
-    - blank lines (and empty files) produce no rows; a leading UTF-8 byte-order mark is dropped;
+    - blank lines (and empty files) produce no rows;
     - a line that is not exactly one JSON object (invalid, truncated, wrongly encoded, two
       objects ``{...}{...}``, an object followed by other text) keeps all contract columns null
       and its raw text in ``_rescued_data`` as ``{"_corrupt_record": ...}``;
@@ -95,13 +95,7 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
         [*raw_schema(contract).fields, StructField(CORRUPT_COLUMN, StringType(), True)]
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    # A UTF-8 byte-order mark (as spreadsheet tools write it) is not part of the first record.
-    text = F.regexp_replace(F.col("value"), "^\ufeff", "")
-    # Blank: whitespace only, or whitespace around the one to three NULs a UTF-16/32 line break
-    # leaves when read as UTF-8. A longer run of NULs (a zeroed record) is kept, as a bad record.
-    non_blank = lines.withColumn("value", text).where(
-        (F.length(F.trim(F.col("value"))) > 0) & ~F.col("value").rlike(r"^\s*\x00{1,3}\s*$")
-    )
+    non_blank = lines.where(F.length(F.trim(F.col("value"))) > 0)
     parsed = non_blank.select(
         F.from_json(F.col("value"), parse_schema, options).alias("r"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),

@@ -176,10 +176,6 @@ def validate(df: DataFrame, contract: EntityContract, settings: PipelineSettings
     bad_text = F.lit(False)
     for name in text_fields:
         bad_text = bad_text | F.coalesce(F.instr(_raw(name), REPLACEMENT_CHAR) > 0, F.lit(False))
-    # Undecodable bytes anywhere in the record, kept keys outside the contract included.
-    bad_text = bad_text | F.coalesce(
-        F.instr(F.col(RESCUED_COLUMN), REPLACEMENT_CHAR) > 0, F.lit(False)
-    )
     checks.append(F.when(~corrupt & bad_text, F.lit("invalid_encoding")))
 
     upper_ts = F.col("_ingested_at") + F.expr(f"INTERVAL {settings.max_future_skew_days} DAYS")
@@ -215,15 +211,8 @@ def validate(df: DataFrame, contract: EntityContract, settings: PipelineSettings
             )
     checks.extend(_entity_rules(contract))
     reasons = F.array_distinct(F.filter(F.array(*checks), lambda r: r.isNotNull()))
-    # A malformed line has no fields to judge: its only reason is that it is malformed, or, when
-    # it holds NULs or undecodable bytes (a UTF-16/32 file read as UTF-8), that it is not UTF-8.
-    corrupt_text = F.get_json_object(F.col(RESCUED_COLUMN), f"$.{CORRUPT_COLUMN}")
-    not_utf8 = F.coalesce(F.rlike(corrupt_text, F.lit("[\\x00\\x{FFFD}]")), F.lit(False))
-    reasons = (
-        F.when(corrupt & not_utf8, F.array(F.lit("invalid_encoding")))
-        .when(corrupt, F.array(F.lit("malformed_record")))
-        .otherwise(reasons)
-    )
+    # A malformed line has no fields to judge: its only reason is that it is malformed.
+    reasons = F.when(corrupt, F.array(F.lit("malformed_record"))).otherwise(reasons)
     return staged.withColumn(REASONS, reasons)
 
 
