@@ -18,6 +18,8 @@ const python = path.join(repo, ".venv", "bin", "python");
 const chromiumPath = "/usr/bin/chromium";
 const artifacts = path.join(repo, "test-artifacts");
 const VIEWS = ["view-orders", "view-sla", "view-inventory", "view-revenue"];
+// The Spark defaults every test's Spark runs with (interpreted expressions; see the file).
+const sparkConf = path.join(repo, "pipelines", "tests", "spark-conf");
 
 // Safety nets, not expectations: the waits end as soon as their condition holds.
 const CEILING_MS = 20 * 60 * 1000;
@@ -111,7 +113,11 @@ describe("local dashboards (headless Chromium)", function () {
         "--status-every",
         "1",
       ]),
-      { cwd: repo, stdio: ["ignore", log, log], env: { ...process.env, TZ: "UTC" } },
+      {
+        cwd: repo,
+        stdio: ["ignore", log, log],
+        env: { ...process.env, TZ: "UTC", SPARK_CONF_DIR: sparkConf },
+      },
     );
   });
 

@@ -13,6 +13,8 @@ from oms_pipeline.config import TableLocator
 from oms_pipeline.session import local_session
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Spark's defaults for every Spark the tests start, in-process or as a subprocess (see the file).
+os.environ["SPARK_CONF_DIR"] = str(Path(__file__).parent / "spark-conf")
 MAPPINGS = Path(__file__).parent.parent / "mappings"
 
 
@@ -27,8 +29,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         # One session serves the whole suite (well over a hundred tests and their tables).
         conf={"spark.driver.memory": "4g"},
     )
-    # Test data is tiny: interpreting plans beats compiling them.
-    session.conf.set("spark.sql.codegen.wholeStage", "false")
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

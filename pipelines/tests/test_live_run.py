@@ -1,8 +1,11 @@
 """The local live run as a user starts it (``python -m oms_pipeline.live``, what scripts/run-local
-executes), in a subprocess: it reaches Gold, stops cleanly on SIGINT (also a Ctrl-C to the whole
-process group during the first Gold refresh), and after SIGKILLs -- at random instants, or during
-the first creation of a table -- a restart ends with exactly the Silver and Gold of an
-uninterrupted run over the same events. A clean run's log holds no stack trace.
+executes), in a subprocess: it reaches Gold, stops cleanly on a Ctrl-C (SIGINT) or a SIGTERM to
+its whole process group (also during the first Gold refresh), and after SIGKILLs -- mid-feed, during
+the first creation of a table, at a random instant -- a restart ends with exactly the Silver and
+Gold of an uninterrupted run over the same events. A clean run's log holds no stack trace.
+
+Each scenario starts cold JVMs and costs minutes, so kills share one lakehouse: the restart after
+all of them must still equal the uninterrupted run.
 
 Expected figures are recomputed from the landed files with plain ``json`` -- not with the
 pipeline's code.
@@ -193,7 +196,8 @@ def landed_files(root: Path) -> int:
 
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """An uninterrupted run over BATCHES feed batches, stopped with SIGINT once Gold is current."""
+    """An uninterrupted run over BATCHES feed batches, stopped once Gold is current with a Ctrl-C
+    (SIGINT to the whole process group, as a terminal sends it)."""
     root = tmp_path_factory.mktemp("live") / "run"
     proc = start(root, *FEED)
     try:
@@ -215,7 +219,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{running['port']}/api/dashboard") as r:
             dashboard = json.load(r)
         family = descendants(proc.pid)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -250,7 +254,7 @@ def test_gold_reflects_the_generated_events(spark: SparkSession, live_run: dict)
     assert fr["files"] == landed_files(root) and 0 < fr["p50_s"] <= fr["p95_s"]
 
 
-def test_sigint_stops_everything_cleanly(live_run: dict) -> None:
+def test_ctrl_c_stops_everything_cleanly(live_run: dict) -> None:
     assert live_run["running"]["state"] == "running"
     assert live_run["running"]["active_queries"] == 8
     assert live_run["family"], "the Spark JVM runs as a child process"
@@ -292,10 +296,23 @@ def resume_one_shot(root: Path) -> str:
     return text
 
 
-def test_kill_and_resume_equals_the_uninterrupted_run(
+def committed(root: Path, table: str) -> bool:
+    return any((root / "lakehouse" / table / "_delta_log").glob("*.json"))
+
+
+def test_kills_at_any_stage_then_resume_equal_the_uninterrupted_run(
     spark: SparkSession, tmp_path: Path, live_run: dict
 ) -> None:
-    clean = live_run["root"]
+    """Four SIGKILLs of the whole process group (the driver and its JVM) on one lakehouse, each at
+    a different stage, then a one-shot restart that needs no manual step:
+
+    1. mid-feed, right after bronze commits its first micro-batch;
+    2. between a table's ``_delta_log/`` folder and its first commit, in a silver stream thread
+       (``silver/customers``);
+    3. the same during the first Gold refresh (``gold/fact_order_lines``);
+    4. at a random instant of a run's first seconds of streaming (table creations, micro-batches,
+       feed writes, Gold refreshes).
+    """
     root = tmp_path / "killed"
     proc = start(root, *FEED)
     try:
@@ -306,59 +323,43 @@ def test_kill_and_resume_equals_the_uninterrupted_run(
             proc,
         )
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM, mid-stream
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert (status(root).get("feed") or {}).get("next_batch", 0) < BATCHES, "killed mid-feed"
 
-    resume_one_shot(root)
-    assert_same_as_clean(spark, clean, root)
+    for table in ("silver/customers", "gold/fact_order_lines"):
+        # A table that exists already has no first creation left to interrupt.
+        assert not committed(root, table), f"{table} was created before its kill point"
+        env = {"PYTHONPATH": str(KILLPOINTS), "OMS_KILL_AT_CREATE": table}
+        proc = start(root, *FEED, env=env)
+        assert proc.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL
+        log = root / "lakehouse" / table / "_delta_log"
+        assert log.is_dir() and not any(log.glob("*.json")), "killed before the first commit"
 
-
-def test_repeated_kills_at_random_instants_then_resume_equal_the_uninterrupted_run(
-    spark: SparkSession, tmp_path: Path, live_run: dict
-) -> None:
-    """Three SIGKILLs, each at a random instant of a run's first seconds of streaming (table
-    creations, micro-batches, feed writes, Gold refreshes), then a one-shot restart."""
     rng = random.Random(2026)
-    root = tmp_path / "killed"
-    for kill in range(1, 4):
-        proc = start(root, *FEED)
-        try:
-            wait_for(
-                lambda n=kill: log_text(root).count("Streams running") >= n,
-                RUN_TIMEOUT,
-                "the streams to start",
-                proc,
-            )
-            time.sleep(rng.uniform(0, 8))  # where the kill lands; every instant must be safe
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    started = log_text(root).count("Streams running")
+    proc = start(root, *FEED)
+    try:
+        wait_for(
+            lambda: log_text(root).count("Streams running") > started,
+            RUN_TIMEOUT,
+            "the streams to start",
+            proc,
+        )
+        time.sleep(rng.uniform(0, 8))  # where the kill lands; every instant must be safe
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
     resume_one_shot(root)
     assert_same_as_clean(spark, live_run["root"], root)
 
 
-@pytest.mark.parametrize("table", ["silver/customers", "gold/fact_order_lines"])
-def test_kill_during_a_tables_first_creation_then_resume(
-    spark: SparkSession, tmp_path: Path, live_run: dict, table: str
+def test_sigterm_to_the_process_group_during_the_first_gold_refresh_stops_cleanly(
+    tmp_path: Path,
 ) -> None:
-    """Killed between the table's ``_delta_log/`` folder and its first commit (in a silver stream
-    thread, or in the Gold refresh); the restart needs no manual step."""
-    root = tmp_path / "killed"
-    proc = start(root, *FEED, env={"PYTHONPATH": str(KILLPOINTS), "OMS_KILL_AT_CREATE": table})
-    assert proc.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL
-    log = root / "lakehouse" / table / "_delta_log"
-    assert log.is_dir() and not any(log.glob("*.json")), "killed before the first commit"
-    resume_one_shot(root)
-    assert_same_as_clean(spark, live_run["root"], root)
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_to_the_process_group_during_the_first_gold_refresh_stops_cleanly(
-    tmp_path: Path, sig: signal.Signals
-) -> None:
-    """Ctrl-C in a terminal (SIGINT), or ``kill -TERM -<pgid>``, ``timeout`` and service managers
-    (SIGTERM), signal the whole process group: Python and the JVM."""
+    """``kill -TERM -<pgid>``, ``timeout`` and service managers signal the whole process group,
+    Python and the JVM (Ctrl-C, SIGINT to the group, stops the uninterrupted run above)."""
     root = tmp_path / "interrupted"
     proc = start(root, *FEED)
     try:
@@ -368,7 +369,7 @@ def test_a_signal_to_the_process_group_during_the_first_gold_refresh_stops_clean
             "the first Gold refresh",
             proc,
         )
-        os.killpg(proc.pid, sig)
+        os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=RUN_TIMEOUT) == 0
     finally:
         if proc.poll() is None:
