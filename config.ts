@@ -92,6 +92,52 @@ function freshnessProblems(c: {
 }
 
 /**
+ * Automatic page refresh of the report pages that show DirectQuery tables ("Automatic page
+ * refresh in Power BI"): a fixed interval, or change detection (a measure polled on an interval,
+ * which needs a Premium or Fabric capacity).
+ */
+export const PAGE_REFRESH_TYPES = ["interval", "changeDetection"] as const;
+
+/**
+ * Shortest fixed page refresh interval a workspace on shared capacity gets: 30 minutes
+ * ("Automatic page refresh in Power BI"). On a capacity the capacity admin's minimum applies.
+ */
+export const SHARED_CAPACITY_MIN_PAGE_REFRESH_SECONDS = 1800;
+
+/**
+ * Page refresh settings the stack's workspace cannot honour. Shared capacity means no
+ * `powerbiCapacityId`. Change detection is not published by this stack: it needs a
+ * change-detection measure, which the semantic model does not define.
+ */
+function pageRefreshProblems(c: {
+  readonly powerbiCapacityId?: string;
+  readonly powerbiPageRefresh: (typeof PAGE_REFRESH_TYPES)[number];
+  readonly powerbiPageRefreshSeconds: number;
+}): { path: string[]; message: string }[] {
+  const shared = c.powerbiCapacityId === undefined;
+  const minimum = SHARED_CAPACITY_MIN_PAGE_REFRESH_SECONDS;
+  if (c.powerbiPageRefresh === "changeDetection") {
+    return [
+      {
+        path: ["powerbiPageRefresh"],
+        message: shared
+          ? `changeDetection needs a Premium or Fabric capacity (powerbiCapacityId is empty: the workspace is on shared capacity, "Automatic page refresh in Power BI"); allowed: interval with powerbiPageRefreshSeconds of at least ${minimum}`
+          : "changeDetection needs a change-detection measure, which the semantic model does not define; allowed: interval",
+      },
+    ];
+  }
+  if (shared && c.powerbiPageRefreshSeconds < minimum) {
+    return [
+      {
+        path: ["powerbiPageRefreshSeconds"],
+        message: `below the ${minimum} s (30-minute) minimum page refresh interval on shared capacity (powerbiCapacityId is empty; "Automatic page refresh in Power BI"); allowed: ${minimum} to 86400, or set powerbiCapacityId for a shorter interval`,
+      },
+    ];
+  }
+  return [];
+}
+
+/**
  * How the storage firewall admits Databricks serverless compute (the SQL warehouse, serverless
  * jobs), through the workspace's network connectivity configuration (NCC): `serviceEndpoints`
  * adds the NCC's stable service-endpoint subnets to the account's virtual network rules
@@ -414,6 +460,9 @@ const schema = z
       )
       .default([]),
     powerbiCredentialVersion: int(1, 1000000).default(1),
+    // Automatic page refresh of the pages that show DirectQuery tables (see pageRefreshProblems).
+    powerbiPageRefresh: oneOf(PAGE_REFRESH_TYPES).default("interval"),
+    powerbiPageRefreshSeconds: int(1, 86400).default(SHARED_CAPACITY_MIN_PAGE_REFRESH_SECONDS),
     // Network: serverless egress through the NCC, VNet injection and private endpoints.
     databricksAccountHost: oneOf(ACCOUNT_HOSTS).default("https://accounts.azuredatabricks.net"),
     serverlessStorageAccess: oneOf(SERVERLESS_STORAGE_ACCESS).default("serviceEndpoints"),
@@ -472,6 +521,9 @@ const schema = z
       });
     }
     freshnessProblems(c).forEach((problem) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
+    );
+    pageRefreshProblems(c).forEach((problem) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
     );
     networkProblems(c).forEach((problem) =>

@@ -175,6 +175,7 @@ const powerbi = biIdentity
       readerClientId: biIdentity.readerClientId,
       readerClientSecret: biIdentity.readerClientSecret,
       credentialVersion: String(config.powerbiCredentialVersion),
+      pageRefresh: { intervalSeconds: config.powerbiPageRefreshSeconds },
       // The model's first refresh queries Gold through the serverless warehouse.
       accessReady: [warehouse, egress, ...Object.values(catalog.grants)],
     })

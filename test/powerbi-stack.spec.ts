@@ -24,6 +24,7 @@ import { ConfigError, parseConfig } from "../config";
 import { readPbipItem } from "../components/powerbi/pbipFiles";
 import { PUBLISHER_SECRET_KEY } from "../components/powerbi/identity";
 import type { PbipPart } from "../components/powerbi/definition";
+import { schemaErrors } from "./powerbi/pbipSchemas";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const rpc = require("@pulumi/pulumi/runtime/rpc") as {
@@ -137,6 +138,32 @@ for (const stack of ["dev", "prod"]) {
         partPaths(readPbipItem(path.join(dir, "OmsLakehouse.Report"))),
       );
       expect(report.inputs.semanticModelId).to.equal(`oms-${stack}-powerbi-model-id`);
+    });
+
+    it("publishes the stack's automatic page refresh on the pages over DirectQuery facts, schema-valid", () => {
+      const duration = { dev: "'PT30M'", prod: "'PT1M'" }[stack];
+      const pages = (recorder.one(`${DYN}:Report`).inputs.parts as PbipPart[]).filter((p) =>
+        /^definition\/pages\/[^/]+\/page\.json$/.test(p.path),
+      );
+      // Every page of the report reads a DirectQuery fact table (fact_*, customer_rfm).
+      expect(pages.map((p) => p.path.split("/")[2])).to.deep.equal([
+        "inventoryLevels",
+        "orderTrends",
+        "revenue",
+        "shipmentSla",
+      ]);
+      for (const part of pages) {
+        const doc = JSON.parse(part.content) as { objects?: { pageRefresh?: unknown } };
+        expect(doc.objects?.pageRefresh, part.path).to.deep.equal([
+          {
+            properties: {
+              show: { expr: { Literal: { Value: "true" } } },
+              duration: { expr: { Literal: { Value: duration } } },
+            },
+          },
+        ]);
+        expect(schemaErrors(doc), part.path).to.deep.equal([]);
+      }
     });
 
     it("makes the publisher Admin and each viewer group Viewer of the workspace", () => {
@@ -283,6 +310,29 @@ describe("Power BI configuration", () => {
     const twice = JSON.stringify([VIEWERS[0], VIEWERS[0].toUpperCase()]);
     expect(rejection({ powerbiViewerGroupIds: twice })).to.contain("powerbiViewerGroupIds");
     expect(rejection({ powerbiViewerGroupIds: twice })).to.contain("lists a group more than once");
+  });
+
+  it("rejects a page refresh shared capacity cannot run, naming the key and what is allowed", () => {
+    expect(rejection({ powerbiPageRefreshSeconds: "1799" })).to.contain(
+      'oms-lakehouse:powerbiPageRefreshSeconds = "1799": below the 1800 s (30-minute) minimum page refresh interval on shared capacity (powerbiCapacityId is empty; "Automatic page refresh in Power BI"); allowed: 1800 to 86400, or set powerbiCapacityId for a shorter interval',
+    );
+    expect(rejection({ powerbiPageRefresh: "changeDetection" })).to.contain(
+      'oms-lakehouse:powerbiPageRefresh = "changeDetection": changeDetection needs a Premium or Fabric capacity',
+    );
+    // On a capacity a one-second interval is accepted; change detection still has no measure.
+    const capacity = { powerbiCapacityId: "cccccccc-0000-4000-8000-000000000000" };
+    expect(
+      parseConfig(raw({ ...capacity, powerbiPageRefreshSeconds: "1" })).powerbiPageRefreshSeconds,
+    ).to.equal(1);
+    expect(rejection({ ...capacity, powerbiPageRefresh: "changeDetection" })).to.contain(
+      "changeDetection needs a change-detection measure, which the semantic model does not define; allowed: interval",
+    );
+    expect(rejection({ powerbiPageRefresh: "fixed" })).to.contain(
+      'oms-lakehouse:powerbiPageRefresh = "fixed": expected one of interval, changeDetection',
+    );
+    expect(rejection({ powerbiPageRefreshSeconds: "0" })).to.contain(
+      'oms-lakehouse:powerbiPageRefreshSeconds = "0": expected an integer between 1 and 86400',
+    );
   });
 
   it("rejects a capacity id, a workspace name or a credential version out of shape", () => {

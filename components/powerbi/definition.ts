@@ -209,3 +209,130 @@ export function prepareSemanticModelParts(
 export function prepareReportParts(parts: readonly PbipPart[], semanticModelId: string): PbipPart[] {
   return bindReportParts(deployableParts(parts), semanticModelId);
 }
+
+/** Fixed-interval automatic page refresh of the report pages that show DirectQuery tables. */
+export interface PageRefreshSetting {
+  /** Seconds between refreshes of a page (the service enforces its own minimum per capacity). */
+  readonly intervalSeconds: number;
+}
+
+function unquoteTmdlName(name: string): string {
+  const n = name.trim();
+  return n.startsWith("'") && n.endsWith("'") ? n.slice(1, -1).replace(/''/g, "'") : n;
+}
+
+/**
+ * Tables of a TMDL model with a DirectQuery partition (`mode: directQuery`); import and dual
+ * tables hold an import copy a page refresh would not renew. Sorted table names.
+ */
+export function directQueryTables(modelParts: readonly PbipPart[]): string[] {
+  const tables = new Set<string>();
+  for (const part of modelParts) {
+    if (!part.path.endsWith(".tmdl") || part.encoding === "base64") continue;
+    let table: string | undefined;
+    for (const line of part.content.split(/\r?\n/)) {
+      const declared = /^table\s+(.+?)\s*$/.exec(line);
+      if (declared) table = unquoteTmdlName(declared[1]);
+      else if (table && /^\t+mode:\s*directQuery\s*$/.test(line)) tables.add(table);
+    }
+  }
+  return [...tables].sort();
+}
+
+const VISUAL_PATH = /^definition\/pages\/([^/]+)\/visuals\/[^/]+\/visual\.json$/;
+const PAGE_PATH = /^definition\/pages\/([^/]+)\/page\.json$/;
+
+function parseJsonPart(part: PbipPart): Record<string, unknown> {
+  try {
+    return JSON.parse(part.content) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${part.path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The model tables each report page reads: every `Entity` its visuals' queries and filters name
+ * (PBIR `definition/pages/<page>/visuals/<visual>/visual.json`). Page folder -> sorted tables.
+ */
+export function pageTables(reportParts: readonly PbipPart[]): Map<string, string[]> {
+  const byPage = new Map<string, Set<string>>();
+  const collect = (value: unknown, into: Set<string>): void => {
+    if (Array.isArray(value)) value.forEach((v) => collect(v, into));
+    else if (value && typeof value === "object") {
+      for (const [key, v] of Object.entries(value)) {
+        if (key === "Entity" && typeof v === "string") into.add(v);
+        else collect(v, into);
+      }
+    }
+  };
+  for (const part of reportParts) {
+    const page = PAGE_PATH.exec(part.path)?.[1] ?? VISUAL_PATH.exec(part.path)?.[1];
+    if (!page) continue;
+    const tables = byPage.get(page) ?? new Set<string>();
+    byPage.set(page, tables);
+    if (VISUAL_PATH.test(part.path)) collect(parseJsonPart(part), tables);
+  }
+  return new Map([...byPage].map(([page, tables]) => [page, [...tables].sort()]));
+}
+
+/** ISO 8601 duration of whole seconds: 1800 -> "PT30M", 90 -> "PT1M30S". */
+export function isoDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return `PT${h ? `${h}H` : ""}${m ? `${m}M` : ""}${s || seconds === 0 ? `${s}S` : ""}`;
+}
+
+/**
+ * The PBIR page `objects.pageRefresh` entry of a fixed-interval refresh (page schema 2.x,
+ * definitions/PageRefresh: show, refreshType, duration, measure, checkEvery). Values are PBIR
+ * literal expressions; the fixed interval is `show` plus `duration` as a quoted ISO 8601
+ * duration.
+ */
+export function pageRefreshObject(setting: PageRefreshSetting): unknown[] {
+  if (!Number.isInteger(setting.intervalSeconds) || setting.intervalSeconds < 1) {
+    throw new Error(
+      `Page refresh interval ${setting.intervalSeconds} is not a whole number of seconds of at least 1.`,
+    );
+  }
+  const literal = (value: string) => ({ expr: { Literal: { Value: value } } });
+  return [
+    {
+      properties: {
+        show: literal("true"),
+        duration: literal(`'${isoDuration(setting.intervalSeconds)}'`),
+      },
+    },
+  ];
+}
+
+/**
+ * Sets the stack's automatic page refresh on every report page whose visuals read a DirectQuery
+ * table of the model; the other pages show imported data only and must carry none (one that does
+ * is an error naming the page). Returns new parts; page.json files are re-serialised.
+ */
+export function applyPageRefresh(
+  reportParts: readonly PbipPart[],
+  modelParts: readonly PbipPart[],
+  setting: PageRefreshSetting,
+): PbipPart[] {
+  const directQuery = new Set(directQueryTables(modelParts));
+  const tables = pageTables(reportParts);
+  const refresh = pageRefreshObject(setting);
+  return reportParts.map((part) => {
+    const page = PAGE_PATH.exec(part.path)?.[1];
+    if (!page) return part;
+    const doc = parseJsonPart(part);
+    const objects = { ...((doc.objects as Record<string, unknown> | undefined) ?? {}) };
+    if (!(tables.get(page) ?? []).some((t) => directQuery.has(t))) {
+      if ("pageRefresh" in objects) {
+        throw new Error(
+          `Report page ${page} sets pageRefresh but its visuals read no DirectQuery table (only ${(tables.get(page) ?? []).join(", ") || "no tables"}); automatic page refresh applies to pages over DirectQuery tables (${[...directQuery].join(", ")}): remove it from ${part.path}.`,
+        );
+      }
+      return part;
+    }
+    objects.pageRefresh = refresh;
+    return { ...part, content: JSON.stringify({ ...doc, objects }, null, 2) + "\n" };
+  });
+}

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelConnectionBinding, ModelRefresh } from "./binding";
 import { DatabricksConnection } from "./connection";
+import { applyPageRefresh, type PageRefreshSetting } from "./definition";
 import { Report, SemanticModel } from "./items";
 import { readPbipItem } from "./pbipFiles";
 import { FabricWorkspace, WorkspaceRoleAssignment } from "./workspace";
@@ -66,6 +67,13 @@ export interface BiPublishingArgs {
    * credential on create, which fails until the reader may use the warehouse and read Gold.
    */
   readonly accessReady?: readonly pulumi.Resource[];
+  /**
+   * Automatic page refresh of the report pages that read DirectQuery tables (set in the
+   * published page.json; the committed one holds the default). Omit to publish the pages as
+   * committed. Shared capacity refreshes a page at most every 30 minutes ("Automatic page
+   * refresh in Power BI").
+   */
+  readonly pageRefresh?: PageRefreshSetting;
   /** PBIP project folder; defaults to the repository's `powerbi/`. */
   readonly projectDir?: string;
 }
@@ -90,7 +98,10 @@ export class BiPublishing extends pulumi.ComponentResource {
     const projectDir = args.projectDir ?? PBIP_PROJECT_DIR;
     // Read at program time, so a missing or broken project fails the preview, not the deploy.
     const modelParts = readPbipItem(path.join(projectDir, MODEL_FOLDER));
-    const reportParts = readPbipItem(path.join(projectDir, REPORT_FOLDER));
+    const committedReport = readPbipItem(path.join(projectDir, REPORT_FOLDER));
+    const reportParts = args.pageRefresh
+      ? applyPageRefresh(committedReport, modelParts, args.pageRefresh)
+      : committedReport;
 
     const workspace = new FabricWorkspace(
       `${name}-workspace`,

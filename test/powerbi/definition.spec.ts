@@ -4,6 +4,7 @@ import * as path from "node:path";
 import Ajv from "ajv";
 import {
   applyModelParameters,
+  applyPageRefresh,
   deployableParts,
   hashParts,
   prepareReportParts,
@@ -15,6 +16,7 @@ import {
   toDefinitionParts,
 } from "../../components/powerbi/definition";
 import { EXPRESSIONS_TMDL } from "./fixtures";
+import { schemaErrors } from "./pbipSchemas";
 
 const SCHEMAS = path.resolve(__dirname, "../../../shared/schemas/powerbi");
 
@@ -163,5 +165,60 @@ describe("powerbi/definition: PBIP parts to Fabric definitions", () => {
     expect(hashParts([a, b]).partsHash).to.equal(hashParts([b, a]).partsHash);
     expect(hashParts([a, b]).partsHash).to.not.equal(hashParts([a, { ...b, content: "3" }]).partsHash);
     expect(Object.keys(hashParts([b, a]).partHashes)).to.deep.equal(["a", "b"]);
+  });
+
+  describe("applyPageRefresh", () => {
+    const PAGE_SCHEMA =
+      "https://developer.microsoft.com/json-schemas/fabric/item/report/definition/page/2.0.0/schema.json";
+    const model = [
+      {
+        path: "definition/tables/facts.tmdl",
+        content: "table facts\n\tcolumn id\n\n\tpartition facts = m\n\t\tmode: directQuery\n",
+      },
+      {
+        path: "definition/tables/'dim x'.tmdl",
+        content: "table 'dim x'\n\tcolumn id\n\n\tpartition 'dim x' = m\n\t\tmode: import\n",
+      },
+    ];
+    const page = (name: string, extra: object = {}) => ({
+      path: `definition/pages/${name}/page.json`,
+      content: JSON.stringify({ $schema: PAGE_SCHEMA, name, displayName: name, displayOption: "FitToPage", height: 720, width: 1280, ...extra }),
+    });
+    const visual = (pageName: string, entity: string) => ({
+      path: `definition/pages/${pageName}/visuals/v/visual.json`,
+      content: JSON.stringify({ visual: { query: { queryState: { Y: { projections: [{ field: { Column: { Expression: { SourceRef: { Entity: entity } }, Property: "id" } } }] } } } } }),
+    });
+    const report = [page("live"), visual("live", "facts"), page("imported"), visual("imported", "dim x")];
+    const pageDoc = (parts: { path: string; content: string }[], name: string) =>
+      JSON.parse(parts.find((p) => p.path === `definition/pages/${name}/page.json`)!.content) as {
+        objects?: { pageRefresh?: unknown };
+      };
+
+    it("sets the interval on pages over DirectQuery tables only, schema-valid", () => {
+      const out = applyPageRefresh(report, model, { intervalSeconds: 90 });
+      const live = pageDoc(out, "live");
+      expect(live.objects?.pageRefresh).to.deep.equal([
+        {
+          properties: {
+            show: { expr: { Literal: { Value: "true" } } },
+            duration: { expr: { Literal: { Value: "'PT1M30S'" } } },
+          },
+        },
+      ]);
+      expect(schemaErrors(live)).to.deep.equal([]);
+      expect(pageDoc(out, "imported")).not.to.have.property("objects");
+      expect(out.find((p) => p.path.endsWith("imported/page.json"))).to.equal(report[2]);
+    });
+
+    it("rejects a page over imported data that carries a page refresh, naming the page", () => {
+      const stale = [...report.slice(0, 2), page("imported", { objects: { pageRefresh: [] } }), report[3]];
+      expect(() => applyPageRefresh(stale, model, { intervalSeconds: 1800 })).to.throw(
+        /Report page imported sets pageRefresh but its visuals read no DirectQuery table \(only dim x\)/,
+      );
+    });
+
+    it("rejects an interval that is not a whole number of seconds", () => {
+      expect(() => applyPageRefresh(report, model, { intervalSeconds: 0.5 })).to.throw(/whole number of seconds/);
+    });
   });
 });
