@@ -49,31 +49,54 @@ def local_args(params: list[str], fixture: dict, root: Path) -> list[str]:
 
 
 def run_tasks(spark: SparkSession, tasks: list[dict], fixture: dict, root: Path, done) -> None:
-    """Runs tasks' entry points; continuous ones in threads, stopped once `done()` holds."""
-    threads = []
-    for task in tasks:
-        main = SCRIPTS[task["entryPoint"]].load()
-        argv = local_args(task["parameters"], fixture, root)
-        if "processingTime" in argv:
-            t = threading.Thread(target=main, args=(argv,), daemon=True)
-            t.start()
-            threads.append(t)
-        else:
-            assert main(argv) == 0, task["taskKey"]
-    if threads:
-        # A safety net for a machine under load, not an expected duration: the wait ends as soon
-        # as ``done()`` holds.
-        deadline = time.monotonic() + 1800
+    """Runs tasks' entry points; continuous ones in threads, stopped once `done()` holds.
+
+    A continuous task runs until it is stopped: one that ends before -- returning or raising --
+    fails the test at once with what it returned or raised (it would never catch up).
+    """
+    threads: dict[str, threading.Thread] = {}
+    ended: dict[str, str] = {}
+
+    def continuous(key: str, main, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
         try:
-            while not done():
-                assert time.monotonic() < deadline, "continuous tasks did not catch up in 30 min"
-                time.sleep(1)
-        finally:  # never leave streams running into the next test, also when this one fails
-            for q in spark.streams.active:
-                q.stop()
-            for t in threads:
-                t.join(timeout=60)
-            spark.streams.resetTerminated()
+            ended[key] = f"returned {main(argv)!r}"
+        except BaseException as exc:
+            ended[key] = f"raised {exc!r}"
+
+    # A safety net for a machine under load, not an expected duration: each wait ends as soon as
+    # its condition holds.
+    deadline = time.monotonic() + 1800
+
+    def wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]
+        while not condition():
+            assert not ended, f"continuous tasks ended before {what}: {ended}"
+            assert time.monotonic() < deadline, f"continuous tasks: no {what} in 30 min"
+            time.sleep(1)
+
+    try:
+        for task in tasks:
+            main = SCRIPTS[task["entryPoint"]].load()
+            argv = local_args(task["parameters"], fixture, root)
+            if "processingTime" not in argv:
+                assert main(argv) == 0, task["taskKey"]
+                continue
+            # Each continuous task starts one streaming query; they start one after another (the
+            # tasks of one job share this process and its session here, unlike on Databricks,
+            # where each task has its own Python process; concurrent first starts are covered by
+            # test_shared_tables).
+            key, running = task["taskKey"], len(spark.streams.active)
+            t = threading.Thread(target=continuous, args=(key, main, argv), daemon=True)
+            t.start()
+            threads[key] = t
+            wait(f"stream of {key}", lambda n=running: len(spark.streams.active) > n)
+        if threads:
+            wait("catching up", done)
+    finally:  # never leave streams running into the next test, also when this one fails
+        for q in spark.streams.active:
+            q.stop()
+        for t in threads.values():
+            t.join(timeout=60)
+        spark.streams.resetTerminated()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
