@@ -7,12 +7,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.generator import GeneratorConfig, generate
-from oms_pipeline.io.tables import ensure_table, read_table, table_exists
+from oms_pipeline.io.tables import is_create_race, ensure_table, read_table, table_exists
 from oms_pipeline.jobs import bronze_ingest, silver
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
 
@@ -43,6 +44,20 @@ def test_concurrent_creators_all_find_one_table(spark: SparkSession, loc: TableL
     )
     assert errors == []
     assert read_table(spark, loc, "ops", AUDIT_TABLE).schema.fieldNames() == AUDIT_SCHEMA.names
+
+
+def test_a_non_empty_location_is_a_race_only_while_it_holds_just_an_uncommitted_log(
+    tmp_path: Path,
+) -> None:
+    refusal = AnalysisException(
+        "[DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION] Cannot create table. The associated "
+        "location is not empty and also not a Delta table."
+    )
+    (tmp_path / "_delta_log").mkdir()
+    assert is_create_race(refusal, str(tmp_path))
+    (tmp_path / "part-00000.parquet").write_bytes(b"PAR1")
+    assert not is_create_race(refusal, str(tmp_path))
+    assert not is_create_race(refusal, None)
 
 
 def test_a_creation_cut_short_by_a_kill_is_completed(

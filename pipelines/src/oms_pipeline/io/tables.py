@@ -42,9 +42,29 @@ CREATE_WAIT_S = 120
 _COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint\..*parquet)$")
 
 
-def _is_create_race(exc: BaseException) -> bool:
+def is_create_race(exc: BaseException, path: str | None = None) -> bool:
+    """True when ``exc`` says another writer is creating the table at ``path`` right now.
+
+    Besides the conditions above, Delta refuses a create over a folder that is "not empty and
+    also not a Delta table" (``DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION``). While another
+    creator is between its mkdir of ``_delta_log/`` and its first commit, that is exactly what
+    the folder looks like, so the refusal counts as a race when the folder holds nothing but a
+    ``_delta_log/`` without commits; a folder with other files stays an error at once.
+    """
     text = f"{type(exc).__name__}: {exc}"
-    return any(c in text for c in _CREATE_RACE_CONDITIONS)
+    if any(c in text for c in _CREATE_RACE_CONDITIONS):
+        return True
+    return (
+        "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION" in text
+        and path is not None
+        and os.path.isdir(path)
+        and set(os.listdir(path)) <= {"_delta_log"}
+    )
+
+
+def _local_path(loc: TableLocator, layer: str, table: str) -> str | None:
+    """The table's folder on this machine's file system, or None for a catalog table."""
+    return None if loc.uses_catalog else loc.name(layer, table)
 
 
 def interrupted_creation(path: str) -> bool:
@@ -74,8 +94,9 @@ def ensure_table(
     """Create the Delta table with ``schema`` when it does not exist yet; idempotent and safe to
     call from several writers at once and after a kill at any instant.
 
-    Concurrent creators race for version 0: the losers get a Delta concurrency error (or the
-    catalog's "already exists"), wait a moment and find the table there. A path table whose
+    Concurrent creators race for version 0: the losers get a Delta concurrency error, the
+    catalog's "already exists" or Delta's "location not empty" over the winner's uncommitted log
+    (see :func:`is_create_race`), wait a moment and find the table there. A path table whose
     creation was interrupted (see :func:`interrupted_creation`) is created by an append of no
     rows, which Delta accepts over an empty log and which carries the table properties in the
     same commit; its comment follows in a second commit. Raises the last error when the table
@@ -84,7 +105,7 @@ def ensure_table(
     for attempt in Retrying(
         stop=stop_after_delay(CREATE_WAIT_S),
         wait=wait_random_exponential(multiplier=0.2, max=5),
-        retry=retry_if_exception(_is_create_race),
+        retry=retry_if_exception(lambda exc: is_create_race(exc, _local_path(loc, layer, table))),
         reraise=True,
     ):
         with attempt:
