@@ -5,14 +5,17 @@
  * Why not `python -m build`: `pulumi up` would then need a Python toolchain, and setuptools
  * stamps build times into the archive, so an unchanged package would still show a diff. A wheel
  * is a zip with a fixed layout (PEP 427: the package files plus a `.dist-info` folder holding
- * METADATA, WHEEL, entry_points.txt and RECORD), which is small enough to write here with fixed
- * timestamps and sorted entries: the same sources always give the same bytes, any changed source
- * file gives a new content hash, a new file name and therefore a new upload and job update.
+ * METADATA, WHEEL, entry_points.txt and RECORD), written here with a TOML parser (smol-toml) and a
+ * zip library (fflate) with fixed timestamps and sorted entries: the same sources always give the
+ * same bytes, any changed source file gives a new content hash, a new file name and therefore a
+ * new upload and job update. test/pipelinePackage.spec.ts proves the file list and metadata equal
+ * those of the package's own build backend (setuptools).
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import * as zlib from "zlib";
+import { zipSync, type Zippable } from "fflate";
+import { parse as parseToml } from "smol-toml";
 
 /** Distribution (import) name of the package, as Databricks' python_wheel_task names it. */
 export const PACKAGE_NAME = "oms_pipeline";
@@ -39,41 +42,55 @@ export interface PipelinePackage {
   readonly wheel: Buffer;
 }
 
-/** The sections of pyproject.toml the wheel needs; a minimal reader of flat TOML tables. */
+/** The parts of pyproject.toml (PEP 621 `[project]`) the wheel needs. */
 interface Pyproject {
   name: string;
   version: string;
   dependencies: string[];
+  /** `[project.optional-dependencies]`: extra name → its requirements. */
+  extras: Record<string, string[]>;
   scripts: Record<string, string>;
 }
 
+const isStringArray = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((d) => typeof d === "string");
+
+/**
+ * Reads `[project]` of pyproject.toml with a TOML 1.0 parser. Throws naming the file, the key
+ * and the type it must have when a key the wheel needs is missing or of another type.
+ */
 function readPyproject(file: string): Pyproject {
-  const text = fs.readFileSync(file, "utf8");
-  const section = (header: string): string => {
-    const start = text.indexOf(`\n[${header}]\n`);
-    if (start < 0) throw new Error(`${file}: no [${header}] table`);
-    const body = text.slice(start + header.length + 4);
-    const next = body.search(/^\[/m);
-    return next < 0 ? body : body.slice(0, next);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid TOML: ${(e as Error).message}`);
+  }
+  const p = doc.project as Record<string, unknown> | undefined;
+  const fail = (key: string, what: string): never => {
+    throw new Error(`${file}: [project] ${key} must be ${what}`);
   };
-  const project = section("project");
-  const str = (key: string): string => {
-    const m = new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, "m").exec(project);
-    if (!m) throw new Error(`${file}: [project] has no ${key}`);
-    return m[1];
-  };
-  const deps = /^dependencies\s*=\s*\[([\s\S]*?)\]/m.exec(project);
-  const scripts = Object.fromEntries(
-    [...section("project.scripts").matchAll(/^([\w.-]+)\s*=\s*"([^"]+)"/gm)].map((m) => [
-      m[1],
-      m[2],
-    ]),
-  );
+  if (typeof p !== "object") throw new Error(`${file}: no [project] table`);
+  const str = (key: string): string =>
+    typeof p[key] === "string" ? p[key] : fail(key, "a string");
+  const deps = p.dependencies ?? [];
+  if (!isStringArray(deps)) fail("dependencies", "an array of strings (PEP 508 requirements)");
+  const extras = (p["optional-dependencies"] ?? {}) as Record<string, unknown>;
+  if (typeof extras !== "object" || !Object.values(extras).every(isStringArray))
+    fail("optional-dependencies", "a table of arrays of strings (PEP 508 requirements)");
+  const scripts = p.scripts ?? {};
+  if (
+    typeof scripts !== "object" ||
+    Array.isArray(scripts) ||
+    Object.values(scripts).some((v) => typeof v !== "string")
+  )
+    fail("scripts", 'a table of "name" = "module:function" strings');
   return {
     name: str("name"),
     version: str("version"),
-    dependencies: deps ? [...deps[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [],
-    scripts,
+    dependencies: deps as string[],
+    extras: extras as Record<string, string[]>,
+    scripts: { ...(scripts as Record<string, string>) },
   };
 }
 
@@ -105,57 +122,17 @@ export function contentHash(pipelinesDir: string): string {
   return hash.digest("hex");
 }
 
-// --- A deterministic zip writer (PKWARE APPNOTE, deflate, no extra fields). --------------------
-// DOS date 1980-01-01 00:00:00, the earliest a zip can hold: builds never stamp the clock.
-const DOS_TIME = 0;
-const DOS_DATE = (0 << 9) | (1 << 5) | 1;
-
+/**
+ * The wheel's zip: entries in the given order, deflated, every entry stamped 1980-01-01 00:00
+ * (the earliest a zip can hold; a local-time Date so the DOS fields are the same in any time zone)
+ * as a regular Unix file rw-r--r--: builds never stamp the clock, so equal inputs give equal bytes.
+ */
 function zip(entries: readonly { name: string; data: Buffer }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const { name, data } of entries) {
-    const nameBytes = Buffer.from(name, "utf8");
-    const compressed = zlib.deflateRawSync(data, { level: 9 });
-    const crc = zlib.crc32(data) >>> 0;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(8, 8); // deflate
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(compressed.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(0, 28);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4); // made by: Unix, 2.0
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt16LE(DOS_TIME, 12);
-    central.writeUInt16LE(DOS_DATE, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(compressed.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // regular file, rw-r--r--
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, compressed);
-    centrals.push(central, nameBytes);
-    offset += local.length + nameBytes.length + compressed.length;
-  }
-  const centralDir = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralDir.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, centralDir, end]);
+  const files: Zippable = {};
+  for (const { name, data } of entries) files[name] = new Uint8Array(data);
+  return Buffer.from(
+    zipSync(files, { level: 9, mtime: new Date(1980, 0, 1), os: 3, attrs: 0o100644 << 16 }),
+  );
 }
 
 const recordHash = (data: Buffer) =>
@@ -187,6 +164,15 @@ export function buildPipelinePackage(pipelinesDir: string): PipelinePackage {
     ...pyproject.dependencies
       .filter((d) => !RUNTIME_PROVIDED.has(d.split(/[=<>!~ ;[]/)[0].toLowerCase()))
       .map((d) => `Requires-Dist: ${d}`),
+    // Core metadata 2.1: each extra is provided, its requirements carry `extra == "<name>"`.
+    ...Object.entries(pyproject.extras).flatMap(([extra, reqs]) => [
+      `Provides-Extra: ${extra}`,
+      ...reqs.map((r) => {
+        const [req, marker] = r.split(/;(.*)/s).map((x) => x?.trim());
+        const onExtra = `extra == "${extra}"`;
+        return `Requires-Dist: ${req}; ${marker ? `(${marker}) and ${onExtra}` : onExtra}`;
+      }),
+    ]),
     "",
   ].join("\n");
   const wheelInfo = [
