@@ -77,7 +77,6 @@ function backendWheel(dir: string): Uint8Array {
 }
 
 describe("pipeline package wheel", function () {
-  this.timeout(300_000);
   let dir: string;
   beforeEach(() => (dir = copyPackage()));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

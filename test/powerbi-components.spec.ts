@@ -86,13 +86,8 @@ describe("Power BI components alone", () => {
   });
 
   it("BiPublishing: every Fabric item under the component, wired to the warehouse and the model", async function () {
-    this.timeout(120000);
-    const started = Date.now();
     const pub = publishing();
     await settle();
-    const elapsed = Date.now() - started;
-    // Serialising seven dynamic providers is the slow part; it must stay well below the timeout.
-    expect(elapsed, `registration took ${elapsed} ms`).to.be.below(60000);
 
     const component = recorder.one("oms:powerbi:BiPublishing");
     recorder.resources

@@ -56,7 +56,6 @@ for (const stack of ["dev", "prod"]) {
     const catalog = `oms_${stack}`;
 
     before(async function () {
-      this.timeout(120000);
       out = await runProgram(
         withConfig(loadStackConfig(stack), { powerbiViewerGroupIds: JSON.stringify(VIEWERS) }),
       );
@@ -246,7 +245,6 @@ for (const stack of ["dev", "prod"]) {
 
 describe("Power BI switched off", () => {
   it("registers no Power BI or Entra resource and grants the catalog to no BI principal", async function () {
-    this.timeout(120000);
     const out = await runProgram(withConfig(loadStackConfig("dev"), { powerbiEnabled: "false" }));
     expect(recorder.resources.filter((r) => /powerbi|azuread/.test(r.type))).to.deep.equal([]);
     const principals = recorder.ofType(GRANTS).flatMap((g) => grantsOf(g).map((x) => x.principal));
