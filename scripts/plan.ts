@@ -12,8 +12,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadStackConfig, PROJECT, withConfig } from "../test/harness";
-import { installMocks } from "../test/recorder";
+import { loadStackConfig, PROJECT, withConfig } from "./plan/harness";
+import { installMocks } from "./plan/recorder";
 import { buildPlan } from "./plan/build";
 import { diffMarkdown, diffPlans } from "./plan/diff";
 import { planMarkdown } from "./plan/markdown";

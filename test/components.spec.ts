@@ -4,8 +4,8 @@
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { CLIENT, recorder } from "./recorder";
-import { promiseOf, settle } from "./harness";
+import { CLIENT, recorder } from "../scripts/plan/recorder";
+import { promiseOf, settle } from "../scripts/plan/harness";
 import { LakehouseStorage } from "../components/storage";
 import { DatabricksWorkspace } from "../components/workspace";
 import { LakehouseCatalog, LakehouseGrant } from "../components/catalog";

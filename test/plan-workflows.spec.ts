@@ -7,7 +7,7 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import { expect } from "chai";
 import * as yaml from "js-yaml";
-import { ROOT } from "./harness";
+import { ROOT } from "../scripts/plan/harness";
 
 const WORKFLOWS = path.join(ROOT, ".github", "workflows");
 

@@ -3,7 +3,7 @@
  * warning about replaced data and loosened security.
  */
 import { expect } from "chai";
-import { loadStackConfig, PROJECT, StackConfig, withConfig } from "./harness";
+import { loadStackConfig, PROJECT, StackConfig, withConfig } from "../scripts/plan/harness";
 import { stackPlan } from "./plan-cache";
 import { buildPlan, toPlanValue } from "../scripts/plan/build";
 import { diffMarkdown, diffPlans, PlanDiff, REPLACE_ON_CHANGE } from "../scripts/plan/diff";

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import { expect } from "chai";
-import { ROOT } from "./harness";
+import { ROOT } from "../scripts/plan/harness";
 import {
   checkResources,
   Props,

@@ -11,7 +11,7 @@ import {
   RecordedResource,
   SERVICE_PRINCIPAL_APP_ID,
   WORKSPACE_HOST,
-} from "./recorder";
+} from "../scripts/plan/recorder";
 import {
   loadStackConfig,
   ProgramExports,
@@ -19,7 +19,7 @@ import {
   ROOT,
   runProgram,
   withConfig,
-} from "./harness";
+} from "../scripts/plan/harness";
 import { ConfigError, parseConfig } from "../config";
 import { readPbipItem } from "../components/powerbi/pbipFiles";
 import { PUBLISHER_SECRET_KEY } from "../components/powerbi/identity";

@@ -11,8 +11,8 @@ import {
   RecordedResource,
   WORKSPACE_HOST,
   WORKSPACE_ID,
-} from "./recorder";
-import { loadStackConfig, ProgramExports, promiseOf, runProgram, withConfig } from "./harness";
+} from "../scripts/plan/recorder";
+import { loadStackConfig, ProgramExports, promiseOf, runProgram, withConfig } from "../scripts/plan/harness";
 import { ROLE_DEFINITIONS } from "../components/storage";
 
 const T = {

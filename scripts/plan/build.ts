@@ -10,8 +10,8 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { loadStackConfig, PROJECT, ROOT, runProgram, StackConfig } from "../../test/harness";
-import { CLIENT, recorder, RecordedResource } from "../../test/recorder";
+import { loadStackConfig, PROJECT, ROOT, runProgram, StackConfig } from "./harness";
+import { CLIENT, recorder, RecordedResource } from "./recorder";
 import {
   keyOf,
   Plan,

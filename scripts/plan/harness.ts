@@ -1,5 +1,6 @@
 /**
- * Helpers to run the whole program, or a component, under the recording mocks.
+ * Helpers to run the whole program, or a component, under the recording mocks: the mock runtime
+ * of the release tooling (`npm run plan`), which the test suite uses too.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -7,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { recorder } from "./recorder";
 
-export const ROOT = path.resolve(__dirname, "..");
+export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROJECT = "oms-lakehouse";
 
 /** Stack configuration as Pulumi hands it to a program: `project:key` → string. */
@@ -69,14 +70,13 @@ export async function settle(): Promise<void> {
   await settings.waitForRPCs();
 }
 
-/** Forgets the project's own modules so the next `require` runs the program from the top. */
+/** Folders whose modules are not the program: kept loaded (the recorder is one per process). */
+const KEPT = [`${path.sep}node_modules${path.sep}`, __dirname, path.join(ROOT, "test")];
+
+/** Forgets the program's own modules so the next `require` runs the program from the top. */
 function forgetProgramModules(): void {
   for (const id of Object.keys(require.cache)) {
-    if (
-      id.startsWith(ROOT) &&
-      !id.includes(`${path.sep}node_modules${path.sep}`) &&
-      !id.startsWith(__dirname)
-    ) {
+    if (id.startsWith(ROOT) && !KEPT.some((k) => id.includes(k))) {
       delete require.cache[id];
     }
   }
