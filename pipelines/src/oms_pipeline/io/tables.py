@@ -209,35 +209,6 @@ def overwrite(df: DataFrame, loc: TableLocator, layer: str, table: str) -> None:
         writer.save(name)
 
 
-def merge_replace_scope(
-    spark: SparkSession,
-    loc: TableLocator,
-    layer: str,
-    table: str,
-    source: DataFrame,
-    keys: Iterable[str],
-    scope_condition: str | None,
-) -> None:
-    """Make the target equal ``source`` within a scope, atomically, in one MERGE.
-
-    Rows matching on ``keys`` are updated, new rows inserted, and target rows inside the scope
-    (``scope_condition`` over alias ``t``) that the source no longer has are deleted. Rows
-    outside the scope are untouched -- this is how Gold reprocesses only affected keys.
-    """
-    keys = list(keys)
-    target = delta_table(spark, loc, layer, table)
-    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    merge = (
-        target.alias("t")
-        .merge(source.alias("s"), cond)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-    )
-    if scope_condition:
-        merge = merge.whenNotMatchedBySourceDelete(condition=scope_condition)
-    merge.execute()
-
-
 def _nullable(schema: StructType) -> StructType:
     return StructType([f.__class__(f.name, f.dataType, True, f.metadata) for f in schema.fields])
 
