@@ -202,6 +202,8 @@ for (const stack of ["dev", "prod"]) {
       expect(refresh.pythonWheelTask.entryPoint).to.equal("oms-powerbi-refresh");
       const p = refresh.pythonWheelTask.parameters;
       const value = (flag: string) => p[p.indexOf(flag) + 1];
+      // The task compares the catalog's Gold dimensions with its ops watermark.
+      expect(value("--catalog")).to.equal(`oms_${stack}`);
       expect(value("--workspace-id")).to.equal(`oms-${stack}-powerbi-workspace-id`);
       expect(value("--dataset-id")).to.equal(`oms-${stack}-powerbi-model-id`);
       expect(value("--tenant-id")).to.equal(CLIENT.tenantId);
