@@ -395,6 +395,40 @@ def test_gives_up_after_max_attempts_with_a_clear_error(fake) -> None:
         client.on_dedicated_capacity()
 
 
+def test_an_unreachable_service_is_retried_then_reported() -> None:
+    waits: list[float] = []
+    limits = api.Limits(max_attempts=3, max_wait=1, timeout=5, sleep=waits.append)
+    client = api.PowerBiClient("http://127.0.0.1:9", WS, DS, "t", limits)  # nothing listens
+    with pytest.raises(api.PowerBiError, match=r"failed with HTTP 503 after 3 attempt\(s\)"):
+        client.on_dedicated_capacity()
+    assert waits == [1.0, 1.0]
+
+
+def test_an_answer_that_never_comes_is_retried_then_reported() -> None:
+    release = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # holds the request until the test ends
+            release.wait(60)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        limits = api.Limits(max_attempts=2, max_wait=1, timeout=0.5, sleep=lambda s: None)
+        client = api.PowerBiClient(
+            f"http://127.0.0.1:{server.server_address[1]}", WS, DS, "t", limits
+        )
+        with pytest.raises(api.PowerBiError, match=r"HTTP 503 after 2 attempt\(s\): TimeoutError"):
+            client.on_dedicated_capacity()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
 def test_client_errors_are_not_retried(fake) -> None:
     state, base = fake
     body = b'{"error":"invalid_client","error_description":"bad secret"}'

@@ -101,6 +101,9 @@ def _send(request: urllib.request.Request, timeout: float) -> HttpResult:
     except urllib.error.URLError as err:
         # Connection refused, DNS, TLS: treated like a 503 so it is retried.
         return HttpResult(503, {}, str(err.reason).encode())
+    except (TimeoutError, ConnectionError) as err:
+        # A read that timed out or a connection dropped mid-answer: retried the same way.
+        return HttpResult(503, {}, f"{type(err).__name__}: {err}".encode())
 
 
 def _service_message(body: bytes) -> str:
