@@ -97,6 +97,7 @@ function freshnessProblems(c: {
  * which needs a Premium or Fabric capacity).
  */
 export const PAGE_REFRESH_TYPES = ["interval", "changeDetection"] as const;
+export type PageRefreshType = (typeof PAGE_REFRESH_TYPES)[number];
 
 /**
  * Shortest fixed page refresh interval a workspace on shared capacity gets: 30 minutes
@@ -106,23 +107,22 @@ export const SHARED_CAPACITY_MIN_PAGE_REFRESH_SECONDS = 1800;
 
 /**
  * Page refresh settings the stack's workspace cannot honour. Shared capacity means no
- * `powerbiCapacityId`. Change detection is not published by this stack: it needs a
- * change-detection measure, which the semantic model does not define.
+ * `powerbiCapacityId`: it allows neither change detection nor a fixed interval under 30 minutes
+ * ("Automatic page refresh in Power BI"). On a capacity, change detection polls the model's
+ * change-detection measure every `powerbiPageRefreshSeconds`.
  */
 function pageRefreshProblems(c: {
   readonly powerbiCapacityId?: string;
-  readonly powerbiPageRefresh: (typeof PAGE_REFRESH_TYPES)[number];
+  readonly powerbiPageRefresh: PageRefreshType;
   readonly powerbiPageRefreshSeconds: number;
 }): { path: string[]; message: string }[] {
   const shared = c.powerbiCapacityId === undefined;
   const minimum = SHARED_CAPACITY_MIN_PAGE_REFRESH_SECONDS;
-  if (c.powerbiPageRefresh === "changeDetection") {
+  if (shared && c.powerbiPageRefresh === "changeDetection") {
     return [
       {
         path: ["powerbiPageRefresh"],
-        message: shared
-          ? `changeDetection needs a Premium or Fabric capacity (powerbiCapacityId is empty: the workspace is on shared capacity, "Automatic page refresh in Power BI"); allowed: interval with powerbiPageRefreshSeconds of at least ${minimum}`
-          : "changeDetection needs a change-detection measure, which the semantic model does not define; allowed: interval",
+        message: `changeDetection needs a Premium or Fabric capacity (powerbiCapacityId is empty: the workspace is on shared capacity, "Automatic page refresh in Power BI"); allowed: interval with powerbiPageRefreshSeconds of at least ${minimum}, or set powerbiCapacityId`,
       },
     ];
   }

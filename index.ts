@@ -175,7 +175,10 @@ const powerbi = biIdentity
       readerClientId: biIdentity.readerClientId,
       readerClientSecret: biIdentity.readerClientSecret,
       credentialVersion: String(config.powerbiCredentialVersion),
-      pageRefresh: { intervalSeconds: config.powerbiPageRefreshSeconds },
+      pageRefresh: {
+        type: config.powerbiPageRefresh,
+        intervalSeconds: config.powerbiPageRefreshSeconds,
+      },
       // The model's first refresh queries Gold through the serverless warehouse.
       accessReady: [warehouse, egress, ...Object.values(catalog.grants)],
     })

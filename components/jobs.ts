@@ -533,8 +533,11 @@ export class PipelineJobs extends pulumi.ComponentResource {
             tasks: [
               {
                 taskKey: "powerbi_refresh",
-                description: "request a refresh of the Power BI semantic model",
+                description: "refresh the Power BI model's Dual dimensions when Gold changed them",
                 pythonWheelTask: wheelTask(ENTRY_POINTS.powerBiRefresh, [
+                  // Gold dimensions are compared with ops.powerbi_dimension_watermark.
+                  "--catalog",
+                  args.catalogName,
                   "--workspace-id",
                   pbi.workspaceId,
                   "--dataset-id",

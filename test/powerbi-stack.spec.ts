@@ -140,7 +140,24 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("publishes the stack's automatic page refresh on the pages over DirectQuery facts, schema-valid", () => {
-      const duration = { dev: "'PT30M'", prod: "'PT1M'" }[stack];
+      const literal = (value: string) => ({ expr: { Literal: { Value: value } } });
+      // dev (shared capacity): every 30 minutes; prod (capacity): change detection every minute.
+      const expected = {
+        dev: { show: literal("true"), duration: literal("'PT30M'") },
+        prod: {
+          show: literal("true"),
+          refreshType: literal("'changeDetection'"),
+          measure: {
+            expr: {
+              Measure: {
+                Expression: { SourceRef: { Entity: "fact_order_lines" } },
+                Property: "Latest Gold Event",
+              },
+            },
+          },
+          checkEvery: literal("'PT1M'"),
+        },
+      }[stack];
       const pages = (recorder.one(`${DYN}:Report`).inputs.parts as PbipPart[]).filter((p) =>
         /^definition\/pages\/[^/]+\/page\.json$/.test(p.path),
       );
@@ -153,14 +170,7 @@ for (const stack of ["dev", "prod"]) {
       ]);
       for (const part of pages) {
         const doc = JSON.parse(part.content) as { objects?: { pageRefresh?: unknown } };
-        expect(doc.objects?.pageRefresh, part.path).to.deep.equal([
-          {
-            properties: {
-              show: { expr: { Literal: { Value: "true" } } },
-              duration: { expr: { Literal: { Value: duration } } },
-            },
-          },
-        ]);
+        expect(doc.objects?.pageRefresh, part.path).to.deep.equal([{ properties: expected }]);
         expect(schemaErrors(doc), part.path).to.deep.equal([]);
       }
     });
@@ -201,6 +211,8 @@ for (const stack of ["dev", "prod"]) {
       expect(refresh.pythonWheelTask.entryPoint).to.equal("oms-powerbi-refresh");
       const p = refresh.pythonWheelTask.parameters;
       const value = (flag: string) => p[p.indexOf(flag) + 1];
+      // The task compares the catalog's Gold dimensions with its ops watermark.
+      expect(value("--catalog")).to.equal(`oms_${stack}`);
       expect(value("--workspace-id")).to.equal(`oms-${stack}-powerbi-workspace-id`);
       expect(value("--dataset-id")).to.equal(`oms-${stack}-powerbi-model-id`);
       expect(value("--tenant-id")).to.equal(CLIENT.tenantId);
@@ -317,13 +329,22 @@ describe("Power BI configuration", () => {
     expect(rejection({ powerbiPageRefresh: "changeDetection" })).to.contain(
       'oms-lakehouse:powerbiPageRefresh = "changeDetection": changeDetection needs a Premium or Fabric capacity',
     );
-    // On a capacity a one-second interval is accepted; change detection still has no measure.
+    expect(rejection({ powerbiPageRefresh: "changeDetection" })).to.contain(
+      "allowed: interval with powerbiPageRefreshSeconds of at least 1800, or set powerbiCapacityId",
+    );
+    // On a capacity a one-second interval and change detection are accepted.
     const capacity = { powerbiCapacityId: "cccccccc-0000-4000-8000-000000000000" };
     expect(
       parseConfig(raw({ ...capacity, powerbiPageRefreshSeconds: "1" })).powerbiPageRefreshSeconds,
     ).to.equal(1);
-    expect(rejection({ ...capacity, powerbiPageRefresh: "changeDetection" })).to.contain(
-      "changeDetection needs a change-detection measure, which the semantic model does not define; allowed: interval",
+    const detecting = parseConfig(
+      raw({ ...capacity, powerbiPageRefresh: "changeDetection", powerbiPageRefreshSeconds: "60" }),
+    );
+    expect(detecting.powerbiPageRefresh).to.equal("changeDetection");
+    expect(detecting.powerbiPageRefreshSeconds).to.equal(60);
+    // Whole seconds are checked here, once (the page refresh writer trusts the typed config).
+    expect(rejection({ powerbiPageRefreshSeconds: "1800.5" })).to.contain(
+      'oms-lakehouse:powerbiPageRefreshSeconds = "1800.5": expected an integer between 1 and 86400',
     );
     expect(rejection({ powerbiPageRefresh: "fixed" })).to.contain(
       'oms-lakehouse:powerbiPageRefresh = "fixed": expected one of interval, changeDetection',

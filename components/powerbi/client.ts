@@ -844,6 +844,12 @@ export class FabricClient {
    * that 202 is not a Fabric operation, so it is not polled here. A refresh has no name, so
    * what identifies the one this call requested is a ViaApi entry of the refresh history
    * ("Datasets - Get Refresh History In Group") that was not there before the POST.
+   *
+   * The pipeline package has the refresh client the jobs use (`oms_pipeline.io.powerbi_api`:
+   * change detection, budget, enhanced refresh, polling). This one stays because it runs at
+   * deploy time inside `pulumi up`, in Node, where that Python wheel is not installed; it sends
+   * the same shared-capacity body, checked against `test/fixtures/powerbi-refresh-requests.json`
+   * by both test suites.
    */
   async refreshDataset(workspaceId: string, datasetId: string): Promise<string | undefined> {
     const path = `/groups/${enc(workspaceId)}/datasets/${enc(datasetId)}/refreshes`;

@@ -5,6 +5,7 @@
  *
  * No module-level imports: these run inside serialised dynamic providers.
  */
+import type { PageRefreshType } from "../../config";
 import type { DefinitionPart, ItemDefinition } from "./client";
 
 /** One file of a PBIP item folder, path relative to the item folder ("definition/model.tmdl"). */
@@ -210,10 +211,28 @@ export function prepareReportParts(parts: readonly PbipPart[], semanticModelId: 
   return bindReportParts(deployableParts(parts), semanticModelId);
 }
 
-/** Fixed-interval automatic page refresh of the report pages that show DirectQuery tables. */
+/**
+ * Automatic page refresh of the report pages that show DirectQuery tables ("Automatic page refresh
+ * in Power BI"). Values come validated from config.ts (whole seconds, allowed per capacity).
+ */
 export interface PageRefreshSetting {
-  /** Seconds between refreshes of a page (the service enforces its own minimum per capacity). */
+  /**
+   * `interval` (default): refresh every `intervalSeconds`. `changeDetection`: every
+   * `intervalSeconds` evaluate the model's change-detection measure and refresh the page only
+   * when its value changed (needs a Premium or Fabric capacity).
+   */
+  readonly type?: PageRefreshType;
+  /** Seconds between refreshes (interval) or between checks of the measure (changeDetection). */
   readonly intervalSeconds: number;
+}
+
+/** TMDL annotation that marks the model's change-detection measure (`annotation <name> = true`). */
+export const CHANGE_DETECTION_ANNOTATION = "OmsChangeDetection";
+
+/** A measure of the semantic model: its home table and name. */
+export interface ModelMeasure {
+  readonly table: string;
+  readonly measure: string;
 }
 
 function unquoteTmdlName(name: string): string {
@@ -237,6 +256,48 @@ export function directQueryTables(modelParts: readonly PbipPart[]): string[] {
     }
   }
   return [...tables].sort();
+}
+
+/**
+ * The change-detection measure of a TMDL model: the one measure annotated
+ * `annotation OmsChangeDetection = true`, on a DirectQuery table (Power BI evaluates it against
+ * the source; "Automatic page refresh in Power BI", Change detection). None, several, or one on an
+ * imported table is an error that says what to declare.
+ */
+export function changeDetectionMeasure(modelParts: readonly PbipPart[]): ModelMeasure {
+  const found: ModelMeasure[] = [];
+  for (const part of modelParts) {
+    if (!part.path.endsWith(".tmdl") || part.encoding === "base64") continue;
+    let table: string | undefined;
+    let measure: string | undefined;
+    for (const line of part.content.split(/\r?\n/)) {
+      const declared = /^table\s+(.+?)\s*$/.exec(line);
+      const member = /^\t(measure|column|partition|hierarchy)\s+('(?:[^']|'')+'|[^\s=]+)/.exec(line);
+      if (declared) [table, measure] = [unquoteTmdlName(declared[1]), undefined];
+      else if (member) measure = member[1] === "measure" ? unquoteTmdlName(member[2]) : undefined;
+      else if (
+        table &&
+        measure &&
+        new RegExp(`^\\t\\tannotation\\s+${CHANGE_DETECTION_ANNOTATION}\\s*=\\s*true\\s*$`).test(line)
+      )
+        found.push({ table, measure });
+    }
+  }
+  const declare = `annotate one measure of a DirectQuery table with \`annotation ${CHANGE_DETECTION_ANNOTATION} = true\``;
+  if (found.length !== 1) {
+    const which = found.map((m) => `${m.table}[${m.measure}]`).join(", ");
+    throw new Error(
+      `Change detection needs exactly one change-detection measure in the semantic model; found ${found.length}${which ? ` (${which})` : ""}: ${declare}.`,
+    );
+  }
+  const [m] = found;
+  const directQuery = directQueryTables(modelParts);
+  if (!directQuery.includes(m.table)) {
+    throw new Error(
+      `Change-detection measure ${m.table}[${m.measure}] is on a table without a DirectQuery partition; ${declare} (${directQuery.join(", ")}).`,
+    );
+  }
+  return m;
 }
 
 const VISUAL_PATH = /^definition\/pages\/([^/]+)\/visuals\/[^/]+\/visual\.json$/;
@@ -284,23 +345,28 @@ export function isoDuration(seconds: number): string {
 }
 
 /**
- * The PBIR page `objects.pageRefresh` entry of a fixed-interval refresh (page schema 2.x,
- * definitions/PageRefresh: show, refreshType, duration, measure, checkEvery). Values are PBIR
- * literal expressions; the fixed interval is `show` plus `duration` as a quoted ISO 8601
- * duration.
+ * The PBIR page `objects.pageRefresh` entry (page schema 2.x, definitions/PageRefresh: show,
+ * refreshType, duration, measure, checkEvery). Values are PBIR expressions. A fixed interval is
+ * `show` plus `duration`, a quoted ISO 8601 duration. Change detection is `show`, `refreshType`
+ * 'changeDetection', `measure` (a reference to `measure`, required then) and `checkEvery`.
+ * Whole seconds are config.ts's to validate (`powerbiPageRefreshSeconds`).
  */
-export function pageRefreshObject(setting: PageRefreshSetting): unknown[] {
-  if (!Number.isInteger(setting.intervalSeconds) || setting.intervalSeconds < 1) {
-    throw new Error(
-      `Page refresh interval ${setting.intervalSeconds} is not a whole number of seconds of at least 1.`,
-    );
-  }
+export function pageRefreshObject(setting: PageRefreshSetting, measure?: ModelMeasure): unknown[] {
   const literal = (value: string) => ({ expr: { Literal: { Value: value } } });
+  const every = literal(`'${isoDuration(setting.intervalSeconds)}'`);
+  if (setting.type !== "changeDetection") {
+    return [{ properties: { show: literal("true"), duration: every } }];
+  }
+  if (!measure) throw new Error("A change-detection page refresh needs the model's change-detection measure.");
   return [
     {
       properties: {
         show: literal("true"),
-        duration: literal(`'${isoDuration(setting.intervalSeconds)}'`),
+        refreshType: literal("'changeDetection'"),
+        measure: {
+          expr: { Measure: { Expression: { SourceRef: { Entity: measure.table } }, Property: measure.measure } },
+        },
+        checkEvery: every,
       },
     },
   ];
@@ -318,7 +384,8 @@ export function applyPageRefresh(
 ): PbipPart[] {
   const directQuery = new Set(directQueryTables(modelParts));
   const tables = pageTables(reportParts);
-  const refresh = pageRefreshObject(setting);
+  const measure = setting.type === "changeDetection" ? changeDetectionMeasure(modelParts) : undefined;
+  const refresh = pageRefreshObject(setting, measure);
   return reportParts.map((part) => {
     const page = PAGE_PATH.exec(part.path)?.[1];
     if (!page) return part;

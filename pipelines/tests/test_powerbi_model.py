@@ -90,3 +90,16 @@ def test_relationships_join_contract_keys():
         assert any(
             fk.ref_table == to_table and fk.columns == (from_col,) for fk in fact.foreign_keys
         ), f"{from_table}.{from_col} -> {to_table} is not a declared foreign key"
+
+
+def test_imported_tables_are_the_contract_dimensions_the_refresh_task_watches():
+    """The refresh task watches the contract's dimensions; the model imports (Dual) exactly those."""
+    from oms_pipeline.pipeline.powerbi_dimensions import DIMENSION_TABLES
+
+    modes = {}
+    for f in TABLE_FILES:
+        text = f.read_text()
+        modes[parse_table(text)["table"]] = re.findall(r"^\t\tmode:\s*(\w+)", text, re.M)
+    imported = {t for t, m in modes.items() if set(m) & {"dual", "import"}}
+    assert imported == set(DIMENSION_TABLES)
+    assert all(m == ["dual"] for t, m in modes.items() if t in imported)

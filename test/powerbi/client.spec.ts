@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
 import { FabricApiError, FabricClient, FabricClientOptions, NameTakenError } from "../../components/powerbi/client";
 import { fakeCredential, FakeFabric } from "./fakeFabric";
 import { rejection } from "./rejection";
@@ -239,6 +241,18 @@ describe("powerbi/client: FabricClient against the fake Fabric API", () => {
       { workspaceId: ws.id, datasetId: m.id, body: { notifyOption: "NoNotification" }, requestId },
     ]);
     expect(fake.calls("GET", /operations/)).to.have.length(0);
+  });
+
+  it("sends the refresh body the pipeline's refresh client sends on shared capacity (shared fixture)", async () => {
+    // test/fixtures/powerbi-refresh-requests.json is also asserted by pipelines/tests/test_powerbi_refresh.py.
+    const fixture = JSON.parse(
+      fs.readFileSync(path.join(__dirname, "..", "fixtures", "powerbi-refresh-requests.json"), "utf8"),
+    ) as { sharedCapacity: unknown };
+    const c = client();
+    const ws = await c.createWorkspace({ displayName: "w" });
+    const m = await c.createItem(ws.id, "semanticModels", { displayName: "m", definition: { parts: [] } });
+    await c.refreshDataset(ws.id, m.id);
+    expect(fake.refreshes.map((r) => r.body)).to.deep.equal([fixture.sharedCapacity]);
   });
 
   it("follows continuationUri paging when listing workspaces", async () => {

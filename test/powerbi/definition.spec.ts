@@ -217,8 +217,59 @@ describe("powerbi/definition: PBIP parts to Fabric definitions", () => {
       );
     });
 
-    it("rejects an interval that is not a whole number of seconds", () => {
-      expect(() => applyPageRefresh(report, model, { intervalSeconds: 0.5 })).to.throw(/whole number of seconds/);
+    const detectingModel = [
+      {
+        path: "definition/tables/facts.tmdl",
+        content:
+          "table facts\n\tmeasure Rows = COUNTROWS ( facts )\n\n\tmeasure 'Last Change' = MAX ( facts[ts] )\n" +
+          "\t\tformatString: General Date\n\n\t\tannotation OmsChangeDetection = true\n\n" +
+          "\tcolumn id\n\n\tpartition facts = m\n\t\tmode: directQuery\n",
+      },
+      model[1],
+    ];
+
+    it("sets change detection on pages over DirectQuery tables, with the annotated measure, schema-valid", () => {
+      const out = applyPageRefresh(report, detectingModel, { type: "changeDetection", intervalSeconds: 60 });
+      const live = pageDoc(out, "live");
+      expect(live.objects?.pageRefresh).to.deep.equal([
+        {
+          properties: {
+            show: { expr: { Literal: { Value: "true" } } },
+            refreshType: { expr: { Literal: { Value: "'changeDetection'" } } },
+            measure: {
+              expr: { Measure: { Expression: { SourceRef: { Entity: "facts" } }, Property: "Last Change" } },
+            },
+            checkEvery: { expr: { Literal: { Value: "'PT1M'" } } },
+          },
+        },
+      ]);
+      expect(schemaErrors(live)).to.deep.equal([]);
+      expect(pageDoc(out, "imported")).not.to.have.property("objects");
+    });
+
+    it("keeps the fixed interval when the model has a change-detection measure but the stack asks for interval", () => {
+      const out = applyPageRefresh(report, detectingModel, { type: "interval", intervalSeconds: 1800 });
+      expect(pageDoc(out, "live").objects?.pageRefresh).to.deep.equal([
+        {
+          properties: {
+            show: { expr: { Literal: { Value: "true" } } },
+            duration: { expr: { Literal: { Value: "'PT30M'" } } },
+          },
+        },
+      ]);
+    });
+
+    it("rejects change detection without exactly one annotated measure on a DirectQuery table", () => {
+      const detect = { type: "changeDetection", intervalSeconds: 60 } as const;
+      expect(() => applyPageRefresh(report, model, detect)).to.throw(
+        /exactly one change-detection measure in the semantic model; found 0: annotate one measure of a DirectQuery table with `annotation OmsChangeDetection = true`/,
+      );
+      const twice = [...detectingModel, { ...detectingModel[0], path: "definition/tables/more.tmdl", content: detectingModel[0].content.replace(/facts/g, "more") }];
+      expect(() => applyPageRefresh(report, twice, detect)).to.throw(/found 2 \(facts\[Last Change\], more\[Last Change\]\)/);
+      const imported = [{ ...detectingModel[0], content: detectingModel[0].content.replace("directQuery", "import") }, model[1]];
+      expect(() => applyPageRefresh(report, imported, detect)).to.throw(
+        /facts\[Last Change\] is on a table without a DirectQuery partition/,
+      );
     });
   });
 });
