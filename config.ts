@@ -148,6 +148,22 @@ function pageRefreshProblems(c: {
 export const SERVERLESS_STORAGE_ACCESS = ["serviceEndpoints", "privateEndpoints"] as const;
 
 /**
+ * Event Hubs tiers with the Apache Kafka endpoint: Standard and above; the Basic tier has none
+ * ("Apache Kafka for Azure Event Hubs", "Compare Azure Event Hubs tiers"). Dedicated clusters are
+ * out of scope of this stack.
+ */
+export const EVENT_HUBS_SKUS = ["Standard", "Premium"] as const;
+
+/**
+ * Longest message retention per tier, days ("Azure Event Hubs quotas and limits"): 7 on
+ * Standard, 90 on Premium.
+ */
+export const EVENT_HUBS_MAX_RETENTION_DAYS = { Standard: 7, Premium: 90 } as const;
+
+/** Processing units a Premium namespace can have ("Overview of Event Hubs Premium"). */
+export const EVENT_HUBS_PREMIUM_UNITS = [1, 2, 4, 8, 16] as const;
+
+/**
  * Azure regions where Azure Databricks is available, as ARM location names ("Azure Databricks
  * regions", Azure Databricks documentation, supported regions list). The page writes the two
  * US Government regions as usgovaz and usgovva; ARM names them usgovarizona and usgovvirginia.
@@ -487,6 +503,35 @@ const schema = z
       "the private endpoint subnet",
     ).default("10.20.2.0/26"),
     workspaceFrontEndPrivateLink: bool().default(false),
+    // Real-time OMS events: an Event Hubs namespace read through its Kafka endpoint.
+    eventsSource: bool().default(false),
+    // Empty means unset (required when eventsSource is true).
+    eventHubsNamespaceName: z.preprocess(
+      (v) => (v === "" ? undefined : v),
+      text(
+        /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/,
+        "a globally unique Event Hubs namespace name: 6–50 letters, digits or hyphens, starting with a letter and ending with a letter or digit",
+      ).optional(),
+    ),
+    eventHubsSku: oneOf(EVENT_HUBS_SKUS).default("Standard"),
+    eventHubsCapacity: int(1, 20).default(1),
+    eventHubsPartitions: int(1, 32).default(4),
+    eventHubsRetentionDays: int(1, 90).default(1),
+    eventHubsPublicNetworkAccess: bool().default(true),
+    eventHubsAllowedIpRanges: z
+      .preprocess(
+        asList,
+        z.array(ipRange, { invalid_type_error: "expected a list of IPv4 addresses or ranges" }),
+      )
+      .default([]),
+    // Empty means unset (required when eventsSource is true).
+    eventHubsProducerPrincipalId: z.preprocess(
+      (v) => (v === "" ? undefined : v),
+      entraId(
+        "the Entra object id (GUID) of the OMS producer's service principal or managed identity",
+      ).optional(),
+    ),
+    eventsPollMinutes: int(1, 59).default(5),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -527,6 +572,9 @@ const schema = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
     );
     networkProblems(c).forEach((problem) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
+    );
+    eventsProblems(c).forEach((problem) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, ...problem }),
     );
     const groups = [c.dataEngineersGroup, c.analystsGroup, c.biReadersGroup];
@@ -618,6 +666,74 @@ function networkProblems(c: NetworkKeys): { path: string[]; message: string }[] 
   return out;
 }
 
+/** The event keys checked together once each one is valid on its own. */
+interface EventKeys {
+  readonly eventsSource: boolean;
+  readonly eventHubsNamespaceName?: string;
+  readonly eventHubsSku: (typeof EVENT_HUBS_SKUS)[number];
+  readonly eventHubsCapacity: number;
+  readonly eventHubsRetentionDays: number;
+  readonly eventHubsProducerPrincipalId?: string;
+  readonly jobCompute: (typeof JOB_COMPUTES)[number];
+  readonly vnetInjection: boolean;
+}
+
+/**
+ * Cross-key rules of the events source. The pipeline reaches the namespace only through the
+ * private endpoint the stack puts in the workspace VNet: the namespace's firewall denies
+ * everything else, and neither serverless compute nor a workspace outside a stack-owned VNet has
+ * an address the firewall could admit. Tier limits: "Azure Event Hubs quotas and limits",
+ * "Overview of Event Hubs Premium".
+ */
+function eventsProblems(c: EventKeys): { path: string[]; message: string }[] {
+  const out: { path: string[]; message: string }[] = [];
+  const maxDays = EVENT_HUBS_MAX_RETENTION_DAYS[c.eventHubsSku];
+  if (c.eventHubsRetentionDays > maxDays) {
+    out.push({
+      path: ["eventHubsRetentionDays"],
+      message: `${c.eventHubsRetentionDays} days is beyond the ${c.eventHubsSku} tier's retention limit ("Azure Event Hubs quotas and limits"); allowed: 1 to ${maxDays}${c.eventHubsSku === "Standard" ? ", or eventHubsSku Premium for up to 90" : ""}`,
+    });
+  }
+  if (
+    c.eventHubsSku === "Premium" &&
+    !(EVENT_HUBS_PREMIUM_UNITS as readonly number[]).includes(c.eventHubsCapacity)
+  ) {
+    out.push({
+      path: ["eventHubsCapacity"],
+      message: `a Premium namespace has ${EVENT_HUBS_PREMIUM_UNITS.join(", ")} processing units ("Overview of Event Hubs Premium")`,
+    });
+  }
+  if (!c.eventsSource) return out;
+  if (c.eventHubsNamespaceName === undefined) {
+    out.push({
+      path: ["eventHubsNamespaceName"],
+      message: "is required when eventsSource is true: the namespace the OMS publishes to",
+    });
+  }
+  if (c.eventHubsProducerPrincipalId === undefined) {
+    out.push({
+      path: ["eventHubsProducerPrincipalId"],
+      message:
+        "is required when eventsSource is true: the OMS producer's Entra object id, granted Azure Event Hubs Data Sender on the hubs (local SAS keys are disabled)",
+    });
+  }
+  if (!c.vnetInjection) {
+    out.push({
+      path: ["vnetInjection"],
+      message:
+        "must be true when eventsSource is true: the jobs reach the Event Hubs namespace through a private endpoint in the workspace VNet, its firewall admits nothing else",
+    });
+  }
+  if (c.jobCompute !== "cluster") {
+    out.push({
+      path: ["jobCompute"],
+      message:
+        "must be cluster when eventsSource is true: serverless compute does not run in the workspace VNet, so it has no path through the namespace's private endpoint; allowed: cluster",
+    });
+  }
+  return out;
+}
+
 /** The validated configuration of one stack. */
 export type LakehouseConfig = z.infer<typeof schema>;
 
@@ -665,7 +781,10 @@ export function parseConfig(
         ? [
             `${namespace}:${key} (unset, default ${JSON.stringify(fallback.data)}): ${issue.message}`,
           ]
-        : [`${namespace}:${key} is required and has no default; expected ${allowedFor(key)}`];
+        : issue.code === z.ZodIssueCode.custom
+          ? // A cross-key rule requiring an optional key: its own message says when and why.
+            [`${namespace}:${key} is unset: ${issue.message}`]
+          : [`${namespace}:${key} is required and has no default; expected ${allowedFor(key)}`];
     }
     const item = issue.path.length > 1 ? `[${issue.path.slice(1).join("][")}]` : "";
     return [`${namespace}:${key}${item} = ${JSON.stringify(value)}: ${issue.message}`];

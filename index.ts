@@ -13,9 +13,15 @@ import { WorkspaceNetwork } from "./components/network";
 import { NetworkConnectivityConfig, ServerlessEgress } from "./components/serverlessEgress";
 import { LakehouseCatalog } from "./components/catalog";
 import { SqlWarehouse } from "./components/warehouse";
-import { PipelineIdentity, PipelineJobs, pipelineGrants } from "./components/jobs";
+import {
+  ENTITY_SILVER_TABLES,
+  PipelineIdentity,
+  PipelineJobs,
+  pipelineGrants,
+} from "./components/jobs";
 import { BiIdentity } from "./components/powerbi/identity";
 import { BiPublishing } from "./components/powerbi/publishing";
+import { OmsEventHubs } from "./components/eventHubs";
 
 const config = loadConfig();
 const base = `oms-${config.environment}`;
@@ -149,6 +155,39 @@ const catalog = new LakehouseCatalog(base, {
   provider: workspace.provider,
 });
 
+// Real-time OMS events (optional): the namespace, a hub per entity, the service credential the
+// bronze Kafka source reads with, and the private endpoint the job clusters reach it through.
+const events =
+  config.eventsSource && network
+    ? new OmsEventHubs(`${base}-events`, {
+        resourceGroupName: storage.resourceGroupName,
+        location: config.location,
+        // Presence is validated in config.ts when eventsSource is true.
+        namespaceName: config.eventHubsNamespaceName ?? "",
+        sku: config.eventHubsSku,
+        capacity: config.eventHubsCapacity,
+        partitionCount: config.eventHubsPartitions,
+        retentionDays: config.eventHubsRetentionDays,
+        entities: Object.keys(ENTITY_SILVER_TABLES),
+        publicNetworkAccess: config.eventHubsPublicNetworkAccess,
+        allowedIpRanges: config.eventHubsAllowedIpRanges,
+        accessConnectorId: storage.accessConnectorId,
+        accessConnectorPrincipalId: storage.accessConnectorPrincipalId,
+        producerPrincipalId: config.eventHubsProducerPrincipalId ?? "",
+        credentialName: `${config.catalogName}_events`,
+        pipelinePrincipal: pipelineIdentity.applicationId,
+        subscriptionId: client.subscriptionId,
+        tags,
+        provider: workspace.provider,
+      })
+    : undefined;
+if (network && events) {
+  network.privateEndpoint("eventhubs-namespace", {
+    targetResourceId: events.namespaceId,
+    groupId: "namespace",
+  });
+}
+
 const warehouse = new SqlWarehouse(base, {
   warehouseName: `OMS BI (${config.environment})`,
   clusterSize: config.warehouseClusterSize,
@@ -209,9 +248,21 @@ const jobs = new PipelineJobs(`${base}-pipeline`, {
     notificationEmails: config.jobNotificationEmails,
     webhookIds: config.jobWebhookIds,
   },
+  events: events && {
+    bootstrapServers: events.kafkaBootstrapServers,
+    topics: events.hubNames,
+    serviceCredential: events.serviceCredentialName,
+    pollMinutes: config.eventsPollMinutes,
+  },
   // The first run needs the principal's privileges, the deployer's right to use it, and (on
   // serverless) the network path to the lake.
-  dependsOn: [...Object.values(catalog.grants), pipelineIdentity.ruleSet, egress],
+  dependsOn: [
+    ...Object.values(catalog.grants),
+    pipelineIdentity.ruleSet,
+    egress,
+    // The event tasks need the credential, its grant and the namespace's private endpoint.
+    ...(events ? [events] : []),
+  ],
   powerBiRefresh:
     powerbi && biIdentity
       ? {
@@ -250,3 +301,7 @@ export const powerbiSemanticModelId = powerbi?.semanticModelId;
 export const powerbiReportId = powerbi?.reportId;
 export const powerbiReportUrl = powerbi?.reportUrl;
 export const powerbiPbids = powerbi?.pbids;
+// Where the OMS publishes events (no secrets: producers authenticate with Entra ID).
+export const eventHubsNamespaceFqdn = events?.namespaceFqdn;
+export const eventHubsKafkaBootstrapServers = events?.kafkaBootstrapServers;
+export const eventHubNames = events?.hubNames;

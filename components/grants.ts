@@ -13,6 +13,8 @@ import * as databricks from "@pulumi/databricks";
  * hand out every future privilege, including the right to re-grant.
  */
 export const PRIVILEGES = [
+  // On a service credential: use it (e.g. as a Kafka source's `databricks.serviceCredential`).
+  "ACCESS",
   "APPLY_TAG",
   "BROWSE",
   "CREATE_EXTERNAL_TABLE",
@@ -80,7 +82,8 @@ export type SecurableRef =
   | { readonly schema: pulumi.Input<string> }
   | { readonly volume: pulumi.Input<string> }
   | { readonly externalLocation: pulumi.Input<string> }
-  | { readonly storageCredential: pulumi.Input<string> };
+  | { readonly storageCredential: pulumi.Input<string> }
+  | { readonly credential: pulumi.Input<string> };
 
 /** One principal's privileges, principal possibly not yet known (e.g. a new service principal). */
 export interface GrantInput {

@@ -143,6 +143,24 @@ export interface PowerBiRefreshArgs {
   readonly secretKey: pulumi.Input<string>;
 }
 
+/**
+ * The Kafka endpoint the bronze event tasks read (the Event Hubs namespace of the stack), passed
+ * as the entry point's `--source kafka` flags (the Kafka bronze entry-point contract).
+ */
+export interface EventSourceArgs {
+  /** `<namespace>.servicebus.windows.net:9093` */
+  readonly bootstrapServers: pulumi.Input<string>;
+  /** Topic (event hub) by entity; every entity of {@link ENTITY_SILVER_TABLES} needs one. */
+  readonly topics: Readonly<Record<string, pulumi.Input<string>>>;
+  /** Unity Catalog service credential the Kafka source authenticates with. */
+  readonly serviceCredential: pulumi.Input<string>;
+  /**
+   * Minutes between ingestion runs started for events when the job is triggered by file arrival
+   * (events do not land as files, so they need a clock of their own). Continuous jobs ignore it.
+   */
+  readonly pollMinutes: number;
+}
+
 /** Subset of the config the jobs read (see config.ts for meaning and ranges). */
 export interface PipelineJobsSettings {
   readonly trigger: "continuous" | "fileArrival";
@@ -182,6 +200,8 @@ export interface PipelineJobsArgs {
   readonly settings: PipelineJobsSettings;
   /** The `pipelines/` folder (pyproject.toml and src/). */
   readonly pipelinesDir?: string;
+  /** Read OMS events from Kafka beside the landing files; omit for files only. */
+  readonly events?: EventSourceArgs;
   /** Refresh this Power BI model in a task after the Gold refresh; omit for no refresh task. */
   readonly powerBiRefresh?: PowerBiRefreshArgs;
   /** Resources the first run needs (the principal's grants and rule set). */
@@ -205,8 +225,14 @@ const CLUSTER_KEY = "pipeline";
 const byTaskKey = (a: { taskKey: string }, b: { taskKey: string }) =>
   a.taskKey < b.taskKey ? -1 : a.taskKey > b.taskKey ? 1 : 0;
 
-/** The stack's jobs: ingestion always; gold for triggered runs; powerbi with a model to refresh. */
-export type JobName = "ingestion" | "gold" | "powerbi";
+/** Task key of an entity's bronze task reading events (beside `bronze_<entity>` for files). */
+export const eventsTaskKey = (entity: string): string => `bronze_${entity}_events`;
+
+/**
+ * The stack's jobs: ingestion always; gold for triggered runs; powerbi with a model to refresh;
+ * events (a clock starting ingestion runs) for triggered runs with an events source.
+ */
+export type JobName = "ingestion" | "gold" | "powerbi" | "events";
 
 export class PipelineJobs extends pulumi.ComponentResource {
   /** Job ids by job (only the jobs the stack declares). */
@@ -387,8 +413,46 @@ export class PipelineJobs extends pulumi.ComponentResource {
       ...onCompute(),
       ...retries(),
     });
+    // Events: per entity, bronze from the entity's Kafka topic into the same bronze table (its
+    // own checkpoint), in the same trigger mode as the file task. Kafka has no file batches, so
+    // no --max-files-per-trigger.
+    const events = args.events;
+    if (events) {
+      const missing = entities.filter((e) => events.topics[e] === undefined);
+      if (missing.length > 0) {
+        throw new Error(
+          `events.topics has no topic for ${missing.join(", ")}; every entity (${entities.join(", ")}) needs one`,
+        );
+      }
+    }
+    const eventTasks = (entity: string): Task[] =>
+      events
+        ? [
+            {
+              taskKey: eventsTaskKey(entity),
+              description: `Kafka: topic ${entity} -> bronze.${entity}`,
+              pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+                ...landingArgs,
+                "--entity",
+                entity,
+                "--source",
+                "kafka",
+                "--kafka-bootstrap-servers",
+                events.bootstrapServers,
+                "--kafka-topic",
+                events.topics[entity],
+                "--kafka-service-credential",
+                events.serviceCredential,
+                ...triggerArgs,
+              ]),
+              ...onCompute(),
+              ...retries(),
+            },
+          ]
+        : [];
     const ingestionTasks: Task[] = entities
       .flatMap((entity): Task[] => [
+        ...eventTasks(entity),
         {
           taskKey: `bronze_${entity}`,
           description: `Autoloader: landing/${entity} -> bronze.${entity}`,
@@ -409,7 +473,11 @@ export class PipelineJobs extends pulumi.ComponentResource {
           // Triggered runs: silver reads what bronze just committed. Continuous runs: both are
           // endless streams, so silver cannot wait for bronze to finish; it streams from the
           // bronze table side by side (and the retry mode restarts it until that table exists).
-          dependsOns: continuous ? undefined : [{ taskKey: `bronze_${entity}` }],
+          dependsOns: continuous
+            ? undefined
+            : [`bronze_${entity}`, ...(events ? [eventsTaskKey(entity)] : [])]
+                .sort()
+                .map((taskKey) => ({ taskKey })),
           pythonWheelTask: wheelTask(ENTRY_POINTS.silver, [
             "--catalog",
             args.catalogName,
@@ -567,8 +635,40 @@ export class PipelineJobs extends pulumi.ComponentResource {
         )
       : undefined;
 
+    // --- Events (triggered runs): a file-arrival trigger never fires for events, so a schedule
+    // starts an ingestion run every pollMinutes; its availableNow streams drain the topics (and
+    // any files) and silver follows as for files. The ingestion job queues the run when one is
+    // in flight; a poll that finds its own previous run still waiting is skipped, not stacked.
+    const poll =
+      events && !continuous
+        ? new databricks.Job(
+            `${name}-events`,
+            {
+              name: `OMS events poll (${args.environment})`,
+              description:
+                "Starts an ingestion run on a schedule so events are read without a file landing; run as the pipeline service principal",
+              ...common,
+              queue: { enabled: false },
+              tasks: [
+                {
+                  taskKey: "ingestion",
+                  description: "run the ingestion job (bronze files and events, then silver)",
+                  runJobTask: { jobId: ingestion.id.apply(Number) },
+                },
+              ],
+              schedule: {
+                quartzCronExpression: `0 0/${events.pollMinutes} * * * ?`,
+                timezoneId: "UTC",
+              },
+              timeoutSeconds: s.timeoutSeconds,
+              health: { rules: [rule("RUN_DURATION_SECONDS", s.runDurationWarningSeconds)] },
+            },
+            { ...child, dependsOn: [...(args.dependsOn ?? [])] },
+          )
+        : undefined;
+
     // Engineers watch, re-run and cancel; only the deployer (owner) changes the definitions.
-    const declared = Object.entries({ ingestion, gold, powerbi }).filter(
+    const declared = Object.entries({ ingestion, gold, powerbi, events: poll }).filter(
       (e): e is [JobName, databricks.Job] => e[1] !== undefined,
     );
     for (const [key, job] of declared) {
@@ -578,6 +678,10 @@ export class PipelineJobs extends pulumi.ComponentResource {
           jobId: job.id,
           accessControls: [
             { groupName: args.dataEngineersGroup, permissionLevel: "CAN_MANAGE_RUN" },
+            // The events poll runs as the pipeline principal and starts ingestion runs.
+            ...(key === "ingestion" && poll
+              ? [{ servicePrincipalName: args.runAs, permissionLevel: "CAN_MANAGE_RUN" }]
+              : []),
           ],
         },
         child,

@@ -21,6 +21,8 @@ export const PRIVATE_DNS_ZONES = {
   blob: "privatelink.blob.core.windows.net",
   /** Azure Databricks front end: web application and REST API. */
   databricks_ui_api: "privatelink.azuredatabricks.net",
+  /** Event Hubs namespace (AMQP, Kafka and HTTPS endpoints of `<namespace>.servicebus.windows.net`). */
+  namespace: "privatelink.servicebus.windows.net",
 } as const;
 
 /** A private-link sub-resource (group id) the stack knows the DNS zone of. */

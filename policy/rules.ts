@@ -90,7 +90,24 @@ export const TYPES = {
   virtualNetworkLink: "azure-native:privatedns:VirtualNetworkLink",
   networkSecurityGroup: "azure-native:network:NetworkSecurityGroup",
   securityRule: "azure-native:network:SecurityRule",
+  eventHubsNamespace: "azure-native:eventhub:Namespace",
+  eventHubsNetworkRuleSet: "azure-native:eventhub:NamespaceNetworkRuleSet",
+  eventHubsNamespaceAuthorizationRule: "azure-native:eventhub:NamespaceAuthorizationRule",
+  eventHubAuthorizationRule: "azure-native:eventhub:EventHubAuthorizationRule",
+  credential: "databricks:index/credential:Credential",
 } as const;
+
+/**
+ * Resources that hold or mint Event Hubs SAS keys: authorization rules (the namespace's default
+ * one is `RootManageSharedAccessKey`). With local auth disabled they are useless, and declaring
+ * one is a step towards turning SAS back on.
+ */
+const EVENT_HUBS_SAS_TYPES: readonly string[] = [
+  TYPES.eventHubsNamespaceAuthorizationRule,
+  TYPES.eventHubAuthorizationRule,
+];
+/** Name of the authorization rule every Event Hubs namespace is created with. */
+export const EVENT_HUBS_ROOT_KEY = "RootManageSharedAccessKey";
 
 /** Source prefixes that mean "anyone on the internet" in an NSG rule. */
 const OPEN_SOURCES = ["*", "internet", "any", "0.0.0.0/0", "::/0"];
@@ -186,6 +203,7 @@ const SECURABLE_FIELDS = [
   "model",
   "externalLocation",
   "storageCredential",
+  "credential",
   "metastore",
   "share",
   "foreignConnection",
@@ -221,6 +239,15 @@ function plainSecrets(value: unknown, path = ""): string[] {
 }
 
 const isProd = (context?: RuleContext) => /^prod/.test(context?.stack ?? "");
+
+/** Messages for firewall IP rules wider than a /16 (`field` holds the address or range). */
+function broadIpRules(rules: unknown, field: string): string[] {
+  return asList(rules).flatMap((rule) => {
+    const range = text(asRecord(rule)[field] ?? "");
+    const prefix = range.includes("/") ? Number(range.split("/")[1]) : 32;
+    return prefix < 16 ? [`IP rule ${range} opens the firewall to more than a /16`] : [];
+  });
+}
 
 export const RESOURCE_RULES: readonly ResourceRule[] = [
   // --- Storage (Azure security baseline for Storage; SRA data protection) ---------------------
@@ -277,14 +304,10 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
     id: "storage-no-broad-ip-rules",
     description:
       "Firewall IP rules name addresses or small ranges (/16 or narrower), never 0.0.0.0/0.",
-    validate: (type, props) => {
-      if (type !== TYPES.storageAccount) return [];
-      return asList(at(props, "networkRuleSet.ipRules")).flatMap((rule) => {
-        const range = text(asRecord(rule).iPAddressOrRange ?? "");
-        const prefix = range.includes("/") ? Number(range.split("/")[1]) : 32;
-        return prefix < 16 ? [`IP rule ${range} opens the firewall to more than a /16`] : [];
-      });
-    },
+    validate: (type, props) =>
+      type === TYPES.storageAccount
+        ? broadIpRules(at(props, "networkRuleSet.ipRules"), "iPAddressOrRange")
+        : [],
   },
   property(
     "storage-no-cross-tenant-replication",
@@ -317,6 +340,53 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
     (v) => `publicAccess is ${show(v)}; containers are private`,
     "Containers allow no anonymous access.",
   ),
+  // --- Event Hubs (Azure security baseline for Event Hubs) -----------------------------------
+  property(
+    "eventhubs-local-auth-disabled",
+    TYPES.eventHubsNamespace,
+    "disableLocalAuth",
+    (v) => v === true,
+    (v) =>
+      `disableLocalAuth is ${show(v)}; SAS keys (${EVENT_HUBS_ROOT_KEY} and every authorization rule) bypass Entra ID and Azure RBAC`,
+    "The Event Hubs namespace refuses SAS authentication: Entra ID only.",
+  ),
+  property(
+    "eventhubs-min-tls-1-2",
+    TYPES.eventHubsNamespace,
+    "minimumTlsVersion",
+    (v) => v === "1.2" || v === "1.3",
+    (v) => `minimumTlsVersion is ${show(v)}; require 1.2 or later`,
+    "Event Hubs clients must use TLS 1.2 or later.",
+  ),
+  {
+    id: "eventhubs-no-sas-keys",
+    description: `No Event Hubs authorization rule (SAS key) is declared, and nothing names ${EVENT_HUBS_ROOT_KEY}: producers and the pipeline authenticate with Entra ID.`,
+    validate: (type, props) => {
+      if (EVENT_HUBS_SAS_TYPES.includes(type)) {
+        return [
+          `${type.split(":").pop()} declares a SAS key; grant an Azure Event Hubs Data Sender or Receiver role instead`,
+        ];
+      }
+      return JSON.stringify(props).includes(EVENT_HUBS_ROOT_KEY)
+        ? [`names ${EVENT_HUBS_ROOT_KEY}: a namespace-wide SAS key; use Entra ID and Azure roles`]
+        : [];
+    },
+  },
+  property(
+    "eventhubs-network-default-deny",
+    TYPES.eventHubsNetworkRuleSet,
+    "defaultAction",
+    (v) => v === "Deny",
+    (v) => `defaultAction is ${show(v)}; the namespace firewall must deny by default`,
+    "The Event Hubs firewall denies by default; only named producer addresses and private endpoints get through.",
+  ),
+  {
+    id: "eventhubs-no-broad-ip-rules",
+    description:
+      "Event Hubs firewall IP rules name addresses or small ranges (/16 or narrower), never 0.0.0.0/0.",
+    validate: (type, props) =>
+      type === TYPES.eventHubsNetworkRuleSet ? broadIpRules(props.ipRules, "ipMask") : [],
+  },
   // --- Workspace (SRA: secure cluster connectivity, premium tier) -----------------------------
   property(
     "workspace-no-public-ip",
@@ -401,9 +471,9 @@ export const RESOURCE_RULES: readonly ResourceRule[] = [
   {
     id: "uc-credential-managed-identity",
     description:
-      "Storage credentials use the access connector's managed identity, never a service principal secret.",
+      "Storage and service credentials use the access connector's managed identity, never a service principal secret.",
     validate: (type, props) => {
-      if (type !== TYPES.storageCredential) return [];
+      if (type !== TYPES.storageCredential && type !== TYPES.credential) return [];
       if (props.azureServicePrincipal !== undefined) {
         return ["azureServicePrincipal is set; use azureManagedIdentity (no secret to rotate)"];
       }
@@ -683,6 +753,47 @@ function lakeTarget(resourceId: unknown, accounts: readonly StackResource[]): bo
 }
 
 export const STACK_RULES: readonly StackRule[] = [
+  {
+    id: "prod-eventhubs-as-tight-as-storage",
+    description:
+      "In prod, the Event Hubs namespace is no more reachable than the lake: no public network access where the storage account has none, and no firewall address the storage firewall does not also admit.",
+    validate: (resources, context) => {
+      if (!isProd(context)) return [];
+      const accounts = resources.filter((r) => r.type === TYPES.storageAccount);
+      const lakeClosed = accounts.some((a) => a.props.publicNetworkAccess === "Disabled");
+      const lakeRanges = new Set(
+        accounts.flatMap((a) =>
+          asList(at(a.props, "networkRuleSet.ipRules")).map((r) =>
+            text(asRecord(r).iPAddressOrRange),
+          ),
+        ),
+      );
+      const out: StackViolation[] = [];
+      const namespaces = resources.filter(
+        (r) => r.type === TYPES.eventHubsNamespace || r.type === TYPES.eventHubsNetworkRuleSet,
+      );
+      for (const r of namespaces) {
+        const access = r.props.publicNetworkAccess;
+        if (lakeClosed && !isUnknown(access) && access !== "Disabled") {
+          out.push({
+            name: r.name,
+            message: `publicNetworkAccess is ${show(access)} while the storage account has none; set eventHubsPublicNetworkAccess: false (producers reach the namespace through private endpoints, like the lake)`,
+          });
+        }
+        if (r.type !== TYPES.eventHubsNetworkRuleSet) continue;
+        for (const rule of asList(r.props.ipRules)) {
+          const mask = text(asRecord(rule).ipMask);
+          if (!isUnknown(mask) && !lakeRanges.has(mask)) {
+            out.push({
+              name: r.name,
+              message: `IP rule ${mask} is not admitted by the storage firewall; the namespace admits no address the lake refuses`,
+            });
+          }
+        }
+      }
+      return out;
+    },
+  },
   {
     id: "storage-vnet-rules-ncc-subnets-only",
     description:

@@ -451,7 +451,7 @@ describe("mergeGrants", () => {
 
   it("rejects ALL_PRIVILEGES and MANAGE with the allowed list", () => {
     expect(() => mergeGrants([{ principal: "x", privileges: ["ALL_PRIVILEGES"] }])).to.throw(
-      /privilege ALL_PRIVILEGES for x is not allowed; allowed privileges are APPLY_TAG/,
+      /privilege ALL_PRIVILEGES for x is not allowed; allowed privileges are ACCESS, APPLY_TAG/,
     );
     expect(() => mergeGrants([{ principal: "x", privileges: ["MANAGE"] }])).to.throw(/not allowed/);
   });

@@ -3,7 +3,6 @@
  * parameters go through the package's own argument parsers (from the wheel the stack uploads),
  * and the parameters are written to committed fixtures the pipeline's end-to-end test replays.
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -17,69 +16,12 @@ import {
   RUNTIME_VERSION,
 } from "../components/jobs";
 import { buildPipelinePackage, contentHash } from "../components/pipelinePackage";
+import { checkWithWheel, WheelTask } from "./wheel-check";
 
-const PYTHON = path.join(ROOT, ".venv", "bin", "python");
-const CHECKER = path.join(ROOT, "pipelines", "tools", "check_job_params.py");
 const fixtureFile = (stack: string) =>
   path.join(ROOT, "test", "fixtures", `job-params.${stack}.json`);
 
 type Inputs = Record<string, unknown>;
-interface WheelTask {
-  taskKey: string;
-  dependsOns?: { taskKey: string }[];
-  pythonWheelTask: { packageName: string; entryPoint: string; parameters: string[] };
-  environmentKey?: string;
-  jobClusterKey?: string;
-  libraries?: { whl: string }[];
-}
-interface CheckReport {
-  results: { taskKey: string; ok: boolean; error: string | null; target: string }[];
-  entities: Record<string, string[]>;
-  distribution: { version: string; path: string };
-}
-
-function requirePython(): void {
-  if (!fs.existsSync(PYTHON)) {
-    throw new Error(
-      `${PYTHON} is missing: run scripts/bootstrap to create the pipeline venv (job parameters are checked with the package's own parsers)`,
-    );
-  }
-}
-
-/** Installs the wheel as uploaded into a temp dir and runs the checker against it. */
-function checkWithWheel(wheel: Buffer, fileName: string, tasks: WheelTask[]): CheckReport {
-  requirePython();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oms-wheel-"));
-  try {
-    fs.writeFileSync(path.join(dir, fileName), wheel);
-    const target = path.join(dir, "site");
-    const pip = spawnSync(
-      PYTHON,
-      ["-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", target, fileName],
-      { cwd: dir, encoding: "utf8" },
-    );
-    expect(pip.status, `pip install of ${fileName}: ${pip.stderr}`).to.equal(0);
-    const request = path.join(dir, "tasks.json");
-    fs.writeFileSync(
-      request,
-      JSON.stringify({
-        tasks: tasks.map((t) => ({
-          taskKey: t.taskKey,
-          entryPoint: t.pythonWheelTask.entryPoint,
-          parameters: t.pythonWheelTask.parameters,
-        })),
-      }),
-    );
-    const run = spawnSync(PYTHON, [CHECKER, request], {
-      encoding: "utf8",
-      env: { ...process.env, PYTHONPATH: target },
-    });
-    expect(run.status, run.stderr).to.equal(0);
-    return JSON.parse(run.stdout) as CheckReport;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const EXPECTED = {
   dev: { trigger: "fileArrival", compute: "serverless", jobs: ["gold", "ingestion", "powerbi"] },

@@ -56,6 +56,20 @@ const job: Props = {
 };
 const warehouse: Props = { enableServerlessCompute: true, warehouseType: "PRO", autoStopMins: 10 };
 const prod: RuleContext = { stack: "prod", protect: true };
+const namespace: Props = {
+  namespaceName: "oms-events-dev",
+  sku: { name: "Standard", tier: "Standard", capacity: 1 },
+  kafkaEnabled: true,
+  disableLocalAuth: true,
+  minimumTlsVersion: "1.2",
+  publicNetworkAccess: "Enabled",
+};
+const ehNetwork: Props = {
+  namespaceName: "oms-events-dev",
+  defaultAction: "Deny",
+  publicNetworkAccess: "Enabled",
+  ipRules: [{ ipMask: "203.0.113.0/24", action: "Allow" }],
+};
 
 /** One passing and one failing resource per rule. */
 const CASES: Record<string, Case> = {
@@ -254,6 +268,36 @@ const CASES: Record<string, Case> = {
       ],
     },
   },
+  "eventhubs-local-auth-disabled": {
+    type: TYPES.eventHubsNamespace,
+    good: namespace,
+    bad: { ...namespace, disableLocalAuth: undefined },
+  },
+  "eventhubs-min-tls-1-2": {
+    type: TYPES.eventHubsNamespace,
+    good: namespace,
+    bad: { ...namespace, minimumTlsVersion: "1.0" },
+  },
+  "eventhubs-no-sas-keys": {
+    type: TYPES.job,
+    good: job,
+    bad: {
+      ...job,
+      tasks: [
+        { taskKey: "t", sparkPythonTask: { parameters: ["--key", "RootManageSharedAccessKey"] } },
+      ],
+    },
+  },
+  "eventhubs-network-default-deny": {
+    type: TYPES.eventHubsNetworkRuleSet,
+    good: ehNetwork,
+    bad: { ...ehNetwork, defaultAction: "Allow" },
+  },
+  "eventhubs-no-broad-ip-rules": {
+    type: TYPES.eventHubsNetworkRuleSet,
+    good: ehNetwork,
+    bad: { ...ehNetwork, ipRules: [{ ipMask: "0.0.0.0/0", action: "Allow" }] },
+  },
   "prod-no-force-destroy": {
     type: TYPES.schema,
     good: { forceDestroy: false },
@@ -288,6 +332,82 @@ describe("policy rules", () => {
     const storage = RESOURCE_RULES.find((r) => r.id === "storage-network-default-deny");
     const unknown = { networkRuleSet: { defaultAction: "(known after deploy)" } };
     expect(storage?.validate(TYPES.storageAccount, unknown)).to.deep.equal([]);
+  });
+
+  it("eventhubs-no-sas-keys: any authorization rule is a violation, whatever its rights", () => {
+    const rule = RESOURCE_RULES.find((r) => r.id === "eventhubs-no-sas-keys");
+    if (!rule) throw new Error("no eventhubs-no-sas-keys rule");
+    for (const type of [
+      TYPES.eventHubsNamespaceAuthorizationRule,
+      TYPES.eventHubAuthorizationRule,
+    ]) {
+      expect(rule.validate(type, { rights: ["Listen"] }), type).to.deep.equal([
+        `${type.split(":").pop()} declares a SAS key; grant an Azure Event Hubs Data Sender or Receiver role instead`,
+      ]);
+    }
+    expect(rule.validate(TYPES.eventHubsNamespace, namespace)).to.deep.equal([]);
+  });
+
+  it("uc-credential-managed-identity: covers service credentials too", () => {
+    const rule = RESOURCE_RULES.find((r) => r.id === "uc-credential-managed-identity");
+    if (!rule) throw new Error("no uc-credential-managed-identity rule");
+    const service = { name: "c", purpose: "SERVICE" };
+    expect(
+      rule.validate(TYPES.credential, {
+        ...service,
+        azureManagedIdentity: { accessConnectorId: "id" },
+      }),
+    ).to.deep.equal([]);
+    expect(
+      rule.validate(TYPES.credential, {
+        ...service,
+        azureServicePrincipal: { applicationId: "a", clientSecret: "[secret]" },
+      }),
+    ).to.have.length(1);
+  });
+
+  describe("prod-eventhubs-as-tight-as-storage", () => {
+    const rule = STACK_RULES.find((r) => r.id === "prod-eventhubs-as-tight-as-storage");
+    if (!rule) throw new Error("no prod-eventhubs-as-tight-as-storage rule");
+    const lake = (publicNetworkAccess: string) => ({
+      type: TYPES.storageAccount,
+      name: "lake",
+      props: { ...account, publicNetworkAccess },
+    });
+    const events = (publicNetworkAccess: string, ipMask = "203.0.113.0/24") => [
+      { type: TYPES.eventHubsNamespace, name: "ns", props: { ...namespace, publicNetworkAccess } },
+      {
+        type: TYPES.eventHubsNetworkRuleSet,
+        name: "fw",
+        props: { ...ehNetwork, publicNetworkAccess, ipRules: [{ ipMask, action: "Allow" }] },
+      },
+    ];
+
+    it("passes a closed namespace beside a closed lake, and an open one whose addresses the lake admits", () => {
+      expect(rule.validate([lake("Disabled"), ...events("Disabled")], prod)).to.deep.equal([]);
+      expect(rule.validate([lake("Enabled"), ...events("Enabled")], prod)).to.deep.equal([]);
+    });
+
+    it("fails public access the lake does not have, and an address the lake refuses", () => {
+      expect(
+        rule.validate([lake("Disabled"), ...events("Enabled")], prod).map((v) => v.name),
+      ).to.deep.equal(["ns", "fw"]);
+      expect(
+        rule.validate([lake("Enabled"), ...events("Enabled", "198.51.100.7")], prod),
+      ).to.deep.equal([
+        {
+          name: "fw",
+          message:
+            "IP rule 198.51.100.7 is not admitted by the storage firewall; the namespace admits no address the lake refuses",
+        },
+      ]);
+    });
+
+    it("applies in prod only", () => {
+      expect(
+        rule.validate([lake("Disabled"), ...events("Enabled")], { stack: "dev" }),
+      ).to.deep.equal([]);
+    });
   });
 
   it("job-trigger-cannot-starve: names each starving trigger shape, passes throttled ones", () => {

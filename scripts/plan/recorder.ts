@@ -171,6 +171,16 @@ function newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.Mock
         id: arm(i.resourceGroupName, "Microsoft.Storage/storageAccounts", i.accountName),
         state: { ...i, name: i.accountName },
       };
+    case "azure-native:eventhub:Namespace":
+      return {
+        id: arm(i.resourceGroupName, "Microsoft.EventHub/namespaces", i.namespaceName),
+        state: { ...i, name: i.namespaceName },
+      };
+    case "azure-native:eventhub:EventHub":
+      return {
+        id: `${arm(i.resourceGroupName, "Microsoft.EventHub/namespaces", i.namespaceName)}/eventhubs/${String(i.eventHubName)}`,
+        state: { ...i, name: i.eventHubName },
+      };
     case "azure-native:storage:BlobContainer":
       return {
         id: `${arm(i.resourceGroupName, "Microsoft.Storage/storageAccounts", i.accountName)}/blobServices/default/containers/${String(i.containerName)}`,

@@ -38,6 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: Autoloader on Databricks, plain file stream elsewhere",
     )
     p.add_argument(
+        "--source",
+        choices=("files", "kafka"),
+        default="files",
+        help="files: landing files (the default); kafka: the entity's Kafka topic",
+    )
+    p.add_argument(
+        "--kafka-bootstrap-servers",
+        help="host:port of the Kafka bootstrap server (Event Hubs: <namespace>.servicebus.windows.net:9093)",
+    )
+    p.add_argument("--kafka-topic", help="topic of the entity (named after the entity)")
+    p.add_argument(
+        "--kafka-service-credential",
+        help="Unity Catalog service credential (absent: a local PLAINTEXT broker)",
+    )
+    p.add_argument(
         "--files-report-only",
         action="store_true",
         help="only account for the landing files (no ingestion)",
@@ -52,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.source == "kafka":
+        raise NotImplementedError(
+            "--source kafka: the Kafka bronze source is not implemented yet; allowed: --source files"
+        )
     from oms_pipeline.pipeline.bronze import (
         report_landing_files,
         run_bronze,
