@@ -7,7 +7,13 @@ import * as path from "path";
 import { expect } from "chai";
 import * as yaml from "js-yaml";
 import { CONFIG_KEYS, ConfigError, DATABRICKS_REGIONS, loadConfig, parseConfig } from "../config";
-import { loadStackConfig, PROJECT, ROOT, setStackConfig, withConfig } from "../scripts/plan/harness";
+import {
+  loadStackConfig,
+  PROJECT,
+  ROOT,
+  setStackConfig,
+  withConfig,
+} from "../scripts/plan/harness";
 
 /** The dev stack's values without namespace, as parseConfig takes them. */
 function devRaw(changes: Record<string, string | undefined> = {}): Record<string, string> {

@@ -6,7 +6,12 @@
  */
 import * as path from "path";
 import { expect } from "chai";
-import { CLIENT, recorder, RecordedResource, SERVICE_PRINCIPAL_APP_ID } from "./recorder";
+import {
+  CLIENT,
+  recorder,
+  RecordedResource,
+  SERVICE_PRINCIPAL_APP_ID,
+} from "../scripts/plan/recorder";
 import {
   loadStackConfig,
   PROJECT,
@@ -14,7 +19,7 @@ import {
   promiseOf,
   runProgram,
   withConfig,
-} from "./harness";
+} from "../scripts/plan/harness";
 import { checkWithWheel, WheelTask } from "./wheel-check";
 import { ConfigError, parseConfig } from "../config";
 import { ENTITY_SILVER_TABLES, ENTRY_POINTS, eventsTaskKey } from "../components/jobs";

@@ -7,8 +7,19 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { recorder, RecordedResource, SERVICE_PRINCIPAL_APP_ID, WORKSPACE_HOST } from "../scripts/plan/recorder";
-import { loadStackConfig, ProgramExports, promiseOf, ROOT, runProgram } from "../scripts/plan/harness";
+import {
+  recorder,
+  RecordedResource,
+  SERVICE_PRINCIPAL_APP_ID,
+  WORKSPACE_HOST,
+} from "../scripts/plan/recorder";
+import {
+  loadStackConfig,
+  ProgramExports,
+  promiseOf,
+  ROOT,
+  runProgram,
+} from "../scripts/plan/harness";
 import {
   ENTITY_SILVER_TABLES,
   ENTRY_POINTS,

@@ -12,7 +12,13 @@ import {
   WORKSPACE_HOST,
   WORKSPACE_ID,
 } from "../scripts/plan/recorder";
-import { loadStackConfig, ProgramExports, promiseOf, runProgram, withConfig } from "../scripts/plan/harness";
+import {
+  loadStackConfig,
+  ProgramExports,
+  promiseOf,
+  runProgram,
+  withConfig,
+} from "../scripts/plan/harness";
 import { ROLE_DEFINITIONS } from "../components/storage";
 
 const T = {

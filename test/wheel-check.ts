@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { ROOT } from "./harness";
+import { ROOT } from "../scripts/plan/harness";
 
 const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const CHECKER = path.join(ROOT, "pipelines", "tools", "check_job_params.py");
