@@ -19,6 +19,7 @@ import {
   PipelineJobs,
   pipelineGrants,
 } from "./components/jobs";
+import { FreshnessAlerts } from "./components/freshnessAlert";
 import { BiIdentity } from "./components/powerbi/identity";
 import { BiPublishing } from "./components/powerbi/publishing";
 import { OmsEventHubs } from "./components/eventHubs";
@@ -278,6 +279,18 @@ const jobs = new PipelineJobs(`${base}-pipeline`, {
   provider: workspace.provider,
 });
 
+// Production watches the objective: alerts on the Gold freshness log the pipeline writes, sent
+// to the jobs' recipients.
+const freshnessAlerts = new FreshnessAlerts(`${base}-freshness`, {
+  environment: config.environment,
+  opsSchema: catalog.schemas.ops,
+  objectiveSeconds: config.freshnessObjectiveSeconds,
+  warehouseId: warehouse.warehouseId,
+  emails: config.jobNotificationEmails,
+  destinationIds: config.jobWebhookIds,
+  provider: workspace.provider,
+});
+
 export const resourceGroupName = storage.resourceGroupName;
 export const storageAccountName = storage.accountName;
 export const landingUrl = storage.landingUrl;
@@ -296,6 +309,7 @@ export const pipelinePackageVersion = jobs.packageVersion;
 export const pipelineWheelPath = jobs.wheelPath;
 export const jobIds = jobs.jobIds;
 export const jobUrls = jobs.jobUrls;
+export const freshnessAlertIds = freshnessAlerts.alertIds;
 export const powerbiWorkspaceId = powerbi?.workspaceId;
 export const powerbiSemanticModelId = powerbi?.semanticModelId;
 export const powerbiReportId = powerbi?.reportId;

@@ -40,7 +40,8 @@ def _reasons(spark: SparkSession, entity: str, records: list[dict | str]) -> lis
     """Validation reasons per landed line, in landing order ([] = accepted)."""
     lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
     df = spark.createDataFrame(
-        [(v, f"{i:04d}") for i, v in enumerate(lines)], "value string, _source_file string"
+        [(v, f"{i:04d}", NOW) for i, v in enumerate(lines)],
+        "value string, _source_file string, _landed_at timestamp",
     )
     contract = get_contract(entity)
     bronze = (

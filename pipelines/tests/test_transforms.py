@@ -21,7 +21,8 @@ NOW = dt.datetime(2025, 6, 1)
 
 def _lines(spark: SparkSession, values: list[str]):
     return spark.createDataFrame(
-        [(v, "f.jsonl") for v in values], "value string, _source_file string"
+        [(v, "f.jsonl", NOW) for v in values],
+        "value string, _source_file string, _landed_at timestamp",
     )
 
 

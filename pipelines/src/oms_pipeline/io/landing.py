@@ -1,7 +1,7 @@
 """The one landing reader: Autoloader on Databricks, the plain file stream locally.
 
-Both paths yield the same columns -- every contract field as STRING, plus ``_rescued_data`` and
-``_source_file`` -- so bronze has a single code path after this function.
+Both paths yield the same columns -- every contract field as STRING, plus ``_rescued_data``,
+``_source_file`` and ``_landed_at`` (the file's path and modification time) -- so bronze has a single code path after this function.
 
 Both paths also see the same files (``docs/landing-files.md``):
 
@@ -122,6 +122,7 @@ def read_landing_stream(
             .schema(schema)
             .load(source_path(path))
             .withColumn("_source_file", F.col("_metadata.file_path"))
+            .withColumn("_landed_at", F.col("_metadata.file_modification_time"))
         )
         return conform_to_contract(raw, contract)
 
@@ -129,6 +130,10 @@ def read_landing_stream(
         spark.readStream.format("text")
         .options(**file_source_options(max_files_per_trigger))
         .load(source_path(path))
-        .select(F.col("value"), F.col("_metadata.file_path").alias("_source_file"))
+        .select(
+            F.col("value"),
+            F.col("_metadata.file_path").alias("_source_file"),
+            F.col("_metadata.file_modification_time").alias("_landed_at"),
+        )
     )
     return parse_json_lines(lines, contract)

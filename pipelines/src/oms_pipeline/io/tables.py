@@ -143,6 +143,25 @@ def _create(
     builder.execute()
 
 
+def add_missing_columns(
+    spark: SparkSession, loc: TableLocator, layer: str, table: str, schema: StructType
+) -> list[str]:
+    """Add the (nullable) columns of ``schema`` the existing table lacks; returns their names.
+
+    A table created before a column joined its schema gets it with ``ALTER TABLE ... ADD COLUMNS``
+    (rows written before read it as NULL), so appends with the new schema keep working ("Update
+    Delta Lake table schema"). Columns are never dropped or retyped here.
+    """
+    present = {f.name.lower() for f in read_table(spark, loc, layer, table).schema.fields}
+    missing = [f for f in schema.fields if f.name.lower() not in present]
+    if missing:
+        name = loc.name(layer, table)
+        target = name if loc.uses_catalog else f"delta.`{name}`"
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({columns})")
+    return [f.name for f in missing]
+
+
 def delta_table(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> DeltaTable:
     name = loc.name(layer, table)
     return DeltaTable.forName(spark, name) if loc.uses_catalog else DeltaTable.forPath(spark, name)
@@ -164,14 +183,22 @@ def read_table_stream(
 
 
 def read_changes(
-    spark: SparkSession, loc: TableLocator, layer: str, table: str, start_version: int
+    spark: SparkSession,
+    loc: TableLocator,
+    layer: str,
+    table: str,
+    start_version: int,
+    end_version: int | None = None,
 ) -> DataFrame:
-    """Change data feed of a table from ``start_version`` (inclusive)."""
+    """Change data feed of a table from ``start_version`` to ``end_version`` (both inclusive;
+    no end: up to the latest version)."""
     reader = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
         .option("startingVersion", str(start_version))
     )
+    if end_version is not None:
+        reader = reader.option("endingVersion", str(end_version))
     name = loc.name(layer, table)
     return reader.table(name) if loc.uses_catalog else reader.load(name)
 

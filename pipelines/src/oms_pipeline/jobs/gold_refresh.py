@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as e:
         parser.error(f"--processing-time: {e}")
     from oms_pipeline.io.constraints import apply_gold_comments, apply_gold_constraints
+    from oms_pipeline.pipeline.freshness_log import record_refresh
     from oms_pipeline.pipeline.gold import refresh_gold
 
     spark = get_spark("oms-gold-refresh")
@@ -120,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def refresh_once() -> None:
         nonlocal first
         report = refresh_gold(spark, loc, settings, full_refresh=args.full_refresh and first)
-        print(json.dumps(report.__dict__, default=str), flush=True)
+        # The landing -> Gold lag of what this refresh published (ops freshness log).
+        freshness = record_refresh(spark, loc, report)
+        print(json.dumps(report.__dict__ | {"freshness": freshness}, default=str), flush=True)
         if apply and (first or report.full):
             apply_gold_constraints(spark, loc.catalog)
             # Descriptions for analysts in Catalog Explorer and Power BI, from the same contract.

@@ -33,6 +33,7 @@ from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import report_landing_files, start_bronze
+from oms_pipeline.pipeline.freshness_log import recent_refreshes, record_refresh
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
@@ -185,7 +186,8 @@ class LiveRun:
         t0 = time.time()
         self.gold_running = True
         try:
-            refresh_gold(self.spark, self.loc, self.opts.settings)
+            report = refresh_gold(self.spark, self.loc, self.opts.settings)
+            record_refresh(self.spark, self.loc, report)  # the ops freshness log, as deployed
         finally:
             self.gold_running = False
         t1 = time.time()
@@ -287,6 +289,7 @@ class LiveRun:
     def publish_dashboard(self) -> None:
         refreshes = len(self.gold_times)  # Gold as of now is what the queries below read
         data = queries.dashboard(self.spark, self.loc)
+        data["freshness_log"] = recent_refreshes(self.spark, self.loc)
         views = data["views"]
         self.gold_kpis = {
             "Orders": views["orders"]["kpis"].get("Orders"),

@@ -10,7 +10,7 @@ from oms_pipeline.contracts import get_contract
 from oms_pipeline.io import landing_files
 from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.landing_files import LandedFile, LandingReport
-from oms_pipeline.io.tables import append, ensure_table
+from oms_pipeline.io.tables import add_missing_columns, append, ensure_table
 from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
 
@@ -33,6 +33,8 @@ def start_bronze(
         bronze_schema(contract),
         comment=f"Raw {entity} as landed (contract v{contract.version}), append-only.",
     )
+    # A bronze table from before a lineage column existed (``_landed_at``) gets it here.
+    add_missing_columns(spark, loc, "bronze", entity, bronze_schema(contract))
     stream = read_landing_stream(
         spark,
         contract,

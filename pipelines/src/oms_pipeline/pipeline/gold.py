@@ -44,11 +44,13 @@ SOURCES = ("order_lines", "shipments", "inventory_stock", "customers")
 
 @dataclass
 class RefreshReport:
-    """What one refresh did: ``full`` rebuild or incremental, the Silver versions it consumed,
-    the size of each affected key set (rows), and seconds per step (the refresh's profile)."""
+    """What one refresh did: ``full`` rebuild or incremental, the Silver versions it consumed
+    (and those the previous refresh had consumed, absent for a table never consumed), the size
+    of each affected key set (rows), and seconds per step (the refresh's profile)."""
 
     full: bool
     versions: dict[str, int]
+    previous_versions: dict[str, int] = field(default_factory=dict)
     affected_orders: int = 0
     affected_dates: int = 0
     affected_shipments: int = 0
@@ -582,7 +584,8 @@ def refresh_gold(
         changes[src], versions[src] = _changes(
             spark, loc, src, int(last) if last is not None else None, full
         )
-    report = RefreshReport(full=full, versions=versions)
+    previous = {src: int(progress[src]) for src in SOURCES if src in progress}
+    report = RefreshReport(full=full, versions=versions, previous_versions=previous)
     if not full and all(c is None for c in changes.values()):
         return report  # nothing new in silver since the last refresh
 

@@ -13,7 +13,12 @@ RESCUED_COLUMN = "_rescued_data"
 # Key of ``_rescued_data`` listing (comma-separated) the contract fields whose landed value is a
 # JSON object or array; the contract declares every field a scalar, so silver rejects them.
 NON_SCALAR_KEY = "_non_scalar"
-LINEAGE_COLUMNS = ("_rescued_data", "_source_file", "_ingested_at", "_batch_id")
+# ``_landed_at``: the landing file's modification time as the file source records it
+# (``_metadata.file_modification_time``, "File metadata column"): when the record landed, the
+# start of its landing -> Gold lag (``oms_pipeline.pipeline.freshness_log``).
+LINEAGE_COLUMNS = ("_rescued_data", "_source_file", "_landed_at", "_ingested_at", "_batch_id")
+# The lineage the landing reader yields with every record (bronze then stamps the batch).
+FILE_LINEAGE = ("_source_file", "_landed_at")
 
 
 def raw_schema(contract: EntityContract) -> StructType:
@@ -27,6 +32,7 @@ def bronze_schema(contract: EntityContract) -> StructType:
             *raw_schema(contract).fields,
             StructField("_rescued_data", StringType(), True),
             StructField("_source_file", StringType(), True),
+            StructField("_landed_at", TimestampType(), True),
             StructField("_ingested_at", TimestampType(), True),
             StructField("_batch_id", LongType(), True),
         ]
@@ -101,7 +107,7 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
         F.from_json(F.col("value"), "map<string,string>").alias("m"),
         _exactly_one_value(F.col("value")).alias("__one"),
         F.col("value"),
-        F.col("_source_file"),
+        *FILE_LINEAGE,
     )
     extra = F.map_filter(F.col("m"), lambda k, _v: ~F.array_contains(_known_keys(contract), k))
     non_scalar = _non_scalar_fields(contract)
@@ -128,7 +134,7 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
             for n in contract.field_names
         ],
         rescued.alias(RESCUED_COLUMN),
-        F.col("_source_file"),
+        *FILE_LINEAGE,
     )
 
 
@@ -141,7 +147,7 @@ def conform_to_contract(df: DataFrame, contract: EntityContract) -> DataFrame:
     known = set(contract.field_names) | {
         RESCUED_COLUMN,
         CORRUPT_COLUMN,
-        "_source_file",
+        *FILE_LINEAGE,
         "_metadata",
     }
     extras = [c for c in df.columns if c not in known]
@@ -166,7 +172,7 @@ def conform_to_contract(df: DataFrame, contract: EntityContract) -> DataFrame:
             for n in contract.field_names
         ],
         rescued.alias(RESCUED_COLUMN),
-        F.col("_source_file"),
+        *FILE_LINEAGE,
     )
 
 

@@ -207,6 +207,28 @@ function render(data) {
   barChart(chart(r, "rev-category"), "Revenue by category", ((v.revenue && v.revenue.by_category) || []).map((x) => ({ label: x.category, value: x.Revenue })), { tick: fmt.money });
 
   for (const sec of [o, s, i, r]) sec.dataset.version = String(data.version);
+  renderFreshnessLog(data.freshness_log || []);
+}
+
+// One row per Gold refresh: the landing -> Gold lag of what it published (ops.gold_freshness).
+function renderFreshnessLog(rows) {
+  const secs = (v) => (v == null ? "–" : `${v.toFixed(1)} s`);
+  document.getElementById("freshness-rows").replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement("tr");
+      const cells = [
+        new Date(r.refreshed_at).toLocaleTimeString(),
+        fmt.int(r.files),
+        fmt.int(r.rows),
+        secs(r.min_lag_seconds),
+        secs(r.p50_lag_seconds),
+        secs(r.p95_lag_seconds),
+        secs(r.max_lag_seconds),
+      ];
+      for (const text of cells) tr.appendChild(document.createElement("td")).textContent = text;
+      return tr;
+    }),
+  );
 }
 
 function setText(id, text) {

@@ -1,0 +1,210 @@
+"""The Gold freshness log written by a local run, and the stack's alert query run against it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
+
+from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.contracts import get_contract
+from oms_pipeline.contracts.ops import FRESHNESS_TABLE, freshness_alert_sql, freshness_ddl
+from oms_pipeline.io.tables import append, ensure_table, read_table
+from oms_pipeline.live.runner import LiveOptions, LiveRun
+from oms_pipeline.pipeline.bronze import run_bronze
+from oms_pipeline.pipeline.freshness_log import recent_refreshes, record_refresh
+from oms_pipeline.pipeline.gold import refresh_gold
+from oms_pipeline.pipeline.silver import run_silver
+from oms_pipeline.pipeline.streams import Trigger
+from oms_pipeline.transforms.bronze import bronze_schema
+from tests.test_streaming import land, order
+
+ONCE = Trigger(available_now=True)
+ENTITIES = ["orders", "shipments", "inventory", "customers"]
+UTC = dt.UTC
+
+
+def ship(event_id: str, status: str, status_ts: str) -> dict:
+    return {
+        "event_id": event_id, "shipment_id": "S1", "order_id": "O1", "carrier": "UPS",
+        "service_level": "Standard Class", "status": status, "status_ts": status_ts,
+    }  # fmt: skip
+
+
+def customer(updated_ts: str, city: str) -> dict:
+    return {
+        "customer_id": "C1", "region": "West", "segment": "Consumer", "city": city,
+        "updated_ts": updated_ts,
+    }  # fmt: skip
+
+
+def stock(event_id: str, qty: int) -> dict:
+    return {
+        "event_id": event_id, "event_type": "SNAPSHOT", "sku": "P1", "location_id": "L1",
+        "quantity": qty, "event_ts": "2025-01-01T06:00:00Z",
+    }  # fmt: skip
+
+
+def land_at(loc, entity: str, name: str, records: list[dict], mtime: dt.datetime) -> None:
+    """Land a JSON-lines file whose modification time (its landing time) is ``mtime``."""
+    path = land(loc, entity, name, [json.dumps(r) for r in records])
+    os.utime(path, (mtime.timestamp(), mtime.timestamp()))
+
+
+def process(spark: SparkSession, loc: TableLocator, at: dt.datetime) -> dict:
+    run_bronze(spark, loc, ENTITIES, ONCE, use_autoloader=False)
+    run_silver(spark, loc, PipelineSettings(), ENTITIES, ONCE)
+    report = refresh_gold(spark, loc, PipelineSettings())
+    return record_refresh(spark, loc, report, published_at=at)
+
+
+def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
+    t1 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    ago = lambda t, s: t - dt.timedelta(seconds=s)  # noqa: E731
+    land_at(
+        loc,
+        "orders",
+        "a.json",
+        [
+            order("O1", "1", "CREATED", "2025-01-01T08:00:00Z"),
+            order("O1", "2", "CREATED", "2025-01-01T08:00:00Z"),
+        ],
+        ago(t1, 300),
+    )
+    land_at(
+        loc, "orders", "b.json", [order("O2", "1", "CREATED", "2025-01-01T09:00:00Z")], ago(t1, 100)
+    )
+    # Two events of one shipment: one current-state row, led back to its latest event's file.
+    land_at(
+        loc,
+        "shipments",
+        "s.json",
+        [
+            ship("E1", "CREATED", "2025-01-01T08:10:00Z"),
+            ship("E2", "SHIPPED", "2025-01-01T09:10:00Z"),
+        ],
+        ago(t1, 200),
+    )
+    land_at(loc, "inventory", "i.json", [stock("I1", 5)], ago(t1, 50))
+    land_at(loc, "customers", "c.json", [customer("2025-01-01T00:00:00Z", "Reno")], ago(t1, 400))
+
+    first = process(spark, loc, t1)
+    # rows: 2 lines at 300 s, 1 at 100 s, the shipment at 200 s, the stock at 50 s, the customer
+    # at 400 s; percentiles interpolate linearly over [50, 100, 200, 300, 300, 400].
+    assert (first["files"], first["rows"], first["rows_without_landing_time"]) == (5, 6, 0)
+    assert first["min_lag_seconds"] == 50.0 and first["max_lag_seconds"] == 400.0
+    assert first["p50_lag_seconds"] == pytest.approx(250.0)
+    assert first["p95_lag_seconds"] == pytest.approx(375.0)
+
+    # Nothing new: a heartbeat row, no files and no lags.
+    t2 = t1 + dt.timedelta(seconds=10)
+    idle = process(spark, loc, t2)
+    assert (idle["files"], idle["rows"], idle["p95_lag_seconds"]) == (0, 0, None)
+
+    # A new line and a new customer version: only they count (the closed old version does not,
+    # and nothing published before is counted again).
+    t3 = t2 + dt.timedelta(seconds=100)
+    land_at(
+        loc, "orders", "d.json", [order("O3", "1", "CREATED", "2025-01-02T08:00:00Z")], ago(t3, 30)
+    )
+    land_at(loc, "customers", "e.json", [customer("2025-01-02T00:00:00Z", "Elko")], ago(t3, 60))
+    third = process(spark, loc, t3)
+    assert (third["files"], third["rows"]) == (2, 2)
+    assert (third["min_lag_seconds"], third["max_lag_seconds"]) == (30.0, 60.0)
+
+    log = read_table(spark, loc, "ops", FRESHNESS_TABLE).orderBy("refreshed_at").collect()
+    assert [r["rows"] for r in log] == [6, 0, 2]
+    assert [r["refreshed_at"].replace(tzinfo=UTC) for r in log] == [t1, t2, t3]
+    assert len({r["refresh_id"] for r in log}) == 3
+    assert [r["rows"] for r in recent_refreshes(spark, loc)] == [2, 0, 6]  # newest first
+
+
+def test_bronze_rows_from_before_the_landing_time_are_counted_apart(spark, loc):
+    """A bronze table created without ``_landed_at`` gets the column; its old rows have none."""
+    t = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    contract = get_contract("orders")
+    legacy = StructType([f for f in bronze_schema(contract).fields if f.name != "_landed_at"])
+    ensure_table(spark, loc, "bronze", "orders", legacy)
+    record = {k: str(v) for k, v in order("O1", "1", "CREATED", "2025-01-01T08:00:00Z").items()}
+    lineage = {"_source_file": "file:///landing/orders/old.json", "_ingested_at": t, "_batch_id": 0}
+    old = spark.createDataFrame([{**dict.fromkeys(legacy.names), **record, **lineage}], legacy)
+    append(old, loc, "bronze", "orders")
+    land_at(loc, "orders", "new.json", [order("O2", "1", "CREATED", "2025-01-01T08:00:00Z")], t)
+    row = process(spark, loc, t + dt.timedelta(seconds=20))
+    assert "_landed_at" in read_table(spark, loc, "bronze", "orders").columns
+    assert (row["files"], row["rows"], row["rows_without_landing_time"]) == (2, 1, 1)
+    assert row["max_lag_seconds"] == 20.0
+
+
+OBJECTIVE = 60
+
+
+def verdict(spark: SparkSession, loc: TableLocator, rows: list[tuple[float, float | None]]):
+    """The alert query's verdicts over a log whose refreshes were ``seconds_ago`` with ``p95``."""
+    schema = spark.createDataFrame([], freshness_ddl()).schema
+    ensure_table(spark, loc, "ops", FRESHNESS_TABLE, schema)
+    now = dt.datetime.now(UTC)
+    data = [
+        (f"r{i}", now - dt.timedelta(seconds=ago), False, {}, 1, 1, 0, p95, p95, p95, p95)
+        for i, (ago, p95) in enumerate(rows)
+    ]
+    if data:
+        append(spark.createDataFrame(data, schema), loc, "ops", FRESHNESS_TABLE)
+    sql = freshness_alert_sql(f"delta.`{loc.name('ops', FRESHNESS_TABLE)}`", OBJECTIVE)
+    (result,) = spark.sql(sql).collect()
+    assert result["objective_seconds"] == OBJECTIVE
+    return result["p95_over_objective"], result["refresh_overdue"]
+
+
+def test_alert_query_is_quiet_on_a_fresh_log(spark, loc):
+    # Refreshes every few seconds, p95 within the objective; an old slow one is out of the window.
+    assert verdict(spark, loc, [(2000, 500.0), (40, 30.0), (5, 55.0), (2, None)]) == (False, False)
+
+
+def test_alert_query_fires_on_a_p95_over_the_objective(spark, loc):
+    assert verdict(spark, loc, [(120, 20.0), (30, 61.0), (3, 10.0)]) == (True, False)
+
+
+def test_alert_query_fires_when_no_refresh_for_three_objectives(spark, loc):
+    assert verdict(spark, loc, [(3 * OBJECTIVE + 30, 10.0)]) == (False, True)
+
+
+def test_alert_query_fires_on_a_log_without_any_refresh(spark, loc):
+    assert verdict(spark, loc, []) == (False, True)
+
+
+def test_alert_sql_rejects_a_bad_objective():
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(ValueError, match="objective_seconds"):
+            freshness_alert_sql("t", bad)  # type: ignore[arg-type]
+
+
+def test_the_live_run_logs_its_gold_refreshes_and_shows_them(spark, tmp_path):
+    run = LiveRun(
+        spark,
+        LiveOptions(
+            landing=str(tmp_path / "landing"),
+            lakehouse=str(tmp_path / "lakehouse"),
+            feed=False,
+            port=None,
+            quiet=True,
+        ),
+    )
+    run.prepare()
+    landed = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    land_at(
+        run.loc, "orders", "a.json", [order("O1", "1", "CREATED", "2025-01-01T08:00:00Z")], landed
+    )
+    before = dt.datetime.now(UTC)
+    assert run.drain()
+    after = dt.datetime.now(UTC)
+    run.publish_dashboard()
+    (row,) = run.snapshot.dashboard["freshness_log"]
+    assert (row["files"], row["rows"]) == (1, 1)
+    # Published between the two readings of the clock around the refresh.
+    lag = row["max_lag_seconds"]
+    assert (before - landed).total_seconds() <= lag <= (after - landed).total_seconds()

@@ -1,0 +1,133 @@
+/**
+ * The freshness alerts per stack: the query is the pipeline package's own rendering (the text its
+ * tests run on embedded Spark), with the stack's objective, on the stack's warehouse, notifying
+ * the jobs' recipients.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { expect } from "chai";
+import { recorder, RecordedResource } from "../scripts/plan/recorder";
+import { loadStackConfig, PROJECT, promiseOf, ROOT, runProgram } from "../scripts/plan/harness";
+import {
+  FRESHNESS_ALERT_SCHEDULE,
+  FRESHNESS_TABLE,
+  freshnessAlertSql,
+} from "../components/freshnessAlert";
+
+const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+const ALERT = "databricks:index/alertV2:AlertV2";
+
+/** The package's rendering of the alert query (`oms_pipeline.contracts.ops`). */
+function packageSql(table: string, objective: number): string {
+  if (!fs.existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run scripts/bootstrap`);
+  const script = [
+    "import sys",
+    "from oms_pipeline.contracts.ops import FRESHNESS_TABLE, freshness_alert_sql",
+    "assert FRESHNESS_TABLE == sys.argv[3], (FRESHNESS_TABLE, sys.argv[3])",
+    "sys.stdout.write(freshness_alert_sql(sys.argv[1], int(sys.argv[2])))",
+  ].join("\n");
+  const run = spawnSync(PYTHON, ["-c", script, table, String(objective), FRESHNESS_TABLE], {
+    encoding: "utf8",
+  });
+  expect(run.status, run.stderr).to.equal(0);
+  return run.stdout;
+}
+
+interface AlertInputs {
+  displayName: string;
+  queryText: string;
+  warehouseId: string;
+  evaluation: {
+    source: { name: string };
+    comparisonOperator: string;
+    threshold: { value: { boolValue?: boolean } };
+    notification: {
+      notifyOnOk: boolean;
+      subscriptions: { userEmail?: string; destinationId?: string }[];
+    };
+  };
+  schedule: { quartzCronSchedule: string; timezoneId: string; pauseStatus: string };
+}
+
+for (const stack of ["dev", "prod"]) {
+  describe(`freshness alerts in stack ${stack}`, () => {
+    const config = loadStackConfig(stack).values;
+    const objective = Number(config[`${PROJECT}:freshnessObjectiveSeconds`]);
+    const emails = JSON.parse(config[`${PROJECT}:jobNotificationEmails`] ?? "[]") as string[];
+    const hooks = JSON.parse(config[`${PROJECT}:jobWebhookIds`] ?? "[]") as string[];
+    let alerts: RecordedResource[];
+    let warehouseId: string;
+    let catalog: string;
+    const alert = (key: string) => {
+      const found = alerts.find((a) => a.name === `oms-${stack}-freshness-${key}`);
+      if (!found) throw new Error(`no ${key} alert`);
+      return found.inputs as unknown as AlertInputs;
+    };
+
+    before(async () => {
+      const out = await runProgram(stack);
+      alerts = recorder.ofType(ALERT);
+      warehouseId = await promiseOf(out.warehouseId as string);
+      catalog = await promiseOf(out.catalogName as string);
+    });
+
+    it("declares the two alerts, on the stack's warehouse, every minute", () => {
+      expect(alerts.map((a) => a.name).sort()).to.deep.equal([
+        `oms-${stack}-freshness-overdue`,
+        `oms-${stack}-freshness-p95`,
+      ]);
+      for (const key of ["p95", "overdue"]) {
+        const a = alert(key);
+        expect(a.warehouseId).to.equal(warehouseId);
+        expect(a.schedule).to.deep.equal({
+          quartzCronSchedule: FRESHNESS_ALERT_SCHEDULE,
+          timezoneId: "UTC",
+          pauseStatus: "UNPAUSED",
+        });
+      }
+    });
+
+    it(`queries ${FRESHNESS_TABLE} with the package's own SQL and the ${objective} s objective`, () => {
+      const table = `${catalog}.ops.${FRESHNESS_TABLE}`;
+      const expected = packageSql(table, objective);
+      for (const key of ["p95", "overdue"]) {
+        expect(alert(key).queryText).to.equal(expected);
+      }
+      expect(expected).to.include(`FROM ${table}`);
+      expect(expected).to.include(`> ${objective},`);
+      expect(expected).to.include(`> 3 * ${objective},`);
+    });
+
+    it("fires on the verdict columns: p95 over the objective, no refresh for 3x the objective", () => {
+      const cond = (key: string) => {
+        const e = alert(key).evaluation;
+        return [e.source.name, e.comparisonOperator, e.threshold.value.boolValue];
+      };
+      expect(cond("p95")).to.deep.equal(["p95_over_objective", "EQUAL", true]);
+      expect(cond("overdue")).to.deep.equal(["refresh_overdue", "EQUAL", true]);
+      expect(alert("p95").displayName).to.include(`${objective} s`);
+      expect(alert("overdue").displayName).to.include(`${3 * objective} s`);
+    });
+
+    it("notifies the jobs' recipients (e-mails and destinations), also back to OK", () => {
+      expect(emails.length + hooks.length, "the stack names recipients").to.be.greaterThan(0);
+      for (const key of ["p95", "overdue"]) {
+        const n = alert(key).evaluation.notification;
+        expect(n.notifyOnOk).to.equal(true);
+        expect(n.subscriptions).to.deep.equal([
+          ...[...emails].sort().map((userEmail) => ({ userEmail })),
+          ...[...hooks].sort().map((destinationId) => ({ destinationId })),
+        ]);
+      }
+    });
+  });
+}
+
+describe("freshness alert query", () => {
+  it("rejects an objective that is not a positive integer", () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => freshnessAlertSql("t", bad)).to.throw(/objectiveSeconds must be a positive/);
+    }
+  });
+});
