@@ -148,6 +148,24 @@ def delta_table(spark: SparkSession, loc: TableLocator, layer: str, table: str) 
     return DeltaTable.forName(spark, name) if loc.uses_catalog else DeltaTable.forPath(spark, name)
 
 
+def add_missing_columns(
+    spark: SparkSession, loc: TableLocator, layer: str, table: str, schema: StructType
+) -> list[str]:
+    """Add the columns of ``schema`` the existing table lacks (nullable, at the end); their names.
+
+    For a table created before a column joined its schema (``ALTER TABLE ... ADD COLUMNS``: a
+    metadata-only Delta commit; old rows read the new columns as null).
+    """
+    have = {f.name.lower() for f in read_table(spark, loc, layer, table).schema.fields}
+    missing = [f for f in schema.fields if f.name.lower() not in have]
+    if missing:
+        name = loc.name(layer, table)
+        target = name if loc.uses_catalog else f"delta.`{name}`"
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({cols})")
+    return [f.name for f in missing]
+
+
 def read_table(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> DataFrame:
     name = loc.name(layer, table)
     if loc.uses_catalog:
