@@ -19,9 +19,8 @@ def on_databricks() -> bool:
 def get_spark(app_name: str = "oms-pipeline", *, shuffle_partitions: int = 4) -> SparkSession:
     """Return the active session on Databricks, or build a local Delta-enabled session.
 
-    The local session pins UTC and disables the UI so runs are reproducible and quiet; the Delta
-    jars (Scala 2.13) are resolved from Maven by ``configure_spark_with_delta_pip`` on first use
-    and then reused from the Ivy cache.
+    The local session pins UTC and disables the UI so runs are reproducible and quiet; see
+    ``local_session`` for its jars.
     """
     if on_databricks():
         return SparkSession.builder.getOrCreate()
@@ -29,6 +28,17 @@ def get_spark(app_name: str = "oms-pipeline", *, shuffle_partitions: int = 4) ->
     if active is not None:
         return active
     return local_session(app_name, shuffle_partitions=shuffle_partitions)
+
+
+def kafka_connector_package() -> str:
+    """Maven coordinates of the Spark release's own Kafka source (``format("kafka")``).
+
+    The version is the installed PySpark's (pinned in pyproject.toml), so connector and Spark
+    never drift apart; the Scala binary version is Delta's (``_2.13``).
+    """
+    import pyspark
+
+    return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
 
 
 def local_session(
@@ -39,7 +49,11 @@ def local_session(
     warehouse_dir: str | None = None,
     conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """Build an embedded Spark session with Delta Lake enabled (``conf``: extra settings)."""
+    """Build an embedded Spark session with Delta Lake and the Kafka source (``conf``: extra settings).
+
+    The jars of both are resolved from Maven by ``configure_spark_with_delta_pip`` (Ivy) on first
+    use and reused from the Ivy cache after that; ``scripts/bootstrap`` warms the cache.
+    """
     from delta import configure_spark_with_delta_pip
 
     builder = (
@@ -66,7 +80,9 @@ def local_session(
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     with _jvm_ignores_sigterm():
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        spark = configure_spark_with_delta_pip(
+            builder, extra_packages=[kafka_connector_package()]
+        ).getOrCreate()
     return spark
 
 

@@ -20,10 +20,12 @@ def entity_page(name: str) -> str:
     c = CONTRACTS[name]
     out = [HEADER, f"# `{c.name}` — landed entity contract v{c.version}\n\n", c.description, "\n\n"]
     out.append(f"- Landing: JSON lines, one object per line, in `ops.landing/{c.name}/` (UTF-8).\n")
+    out.append(f"- Events: one object per record value on the Kafka topic `{c.name}` (UTF-8).\n")
     out.append(f"- Business key: `{', '.join(c.business_key)}`; event time: `{c.event_time}`.\n")
     out.append(f"- Bronze: `bronze.{c.name}` (every field as text, plus `_rescued_data`, ")
-    out.append("`_source_file`, `_landed_at` (the file's modification time), `_ingested_at`, ")
-    out.append("`_batch_id`).\n")
+    out.append("`_source_file`, `_landed_at` (the file's modification time; for events the ")
+    out.append("record's timestamp), `_ingested_at`, `_batch_id`; events also `_kafka_topic`, ")
+    out.append("`_kafka_partition`, `_kafka_offset`, `_kafka_timestamp`).\n")
     out.append(f"- Silver: {', '.join(f'`silver.{t}`' for t in c.silver_tables)}; ")
     out.append(f"rejected records: `ops.quarantine_{c.name}`.\n\n")
     out.append("| field | type | required | rule | meaning |\n|---|---|---|---|---|\n")

@@ -1,4 +1,9 @@
-"""Job task: landing files -> bronze tables (Autoloader on Databricks, file stream locally).
+"""Job task: landing files (Autoloader on Databricks, file stream locally) or Kafka events
+(Event Hubs' Kafka endpoint on Databricks, a local broker elsewhere) -> bronze tables.
+
+``--source kafka`` reads one entity's topic: ``--entity``, ``--kafka-bootstrap-servers`` and
+``--kafka-topic`` are required; ``--kafka-service-credential`` names the Unity Catalog service
+credential that authenticates to Event Hubs (absent: a local PLAINTEXT broker).
 
 With every entity (the default) the run ends with the landing-file report: every file under the
 landing root is ingested, pending or reported as skipped (``ops.landing_files``, console).
@@ -14,6 +19,7 @@ import argparse
 from collections.abc import Sequence
 
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.io.events import KafkaSource
 from oms_pipeline.jobs.common import (
     add_entity_arg,
     add_location_args,
@@ -41,16 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         choices=("files", "kafka"),
         default="files",
-        help="files: landing files (the default); kafka: the entity's Kafka topic",
+        help="files: the landing folders (default); kafka: one entity's topic",
     )
-    p.add_argument(
-        "--kafka-bootstrap-servers",
-        help="host:port of the Kafka bootstrap server (Event Hubs: <namespace>.servicebus.windows.net:9093)",
-    )
-    p.add_argument("--kafka-topic", help="topic of the entity (named after the entity)")
+    p.add_argument("--kafka-bootstrap-servers", help="host:port of the Kafka endpoint")
+    p.add_argument("--kafka-topic", help="the entity's topic (event hub)")
     p.add_argument(
         "--kafka-service-credential",
-        help="Unity Catalog service credential (absent: a local PLAINTEXT broker)",
+        help="Unity Catalog service credential for Event Hubs (absent: local PLAINTEXT broker)",
+    )
+    p.add_argument(
+        "--max-offsets-per-trigger", type=int, default=None, help="cap Kafka records per batch"
     )
     p.add_argument(
         "--files-report-only",
@@ -65,12 +71,58 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.source == "kafka":
-        raise NotImplementedError(
-            "--source kafka: the Kafka bronze source is not implemented yet; allowed: --source files"
+KAFKA_FLAGS = (
+    "kafka_bootstrap_servers",
+    "kafka_topic",
+    "kafka_service_credential",
+    "max_offsets_per_trigger",
+)
+
+
+def _check_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 (argparse) naming the flag when flags do not fit ``--source``."""
+    given = [f"--{f.replace('_', '-')}" for f in KAFKA_FLAGS if getattr(args, f) is not None]
+    if args.source == "files":
+        if given:
+            parser.error(f"{', '.join(given)}: only with --source kafka")
+        return
+    missing = [
+        flag
+        for flag, value in (
+            ("--kafka-bootstrap-servers", args.kafka_bootstrap_servers),
+            ("--kafka-topic", args.kafka_topic),
         )
+        if not value
+    ]
+    if missing:
+        parser.error(f"--source kafka needs {' and '.join(missing)}")
+    if not args.entity or len(args.entity) != 1:
+        parser.error("--source kafka reads one topic: give exactly one --entity")
+    if args.files_report_only or args.fail_on_skipped or args.max_files_per_trigger:
+        parser.error(
+            "--files-report-only, --fail-on-skipped and --max-files-per-trigger are for "
+            "--source files"
+        )
+
+
+def kafka_source_from(args: argparse.Namespace) -> KafkaSource:
+    return KafkaSource(
+        bootstrap_servers=args.kafka_bootstrap_servers,
+        topic=args.kafka_topic,
+        service_credential=args.kafka_service_credential,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_source(parser, args)
+    if args.source == "kafka":
+        try:
+            source = kafka_source_from(args)
+        except ValueError as exc:
+            parser.error(str(exc))
     from oms_pipeline.pipeline.bronze import (
         report_landing_files,
         run_bronze,
@@ -91,6 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             return SKIPPED_EXIT_CODE
+        return 0
+
+    if args.source == "kafka":
+        run_bronze(
+            spark, loc, args.entity, trigger, use_autoloader=False, events={args.entity[0]: source}
+        )
+        if args.trigger == "processingTime":
+            spark.streams.awaitAnyTermination()
         return 0
 
     if args.files_report_only:

@@ -1,6 +1,13 @@
-"""Bronze: landing files -> one append-only Delta table per entity, with lineage."""
+"""Bronze: landing files or Kafka events -> one append-only Delta table per entity, with lineage.
+
+Both sources write the same table (``bronze.<entity>``) through the same idempotent writer, each
+with its own checkpoint: ``<checkpoints>/bronze/<entity>/stream`` for files,
+``<checkpoints>/bronze/<entity>/kafka/stream`` for events.
+"""
 
 from __future__ import annotations
+
+import os
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -8,6 +15,7 @@ from pyspark.sql.streaming import StreamingQuery
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.io import landing_files
+from oms_pipeline.io.events import KafkaSource, read_event_stream
 from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.landing_files import LandedFile, LandingReport
 from oms_pipeline.io.tables import add_missing_columns, append, ensure_table
@@ -23,7 +31,14 @@ def start_bronze(
     *,
     use_autoloader: bool,
     max_files_per_trigger: int | None = None,
+    events: KafkaSource | None = None,
 ) -> StreamingQuery:
+    """Start the bronze stream of ``entity``: from its landing folder, or from ``events``.
+
+    Exactly once into bronze: the checkpoint holds the files (or Kafka offsets) each micro-batch
+    read, and the append carries (writer id, batch id) as Delta's ``txnAppId``/``txnVersion``,
+    so a batch replayed after a crash between its append and its checkpoint commit is skipped.
+    """
     contract = get_contract(entity)
     ensure_table(
         spark,
@@ -33,26 +48,30 @@ def start_bronze(
         bronze_schema(contract),
         comment=f"Raw {entity} as landed (contract v{contract.version}), append-only.",
     )
-    # A bronze table from before a lineage column existed (``_landed_at``) gets it here.
+    # A bronze table from before a lineage column existed (``_landed_at``, the Kafka lineage)
+    # gets it here.
     add_missing_columns(spark, loc, "bronze", entity, bronze_schema(contract))
-    stream = read_landing_stream(
-        spark,
-        contract,
-        loc.landing(entity),
-        use_autoloader=use_autoloader,
-        schema_location=loc.checkpoint("bronze", entity, "schema"),
-        max_files_per_trigger=max_files_per_trigger,
-    )
-    app_id = f"oms-bronze-{entity}-{writer_id(loc.checkpoint('bronze', entity))}"
+    if events is None:
+        stream = read_landing_stream(
+            spark,
+            contract,
+            loc.landing(entity),
+            use_autoloader=use_autoloader,
+            schema_location=loc.checkpoint("bronze", entity, "schema"),
+            max_files_per_trigger=max_files_per_trigger,
+        )
+        checkpoint, name = loc.checkpoint("bronze", entity), f"bronze_{entity}"
+    else:
+        stream = read_event_stream(spark, contract, events)
+        checkpoint, name = loc.checkpoint("bronze", entity, "kafka"), f"bronze_{entity}_kafka"
+    app_id = f"oms-bronze-{entity}-{writer_id(checkpoint)}"
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         # txnAppId/txnVersion: a batch replayed after a failure is skipped by Delta.
         append(stamp_batch(batch, batch_id), loc, "bronze", entity, txn=(app_id, batch_id))
 
-    writer = stream.writeStream.option(
-        "checkpointLocation", loc.checkpoint("bronze", entity, "stream")
-    )
-    return start_foreach_batch(writer, f"bronze_{entity}", write_batch, trigger)
+    writer = stream.writeStream.option("checkpointLocation", os.path.join(checkpoint, "stream"))
+    return start_foreach_batch(writer, name, write_batch, trigger)
 
 
 def run_bronze(
@@ -63,7 +82,9 @@ def run_bronze(
     *,
     use_autoloader: bool,
     max_files_per_trigger: int | None = None,
+    events: dict[str, KafkaSource] | None = None,
 ) -> list[StreamingQuery]:
+    """Run the bronze stream of each entity (``events``: entity -> its Kafka source, if any)."""
     queries = []
     for entity in entities:
         q = start_bronze(
@@ -73,6 +94,7 @@ def run_bronze(
             trigger,
             use_autoloader=use_autoloader,
             max_files_per_trigger=max_files_per_trigger,
+            events=(events or {}).get(entity),
         )
         finish(q, trigger)
         queries.append(q)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from oms_pipeline.contracts.base import EntityContract
 
@@ -13,12 +20,28 @@ RESCUED_COLUMN = "_rescued_data"
 # Key of ``_rescued_data`` listing (comma-separated) the contract fields whose landed value is a
 # JSON object or array; the contract declares every field a scalar, so silver rejects them.
 NON_SCALAR_KEY = "_non_scalar"
-# ``_landed_at``: the landing file's modification time as the file source records it
-# (``_metadata.file_modification_time``, "File metadata column"): when the record landed, the
-# start of its landing -> Gold lag (``oms_pipeline.pipeline.freshness_log``).
-LINEAGE_COLUMNS = ("_rescued_data", "_source_file", "_landed_at", "_ingested_at", "_batch_id")
+# ``_landed_at``: when the record landed, the start of its landing -> Gold lag
+# (``oms_pipeline.pipeline.freshness_log``): for a landed file its modification time as the file
+# source records it (``_metadata.file_modification_time``, "File metadata column"), for an event
+# its Kafka record timestamp.
 # The lineage the landing reader yields with every record (bronze then stamps the batch).
 FILE_LINEAGE = ("_source_file", "_landed_at")
+# Lineage of a record read from Kafka (Event Hubs): where the broker keeps it and when it
+# appended it (the record's timestamp: log-append or create time, per the topic's
+# ``message.timestamp.type``). Null for landed files, whose lineage is ``_source_file``.
+EVENT_LINEAGE = (
+    StructField("_kafka_topic", StringType(), True),
+    StructField("_kafka_partition", IntegerType(), True),
+    StructField("_kafka_offset", LongType(), True),
+    StructField("_kafka_timestamp", TimestampType(), True),
+)
+LINEAGE_COLUMNS = (
+    "_rescued_data",
+    *FILE_LINEAGE,
+    "_ingested_at",
+    "_batch_id",
+    *(f.name for f in EVENT_LINEAGE),
+)
 
 
 def raw_schema(contract: EntityContract) -> StructType:
@@ -35,6 +58,7 @@ def bronze_schema(contract: EntityContract) -> StructType:
             StructField("_landed_at", TimestampType(), True),
             StructField("_ingested_at", TimestampType(), True),
             StructField("_batch_id", LongType(), True),
+            *EVENT_LINEAGE,
         ]
     )
 
@@ -85,10 +109,19 @@ def _non_scalar_fields(contract: EntityContract) -> Column:
     return F.when(suspect, F.concat_ws(",", *flags))
 
 
-def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
+def parse_json_lines(
+    lines: DataFrame,
+    contract: EntityContract,
+    *,
+    lineage: tuple[str, ...] = FILE_LINEAGE,
+    keep_blank: bool = False,
+) -> DataFrame:
     """Parse a ``value`` text column (one JSON document per line) into contract columns.
 
-    - blank lines (and empty files) produce no rows;
+    ``lineage`` columns of ``lines`` are passed through unchanged.
+
+    - blank lines (and empty files) produce no rows -- unless ``keep_blank`` (events: every
+      record is accounted for), when a blank or null ``value`` is a malformed record;
     - a line that is not exactly one JSON object (invalid, truncated, wrongly encoded, two
       objects ``{...}{...}``, an object followed by other text) keeps all contract columns null
       and its raw text in ``_rescued_data`` as ``{"_corrupt_record": ...}``;
@@ -101,13 +134,16 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
         [*raw_schema(contract).fields, StructField(CORRUPT_COLUMN, StringType(), True)]
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    non_blank = lines.where(F.length(F.trim(F.col("value"))) > 0)
-    parsed = non_blank.select(
+    if keep_blank:
+        kept = lines.withColumn("value", F.coalesce(F.col("value"), F.lit("")))
+    else:
+        kept = lines.where(F.length(F.trim(F.col("value"))) > 0)
+    parsed = kept.select(
         F.from_json(F.col("value"), parse_schema, options).alias("r"),
         F.from_json(F.col("value"), "map<string,string>").alias("m"),
         _exactly_one_value(F.col("value")).alias("__one"),
         F.col("value"),
-        *FILE_LINEAGE,
+        *[F.col(c) for c in lineage],
     )
     extra = F.map_filter(F.col("m"), lambda k, _v: ~F.array_contains(_known_keys(contract), k))
     non_scalar = _non_scalar_fields(contract)
@@ -134,8 +170,33 @@ def parse_json_lines(lines: DataFrame, contract: EntityContract) -> DataFrame:
             for n in contract.field_names
         ],
         rescued.alias(RESCUED_COLUMN),
-        *FILE_LINEAGE,
+        *[F.col(c) for c in lineage],
     )
+
+
+def parse_events(records: DataFrame, contract: EntityContract) -> DataFrame:
+    """Parse the rows of Spark's Kafka source (one JSON object per record value) like lines.
+
+    Every record yields one row: a value that is not exactly one JSON object -- including an
+    empty or null value -- is kept whole in ``_rescued_data`` as ``{"_corrupt_record": ...}``,
+    which silver quarantines as ``malformed_record``. The value's bytes are read as UTF-8, as
+    the file source reads landing files. Lineage: ``EVENT_LINEAGE`` from the record's topic,
+    partition, offset and timestamp; ``_landed_at`` the record's timestamp; ``_source_file`` is
+    null.
+    """
+    lines = records.select(
+        F.col("value").cast("string").alias("value"),
+        F.lit(None).cast("string").alias("_source_file"),
+        F.col("timestamp").alias("_landed_at"),
+        *[
+            F.col(source).cast(field.dataType).alias(field.name)
+            for source, field in zip(
+                ("topic", "partition", "offset", "timestamp"), EVENT_LINEAGE, strict=True
+            )
+        ],
+    )
+    lineage = (*FILE_LINEAGE, *(f.name for f in EVENT_LINEAGE))
+    return parse_json_lines(lines, contract, lineage=lineage, keep_blank=True)
 
 
 def conform_to_contract(df: DataFrame, contract: EntityContract) -> DataFrame:
