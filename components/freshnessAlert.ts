@@ -1,7 +1,8 @@
 /**
  * Production watches the freshness objective: two Databricks SQL alerts on the pipeline's Gold
  * freshness log (`ops.gold_freshness`, one row per Gold refresh with the landing -> Gold lag of
- * what it published), run on the stack's serverless SQL warehouse every minute.
+ * what it published), run on the stack's serverless SQL warehouse on a schedule derived from the
+ * objective (see `freshnessAlertSchedule`).
  *
  * The query is the package's template `pipelines/src/oms_pipeline/contracts/freshness_alert.sql`,
  * rendered here and by `oms_pipeline.contracts.ops.freshness_alert_sql` alike: the pipeline tests
@@ -29,8 +30,27 @@ export const FRESHNESS_ALERT_TEMPLATE = path.join(
   "contracts",
   "freshness_alert.sql",
 );
-/** Every minute, in UTC (Quartz cron: seconds, minutes, hours, day of month, month, weekday). */
-export const FRESHNESS_ALERT_SCHEDULE = "0 * * * * ?";
+/** The p95 verdict looks back this far (the template's `INTERVAL 15 MINUTES`). */
+export const FRESHNESS_P95_WINDOW_MINUTES = 15;
+
+/**
+ * How often the alerts run, in minutes: once per objective (at least every minute), and never
+ * less often than the p95 look-back window, so no slow refresh ages out unseen.
+ *
+ * Every run is a query on the SQL warehouse, and a warehouse queried more often than its
+ * auto-stop never stops ("Choose a SQL warehouse for an alert", cost impact). A schedule tied to
+ * the objective keeps a stack with a long objective (dev, 900 s: every 15 minutes, the warehouse
+ * stops in between) from paying for a warehouse that runs all day; a stack with a one-minute
+ * objective (prod) keeps it running, as its report pages' one-minute refresh does anyway.
+ */
+export function freshnessAlertMinutes(objectiveSeconds: number): number {
+  return Math.min(FRESHNESS_P95_WINDOW_MINUTES, Math.max(1, Math.floor(objectiveSeconds / 60)));
+}
+
+/** The alerts' Quartz cron schedule (seconds, minutes, hours, day of month, month, weekday; UTC). */
+export function freshnessAlertSchedule(objectiveSeconds: number): string {
+  return `0 0/${freshnessAlertMinutes(objectiveSeconds)} * * * ?`;
+}
 
 /** The verdict columns of the query, one alert each. */
 export const FRESHNESS_VERDICTS = {
@@ -106,7 +126,7 @@ export class FreshnessAlerts extends pulumi.ComponentResource {
             notification: { notifyOnOk: true, subscriptions },
           },
           schedule: {
-            quartzCronSchedule: FRESHNESS_ALERT_SCHEDULE,
+            quartzCronSchedule: freshnessAlertSchedule(objective),
             timezoneId: "UTC",
             pauseStatus: "UNPAUSED",
           },

@@ -10,7 +10,8 @@ import { expect } from "chai";
 import { recorder, RecordedResource } from "../scripts/plan/recorder";
 import { loadStackConfig, PROJECT, promiseOf, ROOT, runProgram } from "../scripts/plan/harness";
 import {
-  FRESHNESS_ALERT_SCHEDULE,
+  freshnessAlertMinutes,
+  FRESHNESS_P95_WINDOW_MINUTES,
   FRESHNESS_TABLE,
   freshnessAlertSql,
 } from "../components/freshnessAlert";
@@ -72,7 +73,7 @@ for (const stack of ["dev", "prod"]) {
       catalog = await promiseOf(out.catalogName as string);
     });
 
-    it("declares the two alerts, on the stack's warehouse, every minute", () => {
+    it("declares the two alerts, on the stack's warehouse, once per objective (at most 15 min)", () => {
       expect(alerts.map((a) => a.name).sort()).to.deep.equal([
         `oms-${stack}-freshness-overdue`,
         `oms-${stack}-freshness-p95`,
@@ -81,7 +82,7 @@ for (const stack of ["dev", "prod"]) {
         const a = alert(key);
         expect(a.warehouseId).to.equal(warehouseId);
         expect(a.schedule).to.deep.equal({
-          quartzCronSchedule: FRESHNESS_ALERT_SCHEDULE,
+          quartzCronSchedule: { dev: "0 0/15 * * * ?", prod: "0 0/1 * * * ?" }[stack],
           timezoneId: "UTC",
           pauseStatus: "UNPAUSED",
         });
@@ -95,6 +96,7 @@ for (const stack of ["dev", "prod"]) {
         expect(alert(key).queryText).to.equal(expected);
       }
       expect(expected).to.include(`FROM ${table}`);
+      expect(expected).to.include(`INTERVAL ${FRESHNESS_P95_WINDOW_MINUTES} MINUTES`);
       expect(expected).to.include(`> ${objective},`);
       expect(expected).to.include(`> 3 * ${objective},`);
     });
@@ -129,5 +131,13 @@ describe("freshness alert query", () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
       expect(() => freshnessAlertSql("t", bad)).to.throw(/objectiveSeconds must be a positive/);
     }
+  });
+});
+
+describe("freshness alert schedule", () => {
+  it("runs once per objective, at least every minute and at most every 15 minutes", () => {
+    expect([30, 60, 119, 120, 900, 901, 3600].map(freshnessAlertMinutes)).to.deep.equal([
+      1, 1, 1, 2, 15, 15, 15,
+    ]);
   });
 });

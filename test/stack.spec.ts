@@ -587,7 +587,7 @@ for (const [stack, expected] of Object.entries(STACKS)) {
         .filter((r) => !r.custom)
         .forEach((r) =>
           expect(r.type).to.match(
-            /^oms:(storage|network|workspace|catalog|jobs|warehouse|powerbi):[A-Za-z]+$/,
+            /^oms:(storage|network|workspace|catalog|jobs|warehouse|powerbi|events|ops):[A-Za-z]+$/,
           ),
         );
     });

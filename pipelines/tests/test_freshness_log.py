@@ -140,6 +140,20 @@ def test_bronze_rows_from_before_the_landing_time_are_counted_apart(spark, loc):
     assert row["max_lag_seconds"] == 20.0
 
 
+def test_a_landing_time_after_the_publish_is_unknown_not_a_negative_lag(spark, loc):
+    """A file whose modification time is ahead of the refresh (a clock ahead) must not pull the
+    lag statistics below the slow rows published with it."""
+    t = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    land_at(loc, "orders", "slow.json", [order("O1", "1", "CREATED", "2025-01-01T08:00:00Z")], t)
+    ahead = t + dt.timedelta(hours=2)
+    land_at(
+        loc, "orders", "ahead.json", [order("O2", "1", "CREATED", "2025-01-01T08:00:00Z")], ahead
+    )
+    row = process(spark, loc, t + dt.timedelta(seconds=600))
+    assert (row["files"], row["rows"], row["rows_without_landing_time"]) == (2, 1, 1)
+    assert row["min_lag_seconds"] == row["p95_lag_seconds"] == row["max_lag_seconds"] == 600.0
+
+
 OBJECTIVE = 60
 
 

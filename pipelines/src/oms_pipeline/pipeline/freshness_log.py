@@ -15,7 +15,9 @@ Gold reads each change feed up to its latest version, which a Silver commit land
 refresh can move past the version it records; such rows are counted by the next refresh, so
 their lag is, if anything, overstated.
 
-The lag of a row is the refresh's publish time minus its file's landing time, in seconds. A
+The lag of a row is the refresh's publish time minus its file's landing time, in seconds; a
+landing time after the publish counts as missing (``rows_without_landing_time``), never as a
+negative lag. A
 refresh that publishes nothing is recorded too (no files, no lags): a heartbeat, so "no refresh
 for 3 x the objective" means that Gold stopped refreshing, not that nothing landed. The table's
 name and columns are the contract ``oms_pipeline.contracts.ops``; the stack's SQL alert reads it.
@@ -140,8 +142,12 @@ def refresh_row(
     refresh_id: str,
 ) -> dict[str, Any]:
     """The freshness-log row of one refresh (column -> value, as in the contract)."""
-    records = published_records(spark, loc, report)
-    lag = (F.unix_micros(F.lit(published_at)) - F.unix_micros(F.col("_landed_at"))) / 1e6
+    published = F.lit(published_at).cast("timestamp")
+    # A landing time after the publish (a clock ahead, a file touched after it landed) is no lag:
+    # it counts as unknown rather than as a negative lag that would pull p95 down.
+    landed = F.when(F.col("_landed_at") <= published, F.col("_landed_at"))
+    records = published_records(spark, loc, report).withColumn("_landed_at", landed)
+    lag = (F.unix_micros(published) - F.unix_micros(F.col("_landed_at"))) / 1e6
     stats = (
         records.select("_source_file", "_landed_at", lag.alias("lag"))
         .agg(
