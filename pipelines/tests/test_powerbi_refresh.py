@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,11 +34,13 @@ FIXTURE = (
 
 
 class Fake:
-    """Scripted responses per (method, path); the last one of a path repeats. Records requests."""
+    """Scripted responses per (method, path); the last one of a path repeats. Records requests;
+    ``on_request(method, path)``, when set, runs before each answer (e.g. to advance a clock)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.script: dict[tuple[str, str], list[tuple[int, dict[str, str], bytes]]] = {}
+        self.on_request: Callable[[str, str], None] | None = None
 
     def respond(self, method: str, path: str, status: int, headers=None, body=b"") -> None:
         if not isinstance(body, bytes):
@@ -53,6 +55,21 @@ class Fake:
         return [p for m, p, _, _ in self.requests if method in (None, m)]
 
 
+class Clock:
+    """A monotonic clock that moves only when slept on or advanced: no test depends on time."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.t += seconds
+
+
 @pytest.fixture()
 def fake() -> Iterator[tuple[Fake, str]]:
     state = Fake()
@@ -62,6 +79,8 @@ def fake() -> Iterator[tuple[Fake, str]]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             state.requests.append((self.command, self.path, dict(self.headers), body))
+            if state.on_request:
+                state.on_request(self.command, self.path)
             status, headers, payload = state.next(self.command, self.path)
             self.send_response(status)
             for k, v in headers.items():
@@ -277,18 +296,81 @@ def test_enhanced_refresh_of_changed_dimensions_is_polled_to_completion(
     assert ids == {"dim_customer": "r-0", "dim_location": "r-42"}
 
 
-def test_refresh_still_running_after_the_timeout_fails(spark, loc, fake, monkeypatch) -> None:
+def _never_ending(spark, loc, fake, monkeypatch, request_id: str) -> tuple[Fake, str, Clock]:
+    """Gold dimensions, a capacity, a refresh accepted as ``request_id`` that keeps running."""
     state, base = fake
     _gold(spark, loc)
     _capacity(state)
-    state.respond("POST", REFRESHES, 202, {"Location": f"{base}{REFRESHES}/r-7"})
-    state.respond("GET", f"{REFRESHES}/r-7", 202, body={"status": "Unknown"})
+    state.respond("POST", REFRESHES, 202, {"Location": f"{base}{REFRESHES}/{request_id}"})
+    state.respond("GET", f"{REFRESHES}/{request_id}", 202, body={"status": "Unknown"})
     monkeypatch.setenv(job.SECRET_ENV, "s3cret")
+    return state, base, Clock()
+
+
+def test_refresh_still_running_after_the_timeout_fails(spark, loc, fake, monkeypatch) -> None:
+    state, base, clock = _never_ending(spark, loc, fake, monkeypatch, "r-7")
 
     argv = [*_argv(base, loc), "--refresh-timeout-seconds", "20"]
-    with pytest.raises(SystemExit, match=r"refresh r-7 .* still running after 20 s \(5 polls\)"):
-        job.main(argv, sleep=lambda s: None, now=lambda: NOW)
-    assert state.paths("GET").count(f"{REFRESHES}/r-7") == 5
+    with pytest.raises(SystemExit, match=r"refresh r-7 .* no outcome within 20 s \(4 polls\)"):
+        job.main(argv, sleep=clock.sleep, now=lambda: NOW, clock=clock.now)
+    # Polls at 0, 5, 10 and 15 s: one more pause would reach the deadline.
+    assert state.paths("GET").count(f"{REFRESHES}/r-7") == 4
+    assert clock.waits == [5.0, 5.0, 5.0]
+
+
+def _record_timeouts(monkeypatch) -> list[tuple[str, float]]:
+    """Wrap the client's send to record (path, request timeout) of every request."""
+    sent: list[tuple[str, float]] = []
+    send = api._send
+
+    def recording(request, timeout: float):
+        sent.append((urllib.parse.urlparse(request.full_url).path, timeout))
+        return send(request, timeout)
+
+    monkeypatch.setattr(api, "_send", recording)
+    return sent
+
+
+def test_slow_status_calls_stay_within_the_deadline(spark, loc, fake, monkeypatch) -> None:
+    state, base, clock = _never_ending(spark, loc, fake, monkeypatch, "r-8")
+
+    def slow_status(method: str, path: str) -> None:
+        if path == f"{REFRESHES}/r-8":
+            clock.t += 50  # every status call takes 50 s
+
+    state.on_request = slow_status
+    sent = _record_timeouts(monkeypatch)
+    argv = [*_argv(base, loc), "--poll-seconds", "15"]  # default limit: 480 s
+    with pytest.raises(SystemExit, match=r"r-8 .* no outcome within 480 s \(8 polls\)"):
+        job.main(argv, sleep=clock.sleep, now=lambda: NOW, clock=clock.now)
+    # Polls start at 0, 65, 130, ... 455 s; the last gets only the 25 s left as its timeout,
+    # and no pause is taken that would end past 480 s (polls counted alone would make 33).
+    status_timeouts = [t for p, t in sent if p == f"{REFRESHES}/r-8"]
+    assert status_timeouts == [30.0] * 7 + [25.0]
+    assert clock.waits == [15.0] * 7
+
+
+def test_retries_of_a_status_call_stop_at_the_deadline(fake, monkeypatch) -> None:
+    state, base = fake
+    state.respond("GET", f"{REFRESHES}/r-1", 503, {"Retry-After": "10"}, b"busy")
+    clock = Clock()
+
+    def slow_status(method: str, path: str) -> None:
+        clock.t += 20
+
+    state.on_request = slow_status
+    sent = _record_timeouts(monkeypatch)
+    limits = api.Limits(max_attempts=100, sleep=clock.sleep, clock=clock.now)
+    client = api.PowerBiClient(base, WS, DS, "t", limits)
+    with pytest.raises(
+        api.PowerBiError,
+        match=r"status of refresh r-1 failed with HTTP 503 after 4 attempt\(s\) "
+        r"\(stopped by the deadline\): busy$",
+    ):
+        client.wait_for_refresh("r-1", enhanced=True, poll_seconds=15, timeout_seconds=100)
+    # Attempts at 0, 30, 60 and 90 s; the last with the 10 s left; a fifth would start at 120.
+    assert [t for _, t in sent] == [30.0, 30.0, 30.0, 10.0]
+    assert clock.waits == [10.0, 10.0, 10.0]
 
 
 # --- failures carry the service's reason; the watermark does not move ------------------------
@@ -341,6 +423,129 @@ def test_failed_shared_refresh_fails_with_the_service_exception(
     with pytest.raises(SystemExit, match=r"ended Failed: errorCode: ModelRefreshFailed_Cred"):
         job.main(_argv(base, loc), sleep=lambda s: None, now=lambda: NOW)
     assert state.paths("GET").count(f"{REFRESHES}?$top=10") == 3
+    assert dims.read_watermark(spark, loc) == {}
+
+
+@pytest.mark.parametrize(
+    ("record", "shown"),
+    [
+        ({"status": "Failed", "messages": ["boom"]}, '"messages": ["boom"]'),
+        (
+            {"status": "Failed", "messages": {"code": "Oops", "message": "bad"}},
+            '"messages": {"code": "Oops", "message": "bad"}',
+        ),
+        ({"status": "Failed", "extendedStatus": "Failed"}, '"extendedStatus": "Failed"'),
+    ],
+)
+def test_a_failure_of_unknown_shape_keeps_the_record(fake, record, shown) -> None:
+    state, base = fake
+    state.respond("GET", f"{REFRESHES}/r-2", 200, body=record)
+    client = api.PowerBiClient(base, WS, DS, "t", api.Limits(sleep=lambda s: None))
+    with pytest.raises(api.PowerBiError) as exc:
+        client.wait_for_refresh("r-2", enhanced=True, poll_seconds=5, timeout_seconds=60)
+    assert str(exc.value) == (
+        f"refresh r-2 of dataset {DS} ended Failed: no reason in a known field; "
+        f"the record: {json.dumps(record)}"
+    )
+    assert shown in str(exc.value)
+
+
+def test_a_long_failure_record_is_truncated() -> None:
+    record = {"status": "Failed", "extendedStatus": "x" * 2000}
+    text = json.dumps(record)
+    detail = api.failure_detail(record)
+    assert detail == (
+        f"no reason in a known field; the record: {text[:500]}... ({len(text)} characters)"
+    )
+
+
+def test_a_client_error_with_an_empty_body_says_so(fake) -> None:
+    state, base = fake
+    state.respond("GET", GROUP, 404, {}, b"")
+    client = api.PowerBiClient(base, WS, DS, "t", api.Limits(sleep=lambda s: None))
+    with pytest.raises(api.PowerBiError) as exc:
+        client.on_dedicated_capacity()
+    assert str(exc.value) == (
+        f"reading workspace {WS} failed with HTTP 404 after 1 attempt(s) and an empty body"
+    )
+
+
+# --- answers of a shape the client cannot read end the task with a clear error ---------------
+HTML = b"<html><body>" + b"Sign in to continue. " * 100 + b"</body></html>"
+CAPACITY = "a JSON object with a boolean isOnDedicatedCapacity"
+
+
+def _group_answer(body):
+    def script(state: Fake) -> None:
+        state.respond("POST", TOKEN_PATH, 200, {}, TOKEN)
+        state.respond("GET", GROUP, 200, {"Content-Type": "text/html"}, body)
+
+    return script
+
+
+def _history_of_strings(state: Fake) -> None:
+    _shared(state)
+    state.script[("GET", f"{REFRESHES}?$top=8")] = [(200, {}, b'{"value": ["r-1", "r-2"]}')]
+
+
+def _null_token(state: Fake) -> None:
+    _capacity(state)
+    state.script[("POST", TOKEN_PATH)] = [(200, {}, b'{"access_token": null, "token_type": "x"}')]
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        (
+            _group_answer(HTML),
+            f"reading workspace {WS}: expected {CAPACITY}, got HTTP 200 with a body that is not "
+            f"JSON: {HTML.decode()[:500]}... ({len(HTML)} characters)",
+        ),
+        (
+            _group_answer(b'[{"isOnDedicatedCapacity": true}]'),
+            f"reading workspace {WS}: expected {CAPACITY}, got HTTP 200 with JSON a list: "
+            '[{"isOnDedicatedCapacity": true}]',
+        ),
+        (
+            _group_answer(b""),
+            f"reading workspace {WS}: expected {CAPACITY}, got HTTP 200 with an empty body",
+        ),
+        (
+            _group_answer(b'{"isOnDedicatedCapacity": "false"}'),
+            f'reading workspace {WS}: expected {CAPACITY}, got isOnDedicatedCapacity "false" '
+            "(a string)",
+        ),
+        (
+            _group_answer(b'{"id": "w"}'),
+            f"reading workspace {WS}: expected {CAPACITY}, got no isOnDedicatedCapacity "
+            "(fields: id)",
+        ),
+        (
+            _history_of_strings,
+            f"refresh history of dataset {DS}: expected a JSON object whose value is a list of "
+            'refresh objects, got an entry "r-1" (a string)',
+        ),
+        (
+            _null_token,
+            "token request: expected a JSON object with a non-empty string access_token, "
+            "got null (fields: access_token, token_type)",
+        ),
+    ],
+    ids=["html", "list", "empty", "string-flag", "no-flag", "value-of-strings", "null-token"],
+)
+def test_an_unreadable_answer_ends_the_task_with_a_clear_error(
+    spark, loc, fake, monkeypatch, script, message
+) -> None:
+    state, base = fake
+    _gold(spark, loc)
+    script(state)
+    monkeypatch.setenv(job.SECRET_ENV, "s3cret")
+
+    with pytest.raises(SystemExit) as exc:
+        job.main(_argv(base, loc), sleep=lambda s: None, now=lambda: NOW)
+    assert exc.value.code == f"oms-powerbi-refresh: {message}"  # printed, exit status 1
+    assert REFRESHES not in state.paths("POST")  # no refresh on a guess
+    assert all(h.get("Authorization") != "Bearer None" for _, _, h, _ in state.requests)
     assert dims.read_watermark(spark, loc) == {}
 
 

@@ -3,7 +3,10 @@
 Standard-library HTTP (urllib) with tenacity for the retries, so the wheel gains no dependency.
 Every call is retried on 429 and 5xx (and on a refused connection), honouring ``Retry-After``
 up to ``max_wait`` seconds; any other error raises :class:`PowerBiError` with the service's
-answer. Bearer tokens are only ever sent to ``api_base_url``'s origin.
+answer. Bearer tokens are only ever sent to ``api_base_url``'s origin. An answer of a shape the
+client does not expect (not JSON, a missing or mistyped field) raises :class:`PowerBiError`
+naming the call, what was expected and what came (truncated to 500 characters; never the token
+endpoint's body, which may hold a secret).
 
 Calls and the documentation each follows:
 
@@ -37,6 +40,7 @@ from tenacity import (
     Retrying,
     retry_if_result,
     stop_after_attempt,
+    stop_any,
     wait_fixed,
 )
 
@@ -53,6 +57,9 @@ SHARED_CAPACITY_DAILY_REFRESHES = 8
 REFRESH_SUCCEEDED = frozenset({"Completed"})
 REFRESH_FAILED = frozenset({"Failed", "Cancelled", "Disabled", "TimedOut"})
 
+#: Characters of an unexpected answer or record quoted in an error.
+EXCERPT_CHARS = 500
+
 
 class PowerBiError(RuntimeError):
     """A Power BI or token call that failed, or a refresh the service reports as failed."""
@@ -64,8 +71,57 @@ class HttpResult:
     headers: dict[str, str]
     body: bytes
 
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+
+def _excerpt(text: str) -> str:
+    """``text`` cut to :data:`EXCERPT_CHARS` characters, saying how long it was when cut."""
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    kinds = ((bool, "a boolean"), (str, "a string"), ((int, float), "a number"), (list, "a list"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "an object")
+
+
+def _unexpected(what: str, expected: str, got: str) -> PowerBiError:
+    return PowerBiError(f"{what}: expected {expected}, got {got}")
+
+
+def json_object(what: str, result: HttpResult, expected: str, *, quote: bool = True) -> dict:
+    """The answer's body as a JSON object, else :class:`PowerBiError` naming ``what`` (the call),
+    ``expected`` and the body (truncated; described without its content when ``quote`` is
+    false, for answers that may carry a secret)."""
+    text = result.body.decode("utf-8", errors="replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+        if not text:
+            got = "an empty body"
+        elif quote:
+            got = f"a body that is not JSON: {_excerpt(text)}"
+        else:
+            got = f"a body of {len(text)} characters that is not JSON"
+    else:
+        got = f"JSON {_json_type(doc)}" + (f": {_excerpt(text)}" if quote else "")
+    if not isinstance(doc, dict):
+        raise _unexpected(what, expected, f"HTTP {result.status} with {got}")
+    return doc
+
+
+def _field(what: str, doc: dict, name: str, kind: type | tuple[type, ...], expected: str) -> Any:
+    """``doc[name]`` when it is a ``kind``, else :class:`PowerBiError` naming what came."""
+    value = doc.get(name)
+    if isinstance(value, kind):
+        return value
+    if name not in doc:
+        got = f"no {name} (fields: {', '.join(sorted(doc)) or 'none'})"
+    else:
+        got = f"{name} {_excerpt(json.dumps(value))} ({_json_type(value)})"
+    raise _unexpected(what, expected, got)
 
 
 def refresh_request(tables: Sequence[str], *, enhanced: bool) -> dict[str, Any]:
@@ -107,12 +163,13 @@ def _send(request: urllib.request.Request, timeout: float) -> HttpResult:
 
 
 def _service_message(body: bytes) -> str:
-    """The service's own error text: ``error.message`` / ``error_description`` when present."""
-    text = body.decode("utf-8", errors="replace")
+    """The service's own error text: ``error.message`` / ``error_description`` when present, else
+    the body (truncated; empty when the body is)."""
+    text = body.decode("utf-8", errors="replace").strip()
     try:
         doc = json.loads(text)
     except ValueError:
-        return text[:500]
+        return _excerpt(text)
     if isinstance(doc, dict):
         err = doc.get("error")
         if isinstance(err, dict):
@@ -121,25 +178,39 @@ def _service_message(body: bytes) -> str:
                 return ": ".join(parts)
         if doc.get("error_description"):
             return f"{doc.get('error')}: {doc['error_description']}"
-    return text[:500]
+    return _excerpt(text)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Retry limits of one call: attempts, cap on one wait (s), request timeout (s)."""
+    """Retry limits of one call: attempts, cap on one wait (s), request timeout (s); the sleep
+    between attempts and the monotonic clock (s) deadlines are read from."""
 
     max_attempts: int = 5
     max_wait: float = 60.0
     timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+def _stop_at(deadline: float | None, clock: Callable[[], float]) -> Callable[[Any], bool]:
+    """A tenacity stop: true when the coming wait would end at or after ``deadline``."""
+    return lambda state: deadline is not None and clock() + state.upcoming_sleep >= deadline
 
 
 def call(
-    what: str, request_factory: Callable[[], urllib.request.Request], limits: Limits
+    what: str,
+    request_factory: Callable[[], urllib.request.Request],
+    limits: Limits,
+    deadline: float | None = None,
 ) -> HttpResult:
     """Send with retries on 429 / 5xx (waiting ``Retry-After``, else 2**attempt seconds, capped
     at ``limits.max_wait``); return a < 400 answer or raise :class:`PowerBiError` naming the call,
-    the HTTP status, the attempts and the service's message."""
+    the HTTP status, the attempts and the service's message.
+
+    ``deadline`` (on ``limits.clock``, seconds) bounds the call, retries included: each request's
+    timeout is at most the time left, and no attempt is made whose wait would reach it.
+    """
 
     def wait(state: RetryCallState) -> float:
         result = state.outcome.result() if state.outcome else None
@@ -152,7 +223,7 @@ def call(
 
     retrying = Retrying(
         retry=retry_if_result(lambda r: r.status in RETRYABLE),
-        stop=stop_after_attempt(limits.max_attempts),
+        stop=stop_any(stop_after_attempt(limits.max_attempts), _stop_at(deadline, limits.clock)),
         wait=wait,
         sleep=limits.sleep,
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
@@ -161,15 +232,23 @@ def call(
 
     def once() -> HttpResult:
         nonlocal attempts
+        timeout = limits.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - limits.clock())
+            if timeout <= 0:
+                raise PowerBiError(f"{what} not sent: the deadline has passed")
         attempts += 1
-        return _send(request_factory(), limits.timeout)
+        return _send(request_factory(), timeout)
 
     result = retrying(once)
     if result.status < 400:
         return result
+    stopped = result.status in RETRYABLE and attempts < limits.max_attempts
+    cut = " (stopped by the deadline)" if stopped else ""
+    message = _service_message(result.body)
     raise PowerBiError(
-        f"{what} failed with HTTP {result.status} after {attempts} attempt(s): "
-        f"{_service_message(result.body)}"
+        f"{what} failed with HTTP {result.status} after {attempts} attempt(s){cut}"
+        + (f": {message}" if message else " and an empty body")
     )
 
 
@@ -193,10 +272,16 @@ def get_token(token_url: str, client_id: str, client_secret: str, limits: Limits
         ),
         limits,
     )
-    try:
-        return str(result.json()["access_token"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise PowerBiError("token response has no access_token") from err
+    expected = "a JSON object with a non-empty string access_token"
+    doc = json_object("token request", result, expected, quote=False)
+    token = doc.get("access_token")
+    if not isinstance(token, str) or not token.strip():
+        # The value is described, never quoted: a malformed token is still a secret.
+        got = _json_type(token) if "access_token" in doc else "no access_token"
+        if isinstance(token, str):
+            got = "a blank string"
+        raise _unexpected("token request", expected, f"{got} (fields: {', '.join(sorted(doc))})")
+    return token
 
 
 def read_secret(scope: str | None, key: str | None, env_var: str) -> str:
@@ -228,7 +313,9 @@ class PowerBiClient:
         self.group_path = f"/v1.0/myorg/groups/{q(workspace_id)}"
         self.refreshes_path = f"{self.group_path}/datasets/{q(dataset_id)}/refreshes"
 
-    def _call(self, what: str, method: str, path: str, body: Any = None) -> HttpResult:
+    def _call(
+        self, what: str, method: str, path: str, body: Any = None, deadline: float | None = None
+    ) -> HttpResult:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self.token}"}
         if data is not None:
@@ -239,21 +326,30 @@ class PowerBiClient:
                 f"{self.base}{path}", data=data, method=method, headers=headers
             ),
             self.limits,
+            deadline,
         )
 
     def on_dedicated_capacity(self) -> bool:
-        """Whether the workspace runs on a Premium / Fabric capacity ("Groups - Get Group")."""
-        doc = self._call(f"reading workspace {self.workspace_id}", "GET", self.group_path).json()
-        return bool((doc or {}).get("isOnDedicatedCapacity"))
+        """Whether the workspace runs on a Premium / Fabric capacity ("Groups - Get Group":
+        the boolean ``isOnDedicatedCapacity``; any other answer raises :class:`PowerBiError`)."""
+        what = f"reading workspace {self.workspace_id}"
+        expected = "a JSON object with a boolean isOnDedicatedCapacity"
+        doc = json_object(what, self._call(what, "GET", self.group_path), expected)
+        return bool(_field(what, doc, "isOnDedicatedCapacity", bool, expected))
 
-    def refresh_history(self, top: int) -> list[dict[str, Any]]:
-        """The model's ``top`` most recent refreshes, newest first."""
-        doc = self._call(
-            f"refresh history of dataset {self.dataset_id}",
-            "GET",
-            f"{self.refreshes_path}?$top={int(top)}",
-        ).json()
-        return list((doc or {}).get("value") or [])
+    def refresh_history(self, top: int, deadline: float | None = None) -> list[dict[str, Any]]:
+        """The model's ``top`` most recent refreshes, newest first: the answer's ``value``, a
+        list of objects (else :class:`PowerBiError`)."""
+        what = f"refresh history of dataset {self.dataset_id}"
+        expected = "a JSON object whose value is a list of refresh objects"
+        path = f"{self.refreshes_path}?$top={int(top)}"
+        doc = json_object(what, self._call(what, "GET", path, deadline=deadline), expected)
+        entries = _field(what, doc, "value", list, expected)
+        for entry in entries:
+            if not isinstance(entry, dict):
+                got = f"an entry {_excerpt(json.dumps(entry))} ({_json_type(entry)})"
+                raise _unexpected(what, expected, got)
+        return entries
 
     def start_refresh(self, body: dict[str, Any]) -> str:
         """``POST .../refreshes``; returns the refresh's request id (from ``Location``, else the
@@ -278,23 +374,27 @@ class PowerBiClient:
             )
         return request_id
 
-    def refresh_outcome(self, request_id: str, *, enhanced: bool) -> dict[str, Any] | None:
+    def refresh_outcome(
+        self, request_id: str, *, enhanced: bool, deadline: float | None = None
+    ) -> dict[str, Any] | None:
         """The refresh's final record, or None while it is still running (or not yet listed).
 
-        Enhanced refreshes are read from their execution details; on shared capacity from the
-        refresh history (a few entries, newest first), matched by ``requestId``.
+        Enhanced refreshes are read from their execution details (202 while running; a 200
+        answer must be an object with a string ``status``); on shared capacity from the refresh
+        history (a few entries, newest first), matched by ``requestId``. ``deadline`` bounds
+        the status call (see :func:`call`).
         """
         if enhanced:
-            result = self._call(
-                f"status of refresh {request_id}",
-                "GET",
-                f"{self.refreshes_path}/{urllib.parse.quote(request_id)}",
-            )
-            doc = result.json() or {}
-            status = doc.get("status")
-            done = result.status == 200 and status in REFRESH_SUCCEEDED | REFRESH_FAILED
-            return doc if done else None
-        for entry in self.refresh_history(top=10):
+            what = f"status of refresh {request_id}"
+            path = f"{self.refreshes_path}/{urllib.parse.quote(request_id)}"
+            result = self._call(what, "GET", path, deadline=deadline)
+            if result.status != 200:
+                return None
+            expected = "a JSON object with a string status"
+            doc = json_object(what, result, expected)
+            status = _field(what, doc, "status", str, expected)
+            return doc if status in REFRESH_SUCCEEDED | REFRESH_FAILED else None
+        for entry in self.refresh_history(top=10, deadline=deadline):
             if entry.get("requestId") == request_id:
                 return entry if entry.get("status") in REFRESH_SUCCEEDED | REFRESH_FAILED else None
         return None
@@ -304,23 +404,32 @@ class PowerBiClient:
     ) -> dict[str, Any]:
         """Poll every ``poll_seconds`` until the refresh ends; return its record if it completed.
 
-        Raises :class:`PowerBiError` with the service's messages when it failed, was cancelled
-        or disabled, and when it is still running after ``timeout_seconds`` (polls counted, so
-        the limit does not depend on how long each call takes).
+        The whole wait -- status calls, their retries and request timeouts, the pauses between
+        polls -- ends within ``timeout_seconds`` of its start on ``limits.clock`` (monotonic):
+        each status call gets the time left as its deadline, and no poll is made whose pause
+        would reach it. Raises :class:`PowerBiError` with the service's messages when the
+        refresh failed, was cancelled or disabled, and when it has no outcome by the deadline.
         """
-        max_polls = max(1, int(timeout_seconds // max(poll_seconds, 1e-9)) + 1)
+        deadline = self.limits.clock() + timeout_seconds
+        polls = 0
+
+        def poll() -> dict[str, Any] | None:
+            nonlocal polls
+            polls += 1
+            return self.refresh_outcome(request_id, enhanced=enhanced, deadline=deadline)
+
         retrying = Retrying(
             retry=retry_if_result(lambda r: r is None),
             wait=wait_fixed(poll_seconds),
-            stop=stop_after_attempt(max_polls),
+            stop=_stop_at(deadline, self.limits.clock),
             sleep=self.limits.sleep,
             retry_error_callback=lambda _state: None,
         )
-        outcome = retrying(self.refresh_outcome, request_id, enhanced=enhanced)
+        outcome = retrying(poll)
         if outcome is None:
             raise PowerBiError(
-                f"refresh {request_id} of dataset {self.dataset_id} still running after "
-                f"{timeout_seconds:g} s ({max_polls} polls); see the model's refresh history"
+                f"refresh {request_id} of dataset {self.dataset_id} still running: no outcome "
+                f"within {timeout_seconds:g} s ({polls} polls); see the model's refresh history"
             )
         if outcome.get("status") in REFRESH_SUCCEEDED:
             return outcome
@@ -331,15 +440,18 @@ class PowerBiClient:
 
 
 def failure_detail(outcome: dict[str, Any]) -> str:
-    """The service's reason for a failed refresh: execution-details ``messages`` (enhanced) or
-    the history entry's ``serviceExceptionJson``."""
-    messages = [
-        ": ".join(str(m[k]) for k in ("code", "message") if m.get(k))
-        for m in outcome.get("messages") or []
-        if isinstance(m, dict)
-    ]
-    if any(messages):
-        return "; ".join(m for m in messages if m)
+    """The service's reason for a failed refresh: execution-details ``messages`` (enhanced: a
+    list of objects with ``code`` / ``message``) or the history entry's ``serviceExceptionJson``;
+    for any other shape the record itself, truncated to :data:`EXCERPT_CHARS` characters."""
+    messages = outcome.get("messages")
+    if (
+        isinstance(messages, list)
+        and messages
+        and all(isinstance(m, dict) and (m.get("code") or m.get("message")) for m in messages)
+    ):
+        return "; ".join(
+            ": ".join(str(m[k]) for k in ("code", "message") if m.get(k)) for m in messages
+        )
     raw = outcome.get("serviceExceptionJson")
     if raw:
         try:
@@ -349,4 +461,4 @@ def failure_detail(outcome: dict[str, Any]) -> str:
         if isinstance(doc, dict):
             return "; ".join(f"{k}: {v}" for k, v in doc.items())
         return str(doc)
-    return "the service gave no reason"
+    return f"no reason in a known field; the record: {_excerpt(json.dumps(outcome))}"

@@ -13,8 +13,12 @@ Each run:
    -> no refresh (the next run tries again: the watermark has not moved);
 4. requests the refresh: on a capacity an enhanced refresh of the changed dimension tables only,
    on shared capacity the standard one (the only kind it allows);
-5. polls it until it ends; a failure fails the task with the service's reason, a success records
-   the imported dimension versions in the watermark.
+5. polls it until it ends, for at most ``--refresh-timeout-seconds`` of monotonic time in all
+   (status calls and their retries included); a failure fails the task with the service's
+   reason, a success records the imported dimension versions in the watermark.
+
+An answer of a shape the client does not expect, like every failed call, ends the task with
+``oms-powerbi-refresh: <what failed>`` and exit code 1.
 
 Prints one JSON line: ``{"status": "refreshed" | "skipped", "reason", "tables", ...}``.
 """
@@ -76,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh-timeout-seconds",
         type=float,
         default=480.0,
-        help="fail when the refresh is still running after this long (default 480, within "
-        "the job task's 600 s timeout)",
+        help="fail when the refresh has no outcome this long after polling starts, status "
+        "calls and their retries included (default 480, within the job task's 600 s timeout)",
     )
     p.add_argument("--max-attempts", type=int, default=5, help="attempts per call (429/5xx)")
     p.add_argument("--max-wait-seconds", type=float, default=60.0, help="cap on one Retry-After")
@@ -123,6 +127,7 @@ def main(
     argv: Sequence[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -144,7 +149,7 @@ def main(
         print(json.dumps({**report, "status": "skipped", "reason": reason, "tables": []}))
         return 0
 
-    limits = Limits(args.max_attempts, args.max_wait_seconds, args.timeout_seconds, sleep)
+    limits = Limits(args.max_attempts, args.max_wait_seconds, args.timeout_seconds, sleep, clock)
     token_url = args.token_url or f"{DEFAULT_AUTHORITY}/{args.tenant_id}/oauth2/v2.0/token"
     try:
         secret = read_secret(args.secret_scope, args.secret_key, args.client_secret_env)
