@@ -76,6 +76,7 @@ def test_a_failed_step_ends_the_loop_with_its_error() -> None:
 def test_main_refreshes_once_by_default_and_every_interval_with_processing_time(
     monkeypatch, tmp_path
 ) -> None:
+    import oms_pipeline.pipeline.freshness_log as freshness_log
     import oms_pipeline.pipeline.gold as gold
     from oms_pipeline.pipeline.gold import RefreshReport
 
@@ -85,8 +86,15 @@ def test_main_refreshes_once_by_default_and_every_interval_with_processing_time(
         calls.append(full_refresh)
         return RefreshReport(full=False, versions={})
 
+    logged: list[RefreshReport] = []
+
+    def fake_record(spark, loc, report) -> dict:
+        logged.append(report)
+        return {"rows": 0}
+
     monkeypatch.setattr(job, "get_spark", lambda name: object())
     monkeypatch.setattr(gold, "refresh_gold", fake_refresh)
+    monkeypatch.setattr(freshness_log, "record_refresh", fake_record)
     slept: list[float] = []
     monkeypatch.setattr(job.time, "sleep", slept.append)
     base = ["--lakehouse-root", str(tmp_path), "--apply-constraints", "off"]
@@ -98,6 +106,8 @@ def test_main_refreshes_once_by_default_and_every_interval_with_processing_time(
     assert job.main([*argv, "10 seconds", "--max-refreshes", "3"]) == 0
     # Only the first tick of the loop is a full refresh; the rest are incremental.
     assert calls == [True, False, False]
+    # Every refresh, the first included, is logged in the freshness log.
+    assert len(logged) == 4
     assert len(slept) == 2 and all(0 < s <= 10 for s in slept)
     with pytest.raises(SystemExit):
         job.main([*base, "--trigger", "processingTime", "--processing-time", "soon"])
