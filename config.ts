@@ -44,6 +44,12 @@ export const JOB_TRIGGERS = ["continuous", "fileArrival"] as const;
 export const JOB_COMPUTES = ["serverless", "cluster"] as const;
 
 /**
+ * Shortest `minTimeBetweenTriggersSeconds` of a table-update trigger, seconds ("Trigger jobs when
+ * source tables are updated").
+ */
+export const GOLD_MIN_SECONDS_BETWEEN_RUNS = 60;
+
+/**
  * Trigger combinations Databricks does not run, and triggers that cannot meet the stack's
  * freshness objective (landing -> Gold, p95, seconds), checked once every key is valid alone.
  *
@@ -82,10 +88,15 @@ function freshnessProblems(c: {
         message: `an interval of ${interval} s is longer than freshnessObjectiveSeconds (${objective}): a file landing just after a micro-batch starts waits a whole interval; allowed: at most ${objective} seconds`,
       });
     }
+  } else if (objective < GOLD_MIN_SECONDS_BETWEEN_RUNS) {
+    out.push({
+      path: ["freshnessObjectiveSeconds"],
+      message: `an objective of ${objective} s is below the ${GOLD_MIN_SECONDS_BETWEEN_RUNS} s Databricks requires between table-update-triggered Gold runs ("Trigger jobs when source tables are updated"), so jobTrigger fileArrival cannot meet it; allowed: at least ${GOLD_MIN_SECONDS_BETWEEN_RUNS} seconds with jobTrigger fileArrival, or jobTrigger continuous with jobCompute cluster`,
+    });
   } else if (c.jobGoldMinSecondsBetweenRuns > objective) {
     out.push({
       path: ["jobGoldMinSecondsBetweenRuns"],
-      message: `${c.jobGoldMinSecondsBetweenRuns} s between Gold runs is longer than freshnessObjectiveSeconds (${objective}): the table-update trigger starts at most one run per interval; allowed: 60 (the Databricks minimum) to ${objective}`,
+      message: `${c.jobGoldMinSecondsBetweenRuns} s between Gold runs is longer than freshnessObjectiveSeconds (${objective}): the table-update trigger starts at most one run per interval; allowed: ${GOLD_MIN_SECONDS_BETWEEN_RUNS} (the Databricks minimum) to ${objective}`,
     });
   }
   return out;
@@ -428,7 +439,7 @@ const schema = z
     jobRunDurationWarningSeconds: int(60, 86400).default(1800),
     jobBacklogSecondsThreshold: int(10, 86400).default(600),
     jobBacklogFilesThreshold: int(1, 1000000).default(1000),
-    jobGoldMinSecondsBetweenRuns: int(60, 86400).default(300),
+    jobGoldMinSecondsBetweenRuns: int(GOLD_MIN_SECONDS_BETWEEN_RUNS, 86400).default(300),
     // Landing -> Gold p95 the stack promises; the jobs, the plan and the alert are sized to it.
     freshnessObjectiveSeconds: int(10, 86400).default(900),
     jobNotificationEmails: z
@@ -763,7 +774,10 @@ export function parseConfig(
   raw: Readonly<Record<string, string>>,
   namespace = "oms-lakehouse",
 ): LakehouseConfig {
-  const result = schema.safeParse(raw);
+  // Cross-key rules judge keys that are each valid alone: a key outside its own range is
+  // reported once, not again through every rule that reads it.
+  const alone = schema._def.schema.safeParse(raw);
+  const result = alone.success ? schema.safeParse(raw) : alone;
   if (result.success) return result.data;
   const problems = result.error.issues.flatMap((issue) => {
     if (issue.code === z.ZodIssueCode.unrecognized_keys) {

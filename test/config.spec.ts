@@ -166,6 +166,27 @@ describe("configuration", () => {
     );
   });
 
+  it("judges the objective against the triggers only once it is valid alone", () => {
+    // Out of its own range: that one problem, not a chain of cross-key rules built on it.
+    expect(rejection(devRaw({ freshnessObjectiveSeconds: "0" })).split("\n  - ")).to.deep.equal([
+      "Invalid stack configuration:",
+      'oms-lakehouse:freshnessObjectiveSeconds = "0": expected an integer between 10 and 86400',
+    ]);
+    // Below the shortest gap between table-update-triggered runs: no Gold interval can meet it.
+    const message = rejection(devRaw({ freshnessObjectiveSeconds: "30" }));
+    expect(message).to.contain(
+      'oms-lakehouse:freshnessObjectiveSeconds = "30": an objective of 30 s is below the 60 s Databricks requires between table-update-triggered Gold runs',
+    );
+    expect(message).to.contain("allowed: at least 60 seconds with jobTrigger fileArrival");
+    expect(message).not.to.contain("jobGoldMinSecondsBetweenRuns");
+    const continuous = { jobTrigger: "continuous", jobCompute: "cluster" };
+    expect(
+      parseConfig(
+        devRaw({ ...continuous, freshnessObjectiveSeconds: "30", jobProcessingTime: "10 seconds" }),
+      ).freshnessObjectiveSeconds,
+    ).to.equal(30);
+  });
+
   it("rejects out-of-range numbers and malformed list items", () => {
     expect(rejection(devRaw({ warehouseAutoStopMins: "0" }))).to.contain(
       'oms-lakehouse:warehouseAutoStopMins = "0": expected an integer between 5 and 1440',
