@@ -3,7 +3,7 @@
  * end with the spec's process, however that process ends.
  */
 import { expect } from "chai";
-import { spawn } from "child_process";
+import { spawn, type ChildProcess } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { groupMembers, ProcessGroup } from "./process-group";
@@ -25,8 +25,10 @@ async function eventually(what: string, probe: () => boolean): Promise<void> {
 
 describe("ProcessGroup", () => {
   const started: number[] = [];
+  const holders: ChildProcess[] = [];
   afterEach(() => {
     // Whatever a failed test left behind.
+    for (const holder of holders.splice(0)) if (holder.exitCode === null) holder.kill("SIGKILL");
     for (const pgid of started.splice(0)) {
       try {
         process.kill(-pgid, "SIGKILL");
@@ -60,6 +62,7 @@ describe("ProcessGroup", () => {
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
       stdio: ["ignore", "pipe", "inherit"],
     });
+    holders.push(child);
     const ended = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
       child.once("exit", (code, signal) => resolve({ code, signal })),
     );
