@@ -7,10 +7,10 @@
  * no shared access (SAS) keys, connection strings or authorization rules exist.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as authorization from "@pulumi/azure-native/authorization";
 import * as eventhub from "@pulumi/azure-native/eventhub";
 import * as databricks from "@pulumi/databricks";
 import { authoritativeGrants } from "./grants";
+import { assignBuiltInRole } from "./roles";
 
 /** Built-in Azure role definition ids (identical in every tenant; "Azure built-in roles"). */
 export const EVENT_HUBS_ROLES = {
@@ -147,8 +147,6 @@ export class OmsEventHubs extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const role = (id: string) =>
-      pulumi.interpolate`/subscriptions/${args.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`;
     const entities = [...args.entities].sort();
     const hubs = entities.map((entity) => {
       const hub = new eventhub.EventHub(
@@ -178,23 +176,22 @@ export class OmsEventHubs extends pulumi.ComponentResource {
         { parent: this },
       );
       // Scoped to the hub, not the namespace: each identity reaches exactly the entity topics.
-      const receiver = new authorization.RoleAssignment(
+      const receiver = assignBuiltInRole(
         `${name}-${entity}-receiver`,
         {
+          subscriptionId: args.subscriptionId,
+          roleGuid: EVENT_HUBS_ROLES.dataReceiver,
           principalId: args.accessConnectorPrincipalId,
-          // Declared so ARM does not look a freshly created identity up in Entra ID.
-          principalType: "ServicePrincipal",
-          roleDefinitionId: role(EVENT_HUBS_ROLES.dataReceiver),
           scope: hub.id,
         },
         { parent: this },
       );
-      new authorization.RoleAssignment(
+      assignBuiltInRole(
         `${name}-${entity}-sender`,
         {
+          subscriptionId: args.subscriptionId,
+          roleGuid: EVENT_HUBS_ROLES.dataSender,
           principalId: args.producerPrincipalId,
-          principalType: "ServicePrincipal",
-          roleDefinitionId: role(EVENT_HUBS_ROLES.dataSender),
           scope: hub.id,
         },
         { parent: this },

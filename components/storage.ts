@@ -9,6 +9,7 @@ import * as databricks from "@pulumi/azure-native/databricks";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import { SERVERLESS_PRIVATE_GROUPS } from "../policy/rules";
+import { assignBuiltInRole } from "./roles";
 
 /** Built-in Azure role definition ids (identical in every tenant). */
 export const ROLE_DEFINITIONS = {
@@ -198,19 +199,10 @@ export class LakehouseStorage extends pulumi.ComponentResource {
       ]),
     ) as Record<keyof typeof CONTAINERS, storage.BlobContainer>;
 
-    const role = (id: string) =>
-      pulumi.interpolate`/subscriptions/${args.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`;
-    const assign = (suffix: string, roleId: string, scope: pulumi.Input<string>) =>
-      new authorization.RoleAssignment(
+    const assign = (suffix: string, roleGuid: string, scope: pulumi.Input<string>) =>
+      assignBuiltInRole(
         `${name}-${suffix}`,
-        {
-          principalId,
-          // Declared so ARM does not look the principal up in Entra ID, which fails for a
-          // freshly created identity that has not replicated yet.
-          principalType: "ServicePrincipal",
-          roleDefinitionId: role(roleId),
-          scope,
-        },
+        { subscriptionId: args.subscriptionId, roleGuid, principalId, scope },
         { parent: this },
       );
 

@@ -7,11 +7,12 @@
 // a condition (Gold caught up, the page redrawn) whose ceiling is only a safety net for a machine
 // under load, never a figure the test relies on.
 import { expect } from "chai";
-import { spawn, spawnSync, type ChildProcess } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { ProcessGroup } from "./process-group";
 
 const repo = path.resolve(__dirname, "..");
 const python = path.join(repo, ".venv", "bin", "python");
@@ -95,7 +96,10 @@ async function kpi(page: Page, measure: string): Promise<string> {
 
 describe("local dashboards (headless Chromium)", function () {
   this.timeout(3 * CEILING_MS);
-  let run: ChildProcess | undefined;
+  // The live run is Python with a Spark JVM under it: it runs as its own process group, which
+  // is stopped as a whole in `after` and, should mocha be interrupted or exit first, by the
+  // group's own exit and signal listeners.
+  let run: ProcessGroup | undefined;
   let context: BrowserContext | undefined;
   let root = "";
 
@@ -107,7 +111,7 @@ describe("local dashboards (headless Chromium)", function () {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "oms-dashboard-"));
     landFeedBatches(path.join(root, "landing"), 2);
     const log = fs.openSync(path.join(root, "run.log"), "a");
-    run = spawn(
+    run = new ProcessGroup(
       python,
       ["-m", "oms_pipeline.live", "--root", root, "--port", "0", "--no-feed"].concat([
         "--status-every",
@@ -119,15 +123,15 @@ describe("local dashboards (headless Chromium)", function () {
         env: { ...process.env, TZ: "UTC", SPARK_CONF_DIR: sparkConf },
       },
     );
+    fs.closeSync(log); // the child holds its own copy
   });
 
   after(async function () {
-    await context?.close();
-    if (run && run.exitCode === null) {
-      const exited = new Promise((r) => run!.once("exit", r));
-      run.kill("SIGINT");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 60000))]);
-      if (run.exitCode === null) run.kill("SIGKILL");
+    try {
+      await context?.close();
+    } finally {
+      // SIGINT is the live run's graceful stop; whatever still runs after the grace is killed.
+      await run?.stop("SIGINT", 60_000);
     }
   });
 
@@ -139,6 +143,8 @@ describe("local dashboards (headless Chromium)", function () {
       st.pending_files === 0 &&
       !st.gold_running;
     const port = await until("the first dashboard data", CEILING_MS, () => {
+      const exited = run?.child.exitCode ?? null;
+      if (exited !== null) throw new Error(`the live run exited (${exited}); see ${root}/run.log`);
       const st = readStatus(root);
       return caughtUp(st) ? st.port : undefined;
     });

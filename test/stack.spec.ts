@@ -20,6 +20,7 @@ import {
   withConfig,
 } from "../scripts/plan/harness";
 import { ROLE_DEFINITIONS } from "../components/storage";
+import { COMPONENT_TYPE, declaredComponents } from "./component-types";
 
 const T = {
   rg: "azure-native:resources:ResourceGroup",
@@ -580,16 +581,17 @@ for (const [stack, expected] of Object.entries(STACKS)) {
     });
 
     it("parents every resource under a component of the stack", () => {
+      // Every component type is one a class under components/ declares (oms:<module>:<Name>).
+      const declared = declaredComponents().map((c) => c.type);
       resources
         .filter((r) => r.custom)
-        .forEach((r) => expect(parentType(r), r.name).to.match(/^oms:[a-z]+:[A-Za-z]+$/));
+        .forEach((r) => expect(declared, `parent of ${r.name}`).to.include(parentType(r)));
       resources
         .filter((r) => !r.custom)
-        .forEach((r) =>
-          expect(r.type).to.match(
-            /^oms:(storage|network|workspace|catalog|jobs|warehouse|powerbi|events|ops):[A-Za-z]+$/,
-          ),
-        );
+        .forEach((r) => {
+          expect(r.type, r.name).to.match(COMPONENT_TYPE);
+          expect(declared, r.name).to.include(r.type);
+        });
     });
 
     it("exports what later parts of the platform consume", async () => {
