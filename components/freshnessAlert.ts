@@ -8,7 +8,7 @@
  * rendered here and by `oms_pipeline.contracts.ops.freshness_alert_sql` alike: the pipeline tests
  * run that same text on embedded Spark against a fresh and a stale log, and the stack tests check
  * that the text deployed equals the package's rendering. It returns one row with two verdicts:
- * - `p95_over_objective`: a refresh of the last 15 minutes published with p95 > the objective;
+ * - `p95_over_objective`: a refresh of the p95 window (15 minutes) published with p95 > the objective;
  * - `refresh_overdue`: no refresh recorded for 3 x the objective (or none ever).
  * Each alert evaluates one verdict ("Databricks SQL alerts": a condition on a result column
  * compared with a value) and notifies the jobs' recipients, also when it returns to OK.
@@ -17,21 +17,78 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
+import { parse as parseToml } from "smol-toml";
 
-/** The freshness log's table in the ops schema (`oms_pipeline.contracts.ops.FRESHNESS_TABLE`). */
-export const FRESHNESS_TABLE = "gold_freshness";
+/** The pipeline package's contracts folder: the one home of the ops tables and the alert SQL. */
+const CONTRACTS = path.join(__dirname, "..", "pipelines", "src", "oms_pipeline", "contracts");
+/** The ops tables' contract (`ops.toml`), read by the pipeline as `oms_pipeline.contracts.ops`. */
+export const OPS_CONTRACT = path.join(CONTRACTS, "ops.toml");
 /** The query template, in the pipeline package (the one home of the alert's SQL). */
-export const FRESHNESS_ALERT_TEMPLATE = path.join(
-  __dirname,
-  "..",
-  "pipelines",
-  "src",
-  "oms_pipeline",
-  "contracts",
-  "freshness_alert.sql",
-);
-/** The p95 verdict looks back this far (the template's `INTERVAL 15 MINUTES`). */
-export const FRESHNESS_P95_WINDOW_MINUTES = 15;
+export const FRESHNESS_ALERT_TEMPLATE = path.join(CONTRACTS, "freshness_alert.sql");
+
+/** A column of an ops table, as the contract declares it. */
+export interface OpsColumn {
+  readonly name: string;
+  /** Spark SQL type, e.g. `bigint`, `map<string,bigint>`. */
+  readonly type: string;
+  readonly comment: string;
+  readonly nullable: boolean;
+}
+
+/** The freshness log's contract: table, comment, properties, columns, p95 look-back. */
+export interface FreshnessLogContract {
+  /** The ops schema's name (`ops`). */
+  readonly schema: string;
+  readonly name: string;
+  readonly comment: string;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly columns: readonly OpsColumn[];
+  /** The p95 verdict looks back this many minutes (`{window_minutes}` in the template). */
+  readonly p95WindowMinutes: number;
+}
+
+/**
+ * Reads the freshness log's contract from `ops.toml`. Throws, naming the file and the key, when a
+ * key is missing or has the wrong type.
+ */
+export function readFreshnessLogContract(file: string = OPS_CONTRACT): FreshnessLogContract {
+  const doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  const fail = (key: string, expected: string): never => {
+    throw new Error(`${file}: ${key} must be ${expected}`);
+  };
+  const text = (v: unknown, key: string): string =>
+    typeof v === "string" && v !== "" ? v : fail(key, "a non-empty string");
+  const log = (doc.freshness_log ?? fail("freshness_log", "a table")) as Record<string, unknown>;
+  const window = log.p95_window_minutes;
+  const properties = (log.properties ?? {}) as Record<string, unknown>;
+  const columns = Array.isArray(log.columns)
+    ? log.columns
+    : fail("freshness_log.columns", "a list");
+  return {
+    schema: text(doc.schema, "schema"),
+    name: text(log.name, "freshness_log.name"),
+    comment: text(log.comment, "freshness_log.comment"),
+    properties: Object.fromEntries(
+      Object.entries(properties).map(([k, v]) => [k, text(v, `freshness_log.properties.${k}`)]),
+    ),
+    columns: columns.map((c: Record<string, unknown>, i: number) => ({
+      name: text(c.name, `freshness_log.columns[${i}].name`),
+      type: text(c.type, `freshness_log.columns[${i}].type`),
+      comment: text(c.comment, `freshness_log.columns[${i}].comment`),
+      nullable:
+        c.nullable === undefined || typeof c.nullable === "boolean"
+          ? c.nullable !== false
+          : fail(`freshness_log.columns[${i}].nullable`, "true or false"),
+    })),
+    p95WindowMinutes:
+      Number.isInteger(window) && (window as number) > 0
+        ? (window as number)
+        : fail("freshness_log.p95_window_minutes", "a positive integer"),
+  };
+}
+
+/** The freshness log's contract, read once. */
+export const FRESHNESS_LOG = readFreshnessLogContract();
 
 /**
  * How often the alerts run, in minutes: once per objective (at least every minute), and never
@@ -44,7 +101,7 @@ export const FRESHNESS_P95_WINDOW_MINUTES = 15;
  * objective (prod) keeps it running, as its report pages' one-minute refresh does anyway.
  */
 export function freshnessAlertMinutes(objectiveSeconds: number): number {
-  return Math.min(FRESHNESS_P95_WINDOW_MINUTES, Math.max(1, Math.floor(objectiveSeconds / 60)));
+  return Math.min(FRESHNESS_LOG.p95WindowMinutes, Math.max(1, Math.floor(objectiveSeconds / 60)));
 }
 
 /** The alerts' Quartz cron schedule (seconds, minutes, hours, day of month, month, weekday; UTC). */
@@ -60,25 +117,31 @@ export const FRESHNESS_VERDICTS = {
 
 /**
  * The alert query for a table and an objective: the template with `{table}` and
- * `{objective_seconds}` replaced (as `freshness_alert_sql` does). Throws on a non-positive or
+ * `{objective_seconds}` and `{window_minutes}` replaced (as `freshness_alert_sql` does). Throws on a non-positive or
  * non-integer objective.
  */
 export function freshnessAlertSql(table: string, objectiveSeconds: number): string {
   if (!Number.isInteger(objectiveSeconds) || objectiveSeconds <= 0) {
     throw new Error(`objectiveSeconds must be a positive integer, not ${objectiveSeconds}`);
   }
-  return fs
-    .readFileSync(FRESHNESS_ALERT_TEMPLATE, "utf8")
-    .split("{table}")
-    .join(table)
-    .split("{objective_seconds}")
-    .join(String(objectiveSeconds));
+  const values: Record<string, string> = {
+    "{table}": table,
+    "{objective_seconds}": String(objectiveSeconds),
+    "{window_minutes}": String(FRESHNESS_LOG.p95WindowMinutes),
+  };
+  return Object.entries(values).reduce(
+    (sql, [placeholder, value]) => sql.split(placeholder).join(value),
+    fs.readFileSync(FRESHNESS_ALERT_TEMPLATE, "utf8"),
+  );
 }
 
 export interface FreshnessAlertsArgs {
   /** Environment name, in the alerts' display names. */
   readonly environment: string;
-  /** Full name of the ops schema (`catalog.ops`) holding the freshness log. */
+  /**
+   * Full name of the ops schema (`catalog.ops`) holding the freshness log; its schema part must
+   * be the contract's (`ops.toml`).
+   */
   readonly opsSchema: pulumi.Input<string>;
   /** Landing -> Gold p95 objective, seconds (`freshnessObjectiveSeconds`). */
   readonly objectiveSeconds: number;
@@ -92,8 +155,14 @@ export interface FreshnessAlertsArgs {
   readonly provider: databricks.Provider;
 }
 
-/** The two freshness alerts of a stack. */
+/**
+ * The freshness log's table and the two freshness alerts of a stack. The table is declared here,
+ * from the contract, so the alerts have a table to query before the first Gold refresh (with an
+ * empty log, `refresh_overdue` holds: no refresh yet); the pipeline then only appends to it.
+ */
 export class FreshnessAlerts extends pulumi.ComponentResource {
+  /** Full name of the freshness log table (`catalog.ops.gold_freshness`). */
+  public readonly tableName: pulumi.Output<string>;
   /** Alert ids by verdict. */
   public readonly alertIds: Readonly<
     Record<keyof typeof FRESHNESS_VERDICTS, pulumi.Output<string>>
@@ -103,9 +172,31 @@ export class FreshnessAlerts extends pulumi.ComponentResource {
     super("oms:ops:FreshnessAlerts", name, {}, opts);
     const child = { parent: this, provider: args.provider };
     const objective = args.objectiveSeconds;
-    const queryText = pulumi
-      .output(args.opsSchema)
-      .apply((schema) => freshnessAlertSql(`${schema}.${FRESHNESS_TABLE}`, objective));
+    const names = pulumi.output(args.opsSchema).apply((full) => {
+      const [catalogName, schemaName, ...rest] = full.split(".");
+      if (rest.length > 0 || schemaName !== FRESHNESS_LOG.schema) {
+        throw new Error(
+          `opsSchema must be <catalog>.${FRESHNESS_LOG.schema} (the ops tables' contract), not ${full}`,
+        );
+      }
+      return { catalogName, schemaName, table: `${full}.${FRESHNESS_LOG.name}` };
+    });
+    const table = new databricks.SqlTable(
+      `${name}-log`,
+      {
+        catalogName: names.catalogName,
+        schemaName: names.schemaName,
+        name: FRESHNESS_LOG.name,
+        tableType: "MANAGED",
+        comment: FRESHNESS_LOG.comment,
+        properties: { ...FRESHNESS_LOG.properties },
+        columns: FRESHNESS_LOG.columns.map((c) => ({ ...c })),
+        warehouseId: args.warehouseId,
+      },
+      child,
+    );
+    this.tableName = names.table;
+    const queryText = names.table.apply((t) => freshnessAlertSql(t, objective));
     // Sorted, so the subscription list never diffs on order alone.
     const subscriptions = [
       ...[...args.emails].sort().map((userEmail) => ({ userEmail })),
@@ -131,19 +222,20 @@ export class FreshnessAlerts extends pulumi.ComponentResource {
             pauseStatus: "UNPAUSED",
           },
         },
-        child,
+        { ...child, dependsOn: [table] },
       );
+    const window = FRESHNESS_LOG.p95WindowMinutes;
     const p95 = alert(
       "p95",
       `p95 landing -> Gold over ${objective} s`,
-      `A Gold refresh in the last 15 minutes published with a p95 landing -> Gold lag above the ${objective} s objective (ops.${FRESHNESS_TABLE}).`,
+      `A Gold refresh in the last ${window} minutes published with a p95 landing -> Gold lag above the ${objective} s objective (${FRESHNESS_LOG.schema}.${FRESHNESS_LOG.name}).`,
     );
     const overdue = alert(
       "overdue",
       `no Gold refresh for ${3 * objective} s`,
-      `No Gold refresh recorded in ops.${FRESHNESS_TABLE} for 3 x the ${objective} s objective: the Gold refresh is not running.`,
+      `No Gold refresh recorded in ${FRESHNESS_LOG.schema}.${FRESHNESS_LOG.name} for 3 x the ${objective} s objective: the Gold refresh is not running.`,
     );
     this.alertIds = { p95: p95.id, overdue: overdue.id };
-    this.registerOutputs({ alertIds: this.alertIds });
+    this.registerOutputs({ tableName: this.tableName, alertIds: this.alertIds });
   }
 }

@@ -5,19 +5,38 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
 import { recorder, RecordedResource } from "../scripts/plan/recorder";
 import { loadStackConfig, PROJECT, promiseOf, ROOT, runProgram } from "../scripts/plan/harness";
 import {
   freshnessAlertMinutes,
-  FRESHNESS_P95_WINDOW_MINUTES,
-  FRESHNESS_TABLE,
+  FRESHNESS_LOG,
   freshnessAlertSql,
+  OPS_CONTRACT,
+  readFreshnessLogContract,
 } from "../components/freshnessAlert";
+
+const FRESHNESS_TABLE = FRESHNESS_LOG.name;
 
 const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const ALERT = "databricks:index/alertV2:AlertV2";
+const TABLE = "databricks:index/sqlTable:SqlTable";
+
+/** The freshness log's columns as the pipeline package reads its contract. */
+function packageColumns(): unknown[] {
+  const script = [
+    "import json, sys",
+    "from oms_pipeline.contracts.ops import FRESHNESS_COLUMNS",
+    "cols = [dict(name=c.name, type=c.type, comment=c.description, nullable=c.nullable)",
+    "        for c in FRESHNESS_COLUMNS]",
+    "sys.stdout.write(json.dumps(cols))",
+  ].join("\n");
+  const run = spawnSync(PYTHON, ["-c", script], { encoding: "utf8" });
+  expect(run.status, run.stderr).to.equal(0);
+  return JSON.parse(run.stdout) as unknown[];
+}
 
 /** The package's rendering of the alert query (`oms_pipeline.contracts.ops`). */
 function packageSql(table: string, objective: number): string {
@@ -58,6 +77,7 @@ for (const stack of ["dev", "prod"]) {
     const emails = JSON.parse(config[`${PROJECT}:jobNotificationEmails`] ?? "[]") as string[];
     const hooks = JSON.parse(config[`${PROJECT}:jobWebhookIds`] ?? "[]") as string[];
     let alerts: RecordedResource[];
+    let tables: RecordedResource[];
     let warehouseId: string;
     let catalog: string;
     const alert = (key: string) => {
@@ -69,6 +89,7 @@ for (const stack of ["dev", "prod"]) {
     before(async () => {
       const out = await runProgram(stack);
       alerts = recorder.ofType(ALERT);
+      tables = recorder.ofType(TABLE);
       warehouseId = await promiseOf(out.warehouseId as string);
       catalog = await promiseOf(out.catalogName as string);
     });
@@ -89,6 +110,21 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
+    it("declares the freshness log table from the package's contract, before the alerts", () => {
+      expect(tables.map((t) => t.name)).to.deep.equal([`oms-${stack}-freshness-log`]);
+      const [table] = tables;
+      expect(table.inputs).to.deep.include({
+        catalogName: catalog,
+        schemaName: "ops",
+        name: FRESHNESS_TABLE,
+        tableType: "MANAGED",
+        warehouseId,
+      });
+      expect(table.inputs.columns).to.deep.equal(packageColumns());
+      expect(table.inputs.properties).to.deep.equal({ "delta.autoOptimize.autoCompact": "true" });
+      for (const a of alerts) expect(a.dependencies).to.include(table.urn);
+    });
+
     it(`queries ${FRESHNESS_TABLE} with the package's own SQL and the ${objective} s objective`, () => {
       const table = `${catalog}.ops.${FRESHNESS_TABLE}`;
       const expected = packageSql(table, objective);
@@ -96,7 +132,7 @@ for (const stack of ["dev", "prod"]) {
         expect(alert(key).queryText).to.equal(expected);
       }
       expect(expected).to.include(`FROM ${table}`);
-      expect(expected).to.include(`INTERVAL ${FRESHNESS_P95_WINDOW_MINUTES} MINUTES`);
+      expect(expected).to.include(`INTERVAL ${FRESHNESS_LOG.p95WindowMinutes} MINUTES`);
       expect(expected).to.include(`> ${objective},`);
       expect(expected).to.include(`> 3 * ${objective},`);
     });
@@ -125,6 +161,46 @@ for (const stack of ["dev", "prod"]) {
     });
   });
 }
+
+describe("freshness log contract", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ops-contract-"));
+  let n = 0;
+  const write = (text: string): string => {
+    const file = path.join(dir, `ops-${(n += 1)}.toml`);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("reads the package's contract", () => {
+    expect(readFreshnessLogContract(OPS_CONTRACT)).to.deep.equal(FRESHNESS_LOG);
+    expect(FRESHNESS_LOG.columns.map((c) => c.name)).to.include.members(["refresh_id", "events"]);
+  });
+
+  it("rejects a broken contract, naming the file and the key", () => {
+    const good = fs.readFileSync(OPS_CONTRACT, "utf8");
+    const cases: [string, RegExp][] = [
+      [
+        good.replace("p95_window_minutes = 15", "p95_window_minutes = 0"),
+        /freshness_log\.p95_window_minutes must be a positive integer/,
+      ],
+      [
+        good.replace('name = "gold_freshness"', "name = 3"),
+        /freshness_log\.name must be a non-empty string/,
+      ],
+      [good.replace('type = "bigint"', "type = 1"), /freshness_log\.columns\[\d+\]\.type must be/],
+      [
+        good.replace("nullable = false", 'nullable = "no"'),
+        /freshness_log\.columns\[0\]\.nullable must be true or false/,
+      ],
+    ];
+    for (const [text, message] of cases) {
+      const file = write(text);
+      expect(() => readFreshnessLogContract(file)).to.throw(message);
+      expect(() => readFreshnessLogContract(file)).to.throw(file);
+    }
+  });
+});
 
 describe("freshness alert query", () => {
   it("rejects an objective that is not a positive integer", () => {

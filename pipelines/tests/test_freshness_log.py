@@ -21,7 +21,7 @@ from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.transforms.bronze import bronze_schema
-from tests.test_streaming import land, order
+from tests.test_streaming import append_events, land, order
 
 ONCE = Trigger(available_now=True)
 ENTITIES = ["orders", "shipments", "inventory", "customers"]
@@ -96,6 +96,7 @@ def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
     # rows: 2 lines at 300 s, 1 at 100 s, the shipment at 200 s, the stock at 50 s, the customer
     # at 400 s; percentiles interpolate linearly over [50, 100, 200, 300, 300, 400].
     assert (first["files"], first["rows"], first["rows_without_landing_time"]) == (5, 6, 0)
+    assert first["events"] == 0
     assert first["min_lag_seconds"] == 50.0 and first["max_lag_seconds"] == 400.0
     assert first["p50_lag_seconds"] == pytest.approx(250.0)
     assert first["p95_lag_seconds"] == pytest.approx(375.0)
@@ -112,15 +113,23 @@ def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
         loc, "orders", "d.json", [order("O3", "1", "CREATED", "2025-01-02T08:00:00Z")], ago(t3, 30)
     )
     land_at(loc, "customers", "e.json", [customer("2025-01-02T00:00:00Z", "Elko")], ago(t3, 60))
+    # A later event of the shipment: its new state is timed from that event's file.
+    land_at(
+        loc, "shipments", "t.json", [ship("E3", "DELIVERED", "2025-01-02T09:10:00Z")], ago(t3, 45)
+    )
     third = process(spark, loc, t3)
-    assert (third["files"], third["rows"]) == (2, 2)
-    assert (third["min_lag_seconds"], third["max_lag_seconds"]) == (30.0, 60.0)
+    assert (third["files"], third["rows"]) == (3, 3)
+    assert (third["min_lag_seconds"], third["p50_lag_seconds"], third["max_lag_seconds"]) == (
+        30.0,
+        45.0,
+        60.0,
+    )
 
     log = read_table(spark, loc, "ops", FRESHNESS_TABLE).orderBy("refreshed_at").collect()
-    assert [r["rows"] for r in log] == [6, 0, 2]
+    assert [r["rows"] for r in log] == [6, 0, 3]
     assert [r["refreshed_at"].replace(tzinfo=UTC) for r in log] == [t1, t2, t3]
     assert len({r["refresh_id"] for r in log}) == 3
-    assert [r["rows"] for r in recent_refreshes(spark, loc)] == [2, 0, 6]  # newest first
+    assert [r["rows"] for r in recent_refreshes(spark, loc)] == [3, 0, 6]  # newest first
 
 
 def test_bronze_rows_from_before_the_landing_time_are_counted_apart(spark, loc):
@@ -138,6 +147,30 @@ def test_bronze_rows_from_before_the_landing_time_are_counted_apart(spark, loc):
     assert "_landed_at" in read_table(spark, loc, "bronze", "orders").columns
     assert (row["files"], row["rows"], row["rows_without_landing_time"]) == (2, 1, 1)
     assert row["max_lag_seconds"] == 20.0
+
+
+def test_events_are_timed_from_their_broker_timestamp(spark, loc):
+    """Records that arrived as events (no landing file; bronze ``_landed_at`` is the Kafka
+    record timestamp) are timed and counted like file records, and counted as events."""
+    t = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    events = [
+        {
+            **order(f"O{n}", "1", "CREATED", "2025-01-01T08:00:00Z"),
+            "offset": n,
+            "landed_at": t - dt.timedelta(seconds=lag),
+        }
+        for n, lag in ((1, 40), (2, 20))
+    ]
+    append_events(spark, loc, "orders", events)
+    land_at(loc, "orders", "f.json", [order("O9", "1", "CREATED", "2025-01-01T08:00:00Z")], t)
+    row = process(spark, loc, t + dt.timedelta(seconds=10))
+    assert (row["files"], row["events"], row["rows"], row["rows_without_landing_time"]) == (
+        1,
+        2,
+        3,
+        0,
+    )
+    assert (row["min_lag_seconds"], row["max_lag_seconds"]) == (10.0, 50.0)
 
 
 def test_a_landing_time_after_the_publish_is_unknown_not_a_negative_lag(spark, loc):
@@ -163,7 +196,17 @@ def verdict(spark: SparkSession, loc: TableLocator, rows: list[tuple[float, floa
     ensure_table(spark, loc, "ops", FRESHNESS_TABLE, schema)
     now = dt.datetime.now(UTC)
     data = [
-        (f"r{i}", now - dt.timedelta(seconds=ago), False, {}, 1, 1, 0, p95, p95, p95, p95)
+        {
+            "refresh_id": f"r{i}",
+            "refreshed_at": now - dt.timedelta(seconds=ago),
+            "full_refresh": False,
+            "silver_versions": {},
+            "files": 1,
+            "events": 0,
+            "rows": 1,
+            "rows_without_landing_time": 0,
+            **{f"{s}_lag_seconds": p95 for s in ("min", "p50", "p95", "max")},
+        }
         for i, (ago, p95) in enumerate(rows)
     ]
     if data:

@@ -3,6 +3,7 @@ malformed files -- every landed record is accounted for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -12,12 +13,20 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
-from oms_pipeline.io.tables import read_table, table_exists
+from oms_pipeline.contracts import get_contract
+from oms_pipeline.io.tables import append, ensure_table, read_table, table_exists
 from oms_pipeline.pipeline import bronze as bronze_mod
 from oms_pipeline.pipeline import silver as silver_mod
 from oms_pipeline.pipeline.bronze import run_bronze
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger
+from oms_pipeline.transforms.bronze import bronze_schema
+from oms_pipeline.transforms.validate import (
+    QUARANTINE_LINEAGE,
+    SILVER_LINEAGE,
+    quarantine_rows,
+    validate,
+)
 
 SETTINGS = PipelineSettings()
 ONCE = Trigger(available_now=True)
@@ -42,9 +51,36 @@ def land(loc: TableLocator, entity: str, name: str, lines: list[str] | bytes) ->
     return path
 
 
+def append_events(spark: SparkSession, loc: TableLocator, entity: str, events: list[dict]) -> None:
+    """Append records to ``bronze.<entity>`` as the Kafka source writes them: every contract
+    field as landed (string), no landing file, the broker's coordinates and timestamp. Each event
+    gives its fields plus ``offset`` and ``landed_at`` (the record timestamp)."""
+    schema = bronze_schema(get_contract(entity))
+    ensure_table(spark, loc, "bronze", entity, schema)
+    rows = []
+    for e in events:
+        fields = {k: None if v is None else str(v) for k, v in e.items()}
+        offset, landed_at = int(fields.pop("offset")), e["landed_at"]
+        del fields["landed_at"]
+        rows.append(
+            {
+                **dict.fromkeys(schema.names),
+                **fields,
+                "_landed_at": landed_at,
+                "_ingested_at": landed_at,
+                "_batch_id": 0,
+                "_kafka_topic": f"oms.{entity}",
+                "_kafka_partition": 0,
+                "_kafka_offset": offset,
+                "_kafka_timestamp": landed_at,
+            }
+        )
+    append(spark.createDataFrame(rows, schema), loc, "bronze", entity)
+
+
 def snapshot(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> list[tuple]:
     df = read_table(spark, loc, layer, table)
-    cols = [c for c in df.columns if c not in ("_ingested_at", "_batch_id", "_source_file")]
+    cols = [c for c in df.columns if c not in SILVER_LINEAGE]
     return sorted(tuple(r) for r in df.select(*cols).collect())
 
 
@@ -238,3 +274,34 @@ def test_drift_and_malformed_files_are_all_accounted(spark, loc):
     silver = {r.order_id for r in read_table(spark, loc, "silver", "order_lines").collect()}
     assert silver == {"O0", "O1", "O2", "D1"}
     assert accepted == 5
+
+
+def test_a_quarantined_event_keeps_its_broker_coordinates(spark, loc):
+    """A bad event is quarantined with its topic, partition and offset, also into a quarantine
+    table created before those columns existed (it gains them; older rows read NULL)."""
+    contract = get_contract("orders")
+    empty = spark.createDataFrame([], bronze_schema(contract))
+    layout = quarantine_rows(validate(empty, contract, SETTINGS), contract).schema
+    new = set(QUARANTINE_LINEAGE) - {"_source_file", "_batch_id", "_ingested_at"}
+    legacy = type(layout)([f for f in layout.fields if f.name not in new])
+    ensure_table(spark, loc, "ops", "quarantine_orders", legacy)
+    at = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+    good = order("O1", "1", "CREATED", "2025-01-01T08:00:00Z")
+    bad = {**order("O2", "1", "CREATED", "2025-01-01T08:00:00Z"), "quantity": "many"}
+    append_events(
+        spark,
+        loc,
+        "orders",
+        [{**good, "offset": 6, "landed_at": at}, {**bad, "offset": 7, "landed_at": at}],
+    )
+    run_silver(spark, loc, SETTINGS, ["orders"], ONCE)
+    (row,) = read_table(spark, loc, "ops", "quarantine_orders").collect()
+    assert (row["_kafka_topic"], row["_kafka_partition"], row["_kafka_offset"]) == (
+        "oms.orders",
+        0,
+        7,
+    )
+    assert row["_source_file"] is None and row["_landed_at"].replace(tzinfo=dt.UTC) == at
+    assert list(row["reasons"]) == ["invalid_type:quantity"]
+    (line,) = read_table(spark, loc, "silver", "order_lines").collect()
+    assert line["order_id"] == "O1" and line["_landed_at"].replace(tzinfo=dt.UTC) == at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -90,9 +90,11 @@ def ensure_table(
     *,
     change_data_feed: bool = False,
     comment: str | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> None:
     """Create the Delta table with ``schema`` when it does not exist yet; idempotent and safe to
-    call from several writers at once and after a kill at any instant.
+    call from several writers at once and after a kill at any instant. ``properties``: Delta
+    table properties set at creation (``change_data_feed`` adds ``delta.enableChangeDataFeed``).
 
     Concurrent creators race for version 0: the losers get a Delta concurrency error, the
     catalog's "already exists" or Delta's "location not empty" over the winner's uncommitted log
@@ -111,7 +113,7 @@ def ensure_table(
         with attempt:
             if table_exists(spark, loc, layer, table):
                 return
-            _create(spark, loc, layer, table, schema, change_data_feed, comment)
+            _create(spark, loc, layer, table, schema, change_data_feed, comment, properties)
 
 
 def _create(
@@ -122,9 +124,12 @@ def _create(
     schema: StructType,
     change_data_feed: bool,
     comment: str | None,
+    extra_properties: Mapping[str, str] | None = None,
 ) -> None:
     name = loc.name(layer, table)
-    properties = {"delta.enableChangeDataFeed": "true"} if change_data_feed else {}
+    properties = dict(extra_properties or {})
+    if change_data_feed:
+        properties["delta.enableChangeDataFeed"] = "true"
     if not loc.uses_catalog and interrupted_creation(name):
         spark.createDataFrame([], schema).write.format("delta").mode("append").options(
             **properties

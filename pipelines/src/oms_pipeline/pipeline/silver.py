@@ -12,6 +12,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.io.tables import (
+    add_missing_columns,
     append,
     delta_table,
     ensure_like,
@@ -19,10 +20,18 @@ from oms_pipeline.io.tables import (
     merge_insert_new,
     read_table,
     read_table_stream,
+    table_exists,
 )
 from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
 from oms_pipeline.transforms import silver as T
-from oms_pipeline.transforms.validate import REASONS, quarantine_rows, typed_valid, validate
+from oms_pipeline.transforms.bronze import bronze_schema
+from oms_pipeline.transforms.validate import (
+    QUARANTINE_LINEAGE,
+    REASONS,
+    quarantine_rows,
+    typed_valid,
+    validate,
+)
 
 AUDIT_TABLE = "silver_batch_audit"
 # One row per silver micro-batch and entity: the record accounting of the batch.
@@ -40,6 +49,15 @@ AUDIT_SCHEMA = StructType(
 
 # (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
 BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
+
+# The silver tables of each entity whose rows carry the landing time of their record: accepted
+# records (``SILVER_LINEAGE``) and current states (``STATE_LINEAGE``, of the record that made it).
+LINEAGE_TABLES = {
+    "orders": ("order_lines",),
+    "shipments": ("shipment_events", "shipments"),
+    "inventory": ("inventory_events", "inventory_stock"),
+    "customers": ("customers",),
+}
 
 
 def quarantine_table(entity: str) -> str:
@@ -69,7 +87,8 @@ def _merge_shipments(spark: SparkSession, loc: TableLocator, valid: DataFrame) -
     history = read_table(spark, loc, "silver", "shipment_events").join(
         touched, "shipment_id", "left_semi"
     )
-    state = T.shipment_current_state(history)
+    keys = ["shipment_id"]
+    state = T.shipment_current_state(history).join(T.latest_record(history, keys), keys)
     ensure_like(spark, loc, "silver", "shipments", state, change_data_feed=True)
     (
         delta_table(spark, loc, "silver", "shipments")
@@ -86,11 +105,10 @@ def _merge_inventory(spark: SparkSession, loc: TableLocator, valid: DataFrame) -
     events = T.latest_per_key(valid, ["event_id"], "event_ts")
     ensure_like(spark, loc, "silver", "inventory_events", events, change_data_feed=True)
     merge_insert_new(spark, loc, "silver", "inventory_events", events, ["event_id"])
-    touched = events.select("sku", "location_id").distinct()
-    history = read_table(spark, loc, "silver", "inventory_events").join(
-        touched, ["sku", "location_id"], "left_semi"
-    )
-    stock = T.inventory_stock(history)
+    keys = ["sku", "location_id"]
+    touched = events.select(*keys).distinct()
+    history = read_table(spark, loc, "silver", "inventory_events").join(touched, keys, "left_semi")
+    stock = T.inventory_stock(history).join(T.latest_record(history, keys), keys)
     ensure_like(spark, loc, "silver", "inventory_stock", stock, change_data_feed=True)
     (
         delta_table(spark, loc, "silver", "inventory_stock")
@@ -216,6 +234,15 @@ def start_silver(
     no micro-batch ever creates a table another stream writes too.
     """
     prepare_silver(spark, loc)
+    # Tables from before a lineage column joined their rows get it (older rows read NULL).
+    bronze = {f.name: f for f in bronze_schema(get_contract(entity)).fields}
+    lineage = StructType([bronze[c] for c in T.STATE_LINEAGE])
+    for table in LINEAGE_TABLES[entity]:
+        if table_exists(spark, loc, "silver", table):
+            add_missing_columns(spark, loc, "silver", table, lineage)
+    if table_exists(spark, loc, "ops", quarantine_table(entity)):
+        kept = StructType([bronze[c] for c in QUARANTINE_LINEAGE])
+        add_missing_columns(spark, loc, "ops", quarantine_table(entity), kept)
     options = {}
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)

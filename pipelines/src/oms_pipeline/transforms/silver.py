@@ -120,6 +120,18 @@ def inventory_stock(events: DataFrame) -> DataFrame:
     )
 
 
+# What a current-state row keeps of the record that made it (``SILVER_LINEAGE``'s file and time).
+STATE_LINEAGE = ("_source_file", "_landed_at")
+
+
+def latest_record(events: DataFrame, keys: list[str]) -> DataFrame:
+    """Per key, ``STATE_LINEAGE`` of its latest-ingested event (ties: the later file name): the
+    record whose arrival made the key's current state. Columns: ``keys`` + ``STATE_LINEAGE``."""
+    lineage = F.struct(*STATE_LINEAGE)
+    order = F.struct("_ingested_at", F.coalesce(F.col("_source_file"), F.lit("")))
+    return events.groupBy(*keys).agg(F.max_by(lineage, order).alias("__r")).select(*keys, "__r.*")
+
+
 CUSTOMER_ATTRS = ("customer_name", "region", "segment", "country", "state", "city")
 
 

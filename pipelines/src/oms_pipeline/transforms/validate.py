@@ -29,6 +29,13 @@ from oms_pipeline.transforms.bronze import CORRUPT_COLUMN, NON_SCALAR_KEY, RESCU
 REASONS = "_reasons"
 REPLACEMENT_CHAR = "\ufffd"
 NET_AMOUNT_TYPE = "decimal(18,4)"
+# Lineage every accepted record keeps in silver: its landing file (null for an event), the bronze
+# batch and ingestion time, and when it landed (bronze ``_landed_at``: the start of its
+# landing -> Gold lag, for files and events alike).
+SILVER_LINEAGE = ("_source_file", "_batch_id", "_ingested_at", "_landed_at")
+# A quarantined record also keeps where the broker holds it when it arrived as an event (null for
+# a file's line), so a bad event can be found and replayed from its topic.
+QUARANTINE_LINEAGE = (*SILVER_LINEAGE, "_kafka_topic", "_kafka_partition", "_kafka_offset")
 # Spark casts more spellings than ISO-8601 (``2025`` is 2025-01-01, ``2025-3`` is 2025-03-01):
 # a landed time must be spelled in full, so a partial or foreign date is never reinterpreted.
 ISO_TIMESTAMP = (
@@ -220,9 +227,7 @@ def typed_valid(validated: DataFrame, contract: EntityContract) -> DataFrame:
     """Valid rows with the typed columns under the contract names, plus lineage."""
     return validated.where(F.size(REASONS) == 0).select(
         *[_typed(n).alias(n) for n in contract.field_names],
-        F.col("_source_file"),
-        F.col("_batch_id"),
-        F.col("_ingested_at"),
+        *[F.col(c) for c in SILVER_LINEAGE],
     )
 
 
@@ -233,8 +238,6 @@ def quarantine_rows(validated: DataFrame, contract: EntityContract) -> DataFrame
         F.lit(contract.version).alias("contract_version"),
         F.col(REASONS).alias("reasons"),
         F.col("_raw_record").alias("record"),
-        F.col("_source_file"),
-        F.col("_batch_id"),
-        F.col("_ingested_at"),
+        *[F.col(c) for c in QUARANTINE_LINEAGE],
         F.current_timestamp().alias("_quarantined_at"),
     )
