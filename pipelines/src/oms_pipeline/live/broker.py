@@ -485,7 +485,9 @@ class Publisher:
         return [delivered[i] for i in range(n)]
 
     def close(self) -> None:
+        """Flush, then release the client (no reconnecting to a broker that stops after)."""
         self._producer.flush(self.timeout_s)
+        self._producer.close()
 
     def __enter__(self) -> Publisher:
         return self

@@ -31,6 +31,10 @@ class Sink(Protocol):
         batch was interrupted, deliver only what it did not. Returns the units delivered."""
         ...
 
+    def close(self) -> None:
+        """Release what the sink holds (called once the feed ends)."""
+        ...
+
 
 @dataclass(frozen=True)
 class FileSink:
@@ -42,6 +46,9 @@ class FileSink:
     def write(self, n: int, lines: dict[str, list[str]], *, resumed: bool) -> int:
         # write_batch skips the files already there, so a resumed batch needs nothing else.
         return len(W.write_batch(self.landing, self.seed, n, lines))
+
+    def close(self) -> None:
+        pass
 
 
 class Feeder(threading.Thread):
@@ -79,6 +86,10 @@ class Feeder(threading.Thread):
         except BaseException as exc:  # surfaced by the run loop
             self.error = exc
         finally:
+            try:
+                self.sink.close()
+            except BaseException as exc:
+                self.error = self.error or exc
             self.progress.done = True
 
     def _run(self) -> None:
