@@ -34,7 +34,8 @@ LIVE_AS_OF = (FeedConfig().start + dt.timedelta(days=27)).date()
 SOURCES = ("files", "kafka")
 # Topic-level setting of the local run's topics: a record's timestamp is the broker's append
 # time, so ``_landed_at`` (and freshness) starts when the broker holds the record, as a landed
-# file's starts when the file is in place ("Kafka topic configuration": message.timestamp.type).
+# file's starts when the file is in place (Apache Kafka "Topic Configs": message.timestamp.type).
+# Event hubs default to the same (Event Hubs "MessageTimestampDescription": AppendTime).
 LOCAL_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
