@@ -427,7 +427,6 @@ class LiveRun:
         sc.setLocalProperty("spark.scheduler.pool", "gold")
         sc.setJobGroup(GOLD_JOB_GROUP, "Gold refresh and dashboards", interruptOnCancel=False)
         one_shot = o.duration_s == 0
-        until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
             say(f"Dashboards: {self.server.url}")
@@ -437,6 +436,8 @@ class LiveRun:
         if not one_shot:
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
+        # --duration counts from here: the streams are up, the feed starts now.
+        until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed:
             sink = (
                 KafkaSink(o.kafka_bootstrap_servers, o.seed) if o.kafka_bootstrap_servers else None
