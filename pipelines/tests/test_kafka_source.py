@@ -28,7 +28,7 @@ from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.generator import GeneratorConfig, Manifest, generate
-from oms_pipeline.io.events import KafkaSource, kafka_options
+from oms_pipeline.io.events import KafkaSource, entity_topic, kafka_options
 from oms_pipeline.io.tables import ensure_table, read_table, table_exists
 from oms_pipeline.jobs import bronze_ingest
 from oms_pipeline.live import broker as broker_mod
@@ -115,17 +115,18 @@ def published(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> 
         str(tmp_path_factory.mktemp("oms")),
         GeneratorConfig(seed=17, orders=40, customers=15, products=8, malformed_rate=0.05),
     )
-    broker.create_topics(ENTITIES, partitions=2)
+    broker.create_topics([entity_topic(e) for e in ENTITIES], partitions=2)
     offsets = {}
     for entity in ENTITIES:
         lines = [x for f in manifest.files[entity] for x in Path(f).read_text().splitlines()]
         assert len(lines) == manifest.lines_written[entity]
-        offsets[entity] = broker.publish(entity, lines)
+        offsets[entity] = broker.publish(entity_topic(entity), lines)
     return Published(manifest, offsets)
 
 
 def sources(broker: KafkaBroker, max_offsets: int | None = None) -> dict[str, KafkaSource]:
-    return {e: KafkaSource(broker.bootstrap_servers, e, None, max_offsets) for e in ENTITIES}
+    servers = broker.bootstrap_servers
+    return {e: KafkaSource(servers, entity_topic(e), None, max_offsets) for e in ENTITIES}
 
 
 def run_all(spark: SparkSession, loc: TableLocator, broker: KafkaBroker, **kw) -> None:
@@ -155,7 +156,7 @@ def bronze_offsets(spark: SparkSession, loc: TableLocator, entity: str) -> list[
 
 def test_bronze_holds_every_record_once_with_its_offset(spark, published, clean_run):
     for entity in ENTITIES:
-        expected = sorted((entity, p, o) for p, o in published.offsets[entity])
+        expected = sorted((entity_topic(entity), p, o) for p, o in published.offsets[entity])
         assert bronze_offsets(spark, clean_run, entity) == expected, entity
         lineage = read_table(spark, clean_run, "bronze", entity).agg(
             F.count("_kafka_timestamp"), F.count("_source_file"), F.count("*")
@@ -216,7 +217,8 @@ def test_sigkill_mid_stream_then_restart_equals_a_clean_run(
     per_batch = math.ceil(len(published.offsets["orders"]) / 4)
     cmd = [sys.executable, "-m", "oms_pipeline.jobs.bronze_ingest"]
     cmd += ["--lakehouse-root", loc.lakehouse_root, "--entity", "orders", "--source", "kafka"]
-    cmd += ["--kafka-bootstrap-servers", broker.bootstrap_servers, "--kafka-topic", "orders"]
+    cmd += ["--kafka-bootstrap-servers", broker.bootstrap_servers]
+    cmd += ["--kafka-topic", entity_topic("orders")]
     cmd += ["--max-offsets-per-trigger", str(per_batch)]
     # Killed right after batch 1's Delta append committed, before its checkpoint commit.
     env = {"PYTHONPATH": str(KILLPOINTS), "OMS_KILL_AFTER_APPEND": "bronze/orders:1", "TZ": "UTC"}

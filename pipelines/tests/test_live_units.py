@@ -17,6 +17,7 @@ from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import MEASURES, evaluate_sets, time_bucket
+from oms_pipeline.live.runner import landing_times, landing_units
 from oms_pipeline.live.server import DashboardServer, Snapshot
 
 
@@ -69,6 +70,28 @@ def test_tracker_reflects_files_silvered_before_the_refresh_started() -> None:
     t.gold_finished(snap, 110.0)
     assert [(r.path, r.latency_s, r.rows) for r in t.reflected] == [("a", 10.0, 5)]
     assert t.pending == 1 and t.silver_rows == 11 and t.quarantined_rows == 1
+
+
+def test_landing_times_of_files_and_events_come_from_bronze_landed_at(spark) -> None:
+    # A silver batch as the silver stream hands it over: bronze rows with their lineage.
+    batch = spark.createDataFrame(
+        [
+            ("file:/l/orders/a.jsonl", None, None, dt.datetime(2026, 1, 1, 0, 0, 1)),
+            ("file:/l/orders/a.jsonl", None, None, dt.datetime(2026, 1, 1, 0, 0, 1)),
+            (None, "orders", 1, dt.datetime(2026, 1, 1, 0, 0, 2, 500000)),
+            (None, "orders", 1, dt.datetime(2026, 1, 1, 0, 0, 2, 500000)),
+            (None, "orders", 0, dt.datetime(2026, 1, 1, 0, 0, 2, 500000)),
+            (None, "orders", 0, None),  # no landing time: not measurable
+        ],
+        "_source_file string, _kafka_topic string, _kafka_partition int, _landed_at timestamp",
+    )
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
+    us = int((t0 + 2.5) * 1e6)
+    assert landing_times(landing_units(batch)) == {
+        "file:/l/orders/a.jsonl": (t0 + 1, 2),
+        f"orders/1@{us}": (t0 + 2.5, 2),
+        f"orders/0@{us}": (t0 + 2.5, 1),
+    }
 
 
 def test_time_bucket() -> None:

@@ -21,6 +21,15 @@ _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _SERVER = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
 
 
+def entity_topic(entity: str) -> str:
+    """The Kafka topic (Event Hubs: event hub) an OMS publishes ``entity``'s events to.
+
+    The entity's name, as in the contract docs and the event hubs ``components/eventHubs.ts``
+    provisions one per entity: the one naming rule for producers, the bronze source and tests.
+    """
+    return entity
+
+
 @dataclass(frozen=True)
 class KafkaSource:
     """Where an entity's events are read from.

@@ -8,12 +8,29 @@ import os
 import platform
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 BEGIN = "<!-- run-local benchmark: begin -->"
 END = "<!-- run-local benchmark: end -->"
+
+
+def markers(source: str) -> tuple[str, str]:
+    """The BENCHMARKS.md markers of a source's block: each source keeps its own figures."""
+    if source == "files":
+        return BEGIN, END
+    return (
+        f"<!-- run-local benchmark ({source}): begin -->",
+        f"<!-- run-local benchmark ({source}): end -->",
+    )
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def machine() -> dict[str, Any]:
@@ -41,16 +58,72 @@ def parse_floor(spark: SparkSession, landing: str) -> dict[str, float]:
     return {"files": len(files), "rows": rows, "seconds": secs, "rows_per_s": rows / secs}
 
 
+def parse_floor_events(
+    spark: SparkSession, bootstrap_servers: str, topics: Sequence[str]
+) -> dict[str, float]:
+    """Time reading every record of ``topics`` from the broker and parsing each value as JSON
+    (``from_json`` to a string map; one Spark job): the raw parse floor of the events path."""
+    started = time.monotonic()
+    df = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", "earliest")
+        .load()
+    )
+    parsed = df.select(F.from_json(F.col("value").cast("string"), "map<string,string>").alias("v"))
+    rows = parsed.agg(F.count("*"), F.count("v")).first()[0]
+    secs = time.monotonic() - started
+    return {"files": 0, "rows": rows, "seconds": secs, "rows_per_s": rows / secs if secs else 0.0}
+
+
 def _f(v: float | None, fmt: str = "{:.1f}") -> str:
     return "n/a" if v is None else fmt.format(v)
 
 
 def render(result: dict[str, Any]) -> str:
     m, fr, fl = result["machine"], result["freshness"], result["parse_floor"]
+    source = result.get("source", "files")
+    begin, end = markers(source)
+    events = source == "kafka"
+    loadavg = result.get("load")
+    if events:
+        title = "## Local run over Kafka: broker → Gold freshness"
+        landed = (
+            f"{result['events']} events published = "
+            f"{result['events'] / result['duration_s']:.0f} events/s, to one topic per entity "
+            f"every {result['tick_s']:g} s; trigger {result['trigger']}"
+        )
+        floor = "Raw parse floor: Kafka batch read + `from_json(value)`"
+        how = (
+            "Freshness is measured per group of records sharing a topic partition and a broker "
+            "timestamp (the topics record the broker's append time: bronze `_landed_at`): from "
+            "that timestamp to the end of the first Gold refresh that started after the silver "
+            "micro-batch holding the records committed. Throughput counts every published "
+            "record (duplicates and malformed payloads included) between the first record and "
+            "the last Gold refresh. The dashboard server and its queries are off during the "
+            "benchmark."
+        )
+    else:
+        title = "## Local run: landing → Gold freshness"
+        landed = (
+            f"{result['events']} events landed = "
+            f"{result['events'] / result['duration_s']:.0f} events/s, in {result['files']} "
+            f"files; trigger {result['trigger']}, one file per entity every {result['tick_s']:g} s"
+        )
+        floor = "Raw parse floor: `spark.read.json(...).count()`"
+        how = (
+            "Freshness is measured per landed file: from the file's write time to the end of the "
+            "first Gold refresh that started after the silver micro-batch holding its rows "
+            "committed. Throughput counts every landed line (duplicates and malformed lines "
+            "included) between the first file landing and the last Gold refresh. The dashboard "
+            "server and its queries are off during the benchmark."
+        )
+    start = "landing" if not events else "broker"
     return "\n".join(
         [
-            BEGIN,
-            "## Local run: landing → Gold freshness (`scripts/run-local --benchmark`)",
+            begin,
+            f"{title} (`{result['command'].split(' --rate')[0]}`)",
             "",
             f"Measured {result['measured_at']} with `{result['command']}`.",
             "",
@@ -59,45 +132,49 @@ def render(result: dict[str, Any]) -> str:
             f"| CPU | {m['cpu']} |",
             f"| nproc | {m['nproc']} |",
             f"| Memory | {m['memory_gb']} GiB |",
+            *(
+                [
+                    f"| Load average (1, 5, 15 min) | {loadavg['start']} at start, "
+                    f"{loadavg['end']} at end |"
+                ]
+                if loadavg
+                else []
+            ),
             "",
             "| Figure | Value |",
             "| --- | --- |",
             f"| Offered rate | {result['rate']:.0f} events/s for {result['duration_s']:.0f} s "
-            f"({result['events']} events landed = "
-            f"{result['events'] / result['duration_s']:.0f} events/s, in {result['files']} files; trigger "
-            f"{result['trigger']}, one file per entity every {result['tick_s']:g} s) |",
-            f"| Freshness p50 (landing → Gold) | {_f(fr['p50_s'])} s |",
+            f"({landed}) |",
+            f"| Freshness p50 ({start} → Gold) | {_f(fr['p50_s'])} s |",
             f"| Freshness p95 | {_f(fr['p95_s'])} s |",
             f"| Freshness max | {_f(fr['max_s'])} s |",
             f"| Throughput (events reflected in Gold / s) | {_f(result['throughput'], '{:.0f}')} |",
             f"| Gold refreshes | {result['gold_refreshes']} (mean {_f(result['gold_mean_s'])} s) |",
-            f"| Raw parse floor: `spark.read.json(...).count()` | {fl['rows']} rows in "
+            f"| {floor} | {fl['rows']} rows in "
             f"{fl['seconds']:.1f} s = {fl['rows_per_s']:.0f} rows/s |",
             "",
-            "Freshness is measured per landed file: from the file's write time to the end of the "
-            "first Gold refresh that started after the silver micro-batch holding its rows "
-            "committed. Throughput counts every landed line (duplicates and malformed lines "
-            "included) between the first file landing and the last Gold refresh. The dashboard "
-            "server and its queries are off during the benchmark.",
+            how,
             "",
             f"Target: p95 ≤ 15 s at 1,000 events/s on 2 cores — "
             f"{'met' if fr['p95_s'] is not None and fr['p95_s'] <= 15 else 'not met'} "
             "in this run.",
-            END,
+            end,
         ]
     )
 
 
 def write_benchmarks(path: str, result: dict[str, Any]) -> None:
-    """Replace (or append) the run-local section of BENCHMARKS.md, leaving the rest as is."""
+    """Replace (or append) the run-local section of ``result["source"]`` in BENCHMARKS.md,
+    leaving the rest (the other source's section included) as is."""
     section = render(result)
+    begin, end = markers(result.get("source", "files"))
     text = ""
     if os.path.exists(path):
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-    if BEGIN in text and END in text:
+    if begin in text and end in text:
         text = re.sub(
-            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: section, text, flags=re.S
+            re.escape(begin) + r".*?" + re.escape(end), lambda _m: section, text, flags=re.S
         )
     else:
         if not text:

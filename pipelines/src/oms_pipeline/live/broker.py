@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import glob
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -136,6 +137,17 @@ def fetch(*, ivy_cache: str | None = None) -> Path:
     return _classpath_file()
 
 
+def _recorded_ports(props: Path) -> dict[str, int]:
+    """Listener name -> port from a ``server.properties`` this module wrote (empty if none)."""
+    try:
+        text = props.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    listeners = next((x for x in text.splitlines() if x.startswith("listeners=")), "")
+    found = re.findall(r"([A-Z]+)://[^:,]+:(\d+)", listeners)
+    return {name: int(port) for name, port in found}
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 at the time of the call."""
     with socket.socket() as s:
@@ -234,6 +246,24 @@ class KafkaBroker:
         ]
 
     # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def at(cls, run_dir: str | os.PathLike[str]) -> KafkaBroker:
+        """The broker of ``run_dir`` on the ports its last start recorded (``server.properties``),
+        so a restarted cluster answers where it did; new free ports for a new folder."""
+        ports = _recorded_ports(Path(run_dir) / "server.properties")
+        return cls(run_dir, port=ports.get("PLAINTEXT"), controller_port=ports.get("CONTROLLER"))
+
+    def running_elsewhere(self) -> int | None:
+        """Pid of a live broker on ``run_dir`` that this object did not start, else ``None``."""
+        if self.running:
+            return None
+        try:
+            pid = int(self._pid_file.read_text(encoding="utf-8").strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if str(self.run_dir / "server.properties") in cmdline else None
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -325,13 +355,9 @@ class KafkaBroker:
 
     def _stop_stale(self) -> None:
         """Stop a broker a killed owner left running on this folder (found by its pid file)."""
-        try:
-            pid = int(self._pid_file.read_text(encoding="utf-8").strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except (FileNotFoundError, ValueError):
-            return
-        if str(self.run_dir / "server.properties") not in cmdline:
-            return  # the pid was reused by another process
+        pid = self.running_elsewhere()
+        if pid is None:
+            return  # none, or the pid was reused by another process
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
@@ -351,8 +377,16 @@ class KafkaBroker:
         self.stop()
 
     # -- topics -------------------------------------------------------------------------------
-    def create_topics(self, names: Sequence[str], *, partitions: int = 2) -> None:
+    def create_topics(
+        self,
+        names: Sequence[str],
+        *,
+        partitions: int = 2,
+        config: dict[str, str] | None = None,
+    ) -> None:
         """Create ``names`` with ``partitions`` partitions each (one replica); existing ones stay.
+
+        ``config``: topic-level settings of new topics (e.g. ``message.timestamp.type``).
 
         Raises ``BrokerError`` naming the topic when the broker refuses one.
         """
@@ -361,7 +395,10 @@ class KafkaBroker:
 
         admin = self._admin()  # kept referenced: a collected client cancels its requests
         futures = admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, config=config or {})
+                for n in names
+            ],
             operation_timeout=30,
         )
         for name, future in futures.items():
@@ -378,16 +415,30 @@ class KafkaBroker:
     ) -> list[tuple[int, int]]:
         """Produce one record per value (``None``: a record without a value) and wait for all.
 
-        Idempotent producer with ``acks=all``: a retried send is written once. Records are
-        spread over the partitions by librdkafka's default partitioner (no key). Returns the
-        (partition, offset) of each record in ``values`` order; raises ``BrokerError`` naming
-        the first record the broker did not acknowledge within ``timeout_s``.
+        Records carry no key (librdkafka's default partitioner spreads them). Returns the
+        (partition, offset) of each record in ``values`` order; see ``Publisher.publish``.
         """
+        with Publisher(self.bootstrap_servers, timeout_s=timeout_s) as pub:
+            return [(p, o) for _t, p, o in pub.publish((topic, None, v) for v in values)]
+
+
+Value = bytes | str | None
+
+
+class Publisher:
+    """An idempotent producer (``acks=all``: a retried send is written once) to one broker.
+
+    ``publish`` sends (topic, key, value) records and returns once the broker acknowledged every
+    one; ``close`` (or ``with``) flushes and releases the client.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, timeout_s: float = 60.0) -> None:
         from confluent_kafka import Producer
 
-        producer = Producer(
+        self.timeout_s = timeout_s
+        self._producer = Producer(
             {
-                "bootstrap.servers": self.bootstrap_servers,
+                "bootstrap.servers": bootstrap_servers,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
@@ -395,30 +446,93 @@ class KafkaBroker:
                 "log_level": 3,  # errors only: retries while a restarted broker loads are normal
             }
         )
-        delivered: dict[int, tuple[int, int]] = {}
+
+    def publish(self, records: Iterable[tuple[str, Value, Value]]) -> list[tuple[str, int, int]]:
+        """Produce every (topic, key, value) and wait for the broker's acknowledgements.
+
+        Returns the (topic, partition, offset) of each record in input order; raises
+        ``BrokerError`` naming the first records the broker did not acknowledge within
+        ``timeout_s`` seconds.
+        """
+        delivered: dict[int, tuple[str, int, int]] = {}
         errors: list[str] = []
 
         def report(i: int):  # type: ignore[no-untyped-def]
             def on_delivery(err, msg) -> None:  # type: ignore[no-untyped-def]
                 if err is not None:
-                    errors.append(f"record {i}: {err}")
+                    errors.append(f"record {i} (topic {msg.topic()!r}): {err}")
                 else:
-                    delivered[i] = (msg.partition(), msg.offset())
+                    delivered[i] = (msg.topic(), msg.partition(), msg.offset())
 
             return on_delivery
 
         n = 0
-        for i, value in enumerate(values):
+        for i, (topic, key, value) in enumerate(records):
             n += 1
-            producer.produce(topic, value=value, on_delivery=report(i))
-            producer.poll(0)
-        left = producer.flush(timeout_s)
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=report(i))
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    self._producer.poll(0.1)
+            self._producer.poll(0)
+        left = self._producer.flush(self.timeout_s)
         if errors or left or len(delivered) != n:
             raise BrokerError(
-                f"publishing to {topic!r}: {len(delivered)} of {n} acknowledged; "
+                f"publishing: {len(delivered)} of {n} records acknowledged; "
                 + "; ".join(errors[:5])
             )
         return [delivered[i] for i in range(n)]
+
+    def close(self) -> None:
+        """Flush, then release the client (no reconnecting to a broker that stops after)."""
+        self._producer.flush(self.timeout_s)
+        self._producer.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def latest_keys(bootstrap_servers: str, topic: str, per_partition: int) -> set[bytes]:
+    """Keys of the last ``per_partition`` records of each partition of ``topic`` (committed ones).
+
+    For a producer resuming an interrupted batch: what of it the broker already holds.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"oms-feed-resume-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    keys: set[bytes] = set()
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            start = max(low, high - per_partition)
+            if start >= high:
+                continue
+            consumer.assign([TopicPartition(topic, p, start)])
+            position = start
+            while position < high:
+                msg = consumer.poll(30)
+                if msg is None:
+                    raise BrokerError(f"reading {topic}[{p}] from offset {position}: no record")
+                if msg.error():
+                    raise BrokerError(f"reading {topic}[{p}]: {msg.error()}")
+                if msg.key() is not None:
+                    keys.add(msg.key())
+                position = msg.offset() + 1
+    finally:
+        consumer.close()
+    return keys
 
 
 @contextlib.contextmanager

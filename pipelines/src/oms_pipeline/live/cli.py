@@ -2,7 +2,8 @@
 
 Modes: the live feed (default), ``--import CSV --mapping FILE`` (a CSV export through a mapping
 instead of the feed) and ``--benchmark`` (a fixed load for a fixed time, figures written to
-BENCHMARKS.md).
+BENCHMARKS.md). ``--source kafka`` publishes the feed to a local Apache Kafka broker (KRaft,
+``live/broker.py``) under ``<root>/kafka`` instead of landing files; bronze reads its topics.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from oms_pipeline.config import PipelineSettings
+from oms_pipeline.live.benchmark import load
 from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.runner import LiveOptions, LiveRun, say
 
@@ -29,6 +31,12 @@ if TYPE_CHECKING:
 # four weeks in, so it does not move while the run streams (a moving as-of date would force a
 # full Gold refresh every simulated day).
 LIVE_AS_OF = (FeedConfig().start + dt.timedelta(days=27)).date()
+SOURCES = ("files", "kafka")
+# Topic-level setting of the local run's topics: a record's timestamp is the broker's append
+# time, so ``_landed_at`` (and freshness) starts when the broker holds the record, as a landed
+# file's starts when the file is in place (Apache Kafka "Topic Configs": message.timestamp.type).
+# Event hubs default to the same (Event Hubs "MessageTimestampDescription": AppendTime).
+LOCAL_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scripts/run-local",
         description="Run the OMS pipeline locally: synthetic feed -> bronze -> silver -> gold, "
         "continuously, with live dashboards on localhost.",
+    )
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="files",
+        help="files: the feed lands JSON-lines files (default); kafka: it publishes to a local "
+        "Kafka broker under <root>/kafka, started (and stopped) by the run unless one runs there",
     )
     p.add_argument("--rate", type=float, default=None, help="feed events per second (50)")
     p.add_argument(
@@ -126,8 +141,50 @@ def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: st
         say(f"{csv_path} already landed in {landing}: resuming")
 
 
+def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Exit 2 (argparse) naming the flag when options do not fit together, before Spark starts."""
+    if a.source == "kafka":
+        given = [f for f, v in (("--import", a.import_csv), ("--landing", a.landing)) if v]
+        if given:
+            p.error(
+                f"{' and '.join(given)}: not with --source kafka (the feed publishes to the "
+                "broker; --import and --landing are for --source files)"
+            )
+    if a.mapping and not a.import_csv:
+        p.error("--mapping: only with --import")
+    if a.import_csv and not a.mapping:
+        p.error("--import needs --mapping")
+
+
+def start_broker(root: str):  # type: ignore[no-untyped-def]
+    """The run's broker under ``<root>/kafka``, with one topic per entity.
+
+    Returns (broker, owned): a broker already running there (started by another run) is used
+    and left running (owned False); otherwise one is started, which the caller stops.
+    """
+    from oms_pipeline.contracts.entities import ENTITIES
+    from oms_pipeline.io.events import entity_topic
+    from oms_pipeline.live.broker import KafkaBroker
+
+    broker = KafkaBroker.at(os.path.join(root, "kafka"))
+    pid = broker.running_elsewhere()
+    if pid is not None:
+        say(
+            f"Kafka broker already running on {broker.run_dir} (pid {pid}, "
+            f"{broker.bootstrap_servers}): using it; this run leaves it running"
+        )
+    else:
+        say(f"Starting Kafka broker on {broker.run_dir} (log: {broker.log_file})")
+        broker.start()
+        say(f"Kafka broker ready on {broker.bootstrap_servers}")
+    broker.create_topics([entity_topic(e) for e in ENTITIES], config=LOCAL_TOPIC_CONFIG)
+    return broker, pid is None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    check_options(parser, a)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
     root = os.path.abspath(a.root)
     settings = PipelineSettings(as_of_date=LIVE_AS_OF)
@@ -139,8 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         a.rate = a.rate or 1000.0
         a.duration = a.duration if a.duration is not None else 120.0
     elif a.import_csv:
-        if not a.mapping:
-            raise SystemExit("--import needs --mapping")
         root = os.path.join(root, "import", os.path.splitext(os.path.basename(a.import_csv))[0])
         feed = False
     landing = os.path.abspath(a.landing or os.path.join(root, "landing"))
@@ -177,19 +232,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.entities = entities
     os.makedirs(landing, exist_ok=True)
     os.makedirs(lakehouse, exist_ok=True)
-    say(f"Landing {landing}\n         Lakehouse {lakehouse}")
-    spark = _spark(lakehouse)
+    broker, owned = (None, False)
+    load_at_start = load()
+    if a.source == "kafka":
+        broker, owned = start_broker(root)
+        opts.kafka_bootstrap_servers = broker.bootstrap_servers
+        opts.feed_dir = str(broker.run_dir)
+        say(f"Broker data {broker.run_dir}\n         Lakehouse {lakehouse}")
+    else:
+        say(f"Landing {landing}\n         Lakehouse {lakehouse}")
     try:
-        run = LiveRun(spark, opts)
-        code = run.run(serve=not a.benchmark, dashboards=not a.benchmark)
-        if a.benchmark:
-            _benchmark_report(spark, run, a, landing)
-        return code
+        spark = _spark(lakehouse)
+        try:
+            run = LiveRun(spark, opts)
+            code = run.run(serve=not a.benchmark, dashboards=not a.benchmark)
+            if a.benchmark:
+                _benchmark_report(spark, run, a, landing, broker, load_at_start)
+            return code
+        finally:
+            spark.stop()
     finally:
-        spark.stop()
+        if owned:
+            say("Stopping the Kafka broker this run started (its log is kept for the next run)")
+            broker.stop()
 
 
-def _benchmark_report(spark, run: LiveRun, a: argparse.Namespace, landing: str) -> None:  # type: ignore[no-untyped-def]
+def _benchmark_report(  # type: ignore[no-untyped-def]
+    spark, run: LiveRun, a: argparse.Namespace, landing: str, broker, load_at_start: str
+) -> None:
     from oms_pipeline.live import benchmark as B
 
     fr = run.tracker.summary()
@@ -197,11 +267,18 @@ def _benchmark_report(spark, run: LiveRun, a: argparse.Namespace, landing: str) 
     first = min((r.landed_at for r in refl), default=0.0)
     last = max((r.gold_at for r in refl), default=0.0)
     rows = sum(r.rows for r in refl)
-    floor = B.parse_floor(spark, landing)
+    if broker is not None:
+        floor = B.parse_floor_events(spark, broker.bootstrap_servers, run.opts.entities)
+    else:
+        floor = B.parse_floor(spark, landing)
+    source = f" --source {a.source}" if a.source != "files" else ""
     result = {
         "measured_at": B.stamp(),
-        "command": f"scripts/run-local --benchmark --rate {a.rate:g} --duration {a.duration:g}",
+        "source": a.source,
+        "command": f"scripts/run-local --benchmark{source} --rate {a.rate:g} "
+        f"--duration {a.duration:g}",
         "machine": B.machine(),
+        "load": {"start": load_at_start, "end": B.load()},
         "rate": a.rate,
         "duration_s": a.duration,
         "tick_s": a.tick,

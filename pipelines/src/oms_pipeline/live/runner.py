@@ -6,6 +6,9 @@ SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta 
 and the feed's state file make the next start resume where this one stopped, also after a kill
 at any instant. A one-shot run (``duration_s=0``) starts no processing-time stream at all: it
 finishes the feed, then processes what landed with availableNow triggers and refreshes Gold.
+
+The feed goes to landing files (the default) or, with ``kafka_bootstrap_servers``, to one Kafka
+topic per entity that bronze reads instead of the landing folders (``io.events``).
 """
 
 from __future__ import annotations
@@ -17,18 +20,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io import landing_files
+from oms_pipeline.io.events import KafkaSource, entity_topic
 from oms_pipeline.io.tables import table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed import FeedConfig
+from oms_pipeline.live.feed_kafka import KafkaSink
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
@@ -62,6 +67,10 @@ class LiveOptions:
     entities: tuple[str, ...] = ENTITIES
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     quiet: bool = False
+    # host:port of the broker the feed publishes to and bronze reads from; None: landing files.
+    kafka_bootstrap_servers: str | None = None
+    # Folder of the feed's position (``feed_writer`` state); None: the landing folder.
+    feed_dir: str | None = None
 
 
 def say(msg: str) -> None:
@@ -75,15 +84,37 @@ def _shown(value: float | int | None, unit: str = "") -> str:
     return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
-def file_landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
-    """(path -> (landing time, rows)) from ``_source_file`` counts; landing time = file mtime."""
+# What a silver batch is counted by for freshness: one landed file, or the records of one topic
+# partition sharing a broker timestamp; ``_landed_at`` is the landing time of both (bronze).
+LANDING_UNIT = ("_source_file", "_kafka_topic", "_kafka_partition", "_landed_at")
+
+
+def landing_units(batch: DataFrame) -> list[Any]:
+    """Rows of (``LANDING_UNIT``..., ``landed_us``, ``count``) of a silver batch (a Spark job)."""
+    landed_us = F.unix_micros(F.col("_landed_at")).alias("landed_us")
+    return (
+        batch.groupBy(*LANDING_UNIT)
+        .agg(F.first(landed_us).alias("landed_us"), F.count("*").alias("count"))
+        .collect()
+    )
+
+
+def landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
+    """(unit -> (landing time in epoch seconds, rows)) from ``landing_units`` rows.
+
+    A unit is a landed file, named by its path, or ``topic/partition@landed_us`` for events;
+    its landing time is bronze's ``_landed_at``: the file's modification time, or the Kafka
+    record timestamp. Rows without a landing time are left out (not measurable).
+    """
     out = {}
     for r in rows:
-        path = unquote(urlparse(r["_source_file"]).path)
-        try:
-            out[path] = (os.stat(path).st_mtime, int(r["count"]))
-        except OSError:
+        if r["landed_us"] is None:
             continue
+        if r["_source_file"] is not None:
+            unit = r["_source_file"]
+        else:
+            unit = f"{r['_kafka_topic']}/{r['_kafka_partition']}@{r['landed_us']}"
+        out[unit] = (r["landed_us"] / 1e6, int(r["count"]))
     return out
 
 
@@ -119,8 +150,12 @@ class LiveRun:
     def _on_silver_batch(
         self, entity: str, batch_id: int, batch: DataFrame, stats: dict[str, int]
     ) -> None:
-        rows = batch.groupBy("_source_file").count().collect()
-        self.tracker.in_silver(file_landing_times(rows), stats)
+        self.tracker.in_silver(landing_times(landing_units(batch)), stats)
+
+    def events(self, entity: str) -> KafkaSource | None:
+        """Where bronze reads ``entity`` from: its topic, or None for its landing folder."""
+        servers = self.opts.kafka_bootstrap_servers
+        return KafkaSource(servers, entity_topic(entity)) if servers else None
 
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -132,7 +167,9 @@ class LiveRun:
     def start_streams(self, trigger: Trigger) -> None:
         for e in self.opts.entities:
             self.queries.append(
-                start_bronze(self.spark, self.loc, e, trigger, use_autoloader=False)
+                start_bronze(
+                    self.spark, self.loc, e, trigger, use_autoloader=False, events=self.events(e)
+                )
             )
         for e in self.opts.entities:
             self.queries.append(
@@ -162,7 +199,11 @@ class LiveRun:
         for e in self.opts.entities:
             if self.stop_event.is_set():
                 return False
-            self._once(start_bronze(self.spark, self.loc, e, once, use_autoloader=False))
+            self._once(
+                start_bronze(
+                    self.spark, self.loc, e, once, use_autoloader=False, events=self.events(e)
+                )
+            )
         for e in self.opts.entities:
             if self.stop_event.is_set():
                 return False
@@ -216,6 +257,8 @@ class LiveRun:
         The walk lists every landed file and reads every bronze checkpoint's file log, so the
         status thread (every second or so) does it only every ``LANDING_WALK_EVERY_S``.
         """
+        if self.opts.kafka_bootstrap_servers:
+            return  # no landing files: the broker's offsets account for the events
         now = time.monotonic()
         if self.landing is None or now - self._landing_at >= max_age_s:
             self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
@@ -280,10 +323,14 @@ class LiveRun:
             if st["gold_refreshes"] or g
             else ("first gold refresh running" if st["gold_running"] else "no gold refresh yet")
         )
+        backlog = (
+            f"backlog {st['pending_files']} record groups"
+            if self.opts.kafka_bootstrap_servers
+            else f"backlog {st['pending_files']} files | skipped files {skipped}"
+        )
         say(
             f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
-            f"quarantined {c['quarantined_rows']} | backlog {st['pending_files']} files | "
-            f"skipped files {skipped} | {gold}"
+            f"quarantined {c['quarantined_rows']} | {backlog} | {gold}"
         )
 
     def publish_dashboard(self) -> None:
@@ -354,12 +401,19 @@ class LiveRun:
                 else "no Gold yet"
             )
         )
+        kept = (
+            f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
+            f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
+        )
+        if self.opts.kafka_bootstrap_servers:
+            return kept + (
+                f"{self.tracker.pending} record groups in silver but not yet in Gold; records "
+                "not yet in bronze stay in the broker (the next start processes them)"
+            )
         self.refresh_landing()
         # Files the bronze stream has not committed yet, and files in silver not yet in Gold.
         not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
-        return (
-            f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
-            f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
+        return kept + (
             f"{not_in_bronze} landed files not yet in bronze and {self.tracker.pending} in silver "
             "but not yet in Gold (the next start processes them)"
         )
@@ -373,7 +427,6 @@ class LiveRun:
         sc.setLocalProperty("spark.scheduler.pool", "gold")
         sc.setJobGroup(GOLD_JOB_GROUP, "Gold refresh and dashboards", interruptOnCancel=False)
         one_shot = o.duration_s == 0
-        until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
             say(f"Dashboards: {self.server.url}")
@@ -383,18 +436,25 @@ class LiveRun:
         if not one_shot:
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
+        # --duration counts from here: the streams are up, the feed starts now.
+        until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed:
+            sink = (
+                KafkaSink(o.kafka_bootstrap_servers, o.seed) if o.kafka_bootstrap_servers else None
+            )
             self.feeder = Feeder(
-                o.landing,
+                o.feed_dir or o.landing,
                 FeedConfig(seed=o.seed),
                 rate=o.rate,
                 tick_s=o.tick_s,
                 batches=o.batches,
                 until=until if o.batches is None else None,
                 paced=not one_shot,
+                sink=sink,
             )
             self.feeder.start()
-            say(f"Feed: {o.rate:g} events/s into {o.landing} (seed {o.seed})")
+            into = f"Kafka at {o.kafka_bootstrap_servers}" if sink else o.landing
+            say(f"Feed: {o.rate:g} events/s into {into} (seed {o.seed})")
         self.state = "running"
         last_dash = 0.0
         reporter = threading.Thread(target=self._report, name="oms-status", daemon=True)
@@ -435,7 +495,8 @@ class LiveRun:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
             self.stop_streams()
-            if not failed:  # every landing file ingested or reported (ops.landing_files)
+            if not failed and not o.kafka_bootstrap_servers:
+                # Every landing file ingested or reported (ops.landing_files).
                 try:
                     report_landing_files(self.spark, self.loc, use_autoloader=False)
                 except Exception as exc:  # the report must not turn a clean stop into a failure
