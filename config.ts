@@ -320,7 +320,7 @@ const groupName = text(/^\S(.*\S)?$/, "a non-empty account group name without su
 const IPV4 = String.raw`(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}`;
 const ipRange = text(
   new RegExp(`^${IPV4}(/([0-9]|[12][0-9]|30))?$`),
-  "an IPv4 address or CIDR range with prefix /0–/30 (Azure Storage rejects /31 and /32)",
+  "an IPv4 address or CIDR range with prefix /0–/30 (write a /31 or /32 as its addresses; Azure Storage rejects them)",
 );
 
 /** An IPv4 CIDR block as numbers: first address, prefix length, size. */
@@ -687,6 +687,9 @@ interface EventKeys {
   readonly eventHubsProducerPrincipalId?: string;
   readonly jobCompute: (typeof JOB_COMPUTES)[number];
   readonly vnetInjection: boolean;
+  readonly eventHubsPublicNetworkAccess: boolean;
+  readonly eventHubsAllowedIpRanges: readonly string[];
+  readonly storagePublicNetworkAccess: boolean;
 }
 
 /**
@@ -714,7 +717,21 @@ function eventsProblems(c: EventKeys): { path: string[]; message: string }[] {
       message: `a Premium namespace has ${EVENT_HUBS_PREMIUM_UNITS.join(", ")} processing units ("Overview of Event Hubs Premium")`,
     });
   }
+  if (!c.eventHubsPublicNetworkAccess && c.eventHubsAllowedIpRanges.length > 0) {
+    out.push({
+      path: ["eventHubsAllowedIpRanges"],
+      message:
+        "lists producer addresses while eventHubsPublicNetworkAccess is false: IP rules only admit public traffic, which is off, so they would admit nothing; allowed: an empty list, or eventHubsPublicNetworkAccess true",
+    });
+  }
   if (!c.eventsSource) return out;
+  if (!c.storagePublicNetworkAccess && c.eventHubsPublicNetworkAccess) {
+    out.push({
+      path: ["eventHubsPublicNetworkAccess"],
+      message:
+        "must be false when eventsSource is true and storagePublicNetworkAccess is false: the events namespace must be as closed as the lake it feeds (producers publish through private endpoints); allowed: false",
+    });
+  }
   if (c.eventHubsNamespaceName === undefined) {
     out.push({
       path: ["eventHubsNamespaceName"],
@@ -800,8 +817,16 @@ export function parseConfig(
             [`${namespace}:${key} is unset: ${issue.message}`]
           : [`${namespace}:${key} is required and has no default; expected ${allowedFor(key)}`];
     }
-    const item = issue.path.length > 1 ? `[${issue.path.slice(1).join("][")}]` : "";
-    return [`${namespace}:${key}${item} = ${JSON.stringify(value)}: ${issue.message}`];
+    if (issue.path.length > 1) {
+      // A list item: show that item, not the whole list.
+      const at = issue.path.slice(1);
+      const shown = at.reduce<unknown>(
+        (v, k) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : v),
+        asList(value),
+      );
+      return [`${namespace}:${key}[${at.join("][")}] = ${JSON.stringify(shown)}: ${issue.message}`];
+    }
+    return [`${namespace}:${key} = ${JSON.stringify(value)}: ${issue.message}`];
   });
   throw new ConfigError(problems);
 }

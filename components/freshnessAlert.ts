@@ -52,39 +52,96 @@ export interface FreshnessLogContract {
  * key is missing or has the wrong type.
  */
 export function readFreshnessLogContract(file: string = OPS_CONTRACT): FreshnessLogContract {
-  const doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: not valid TOML: ${(e as Error).message}`);
+  }
   const fail = (key: string, expected: string): never => {
     throw new Error(`${file}: ${key} must be ${expected}`);
   };
   const text = (v: unknown, key: string): string =>
     typeof v === "string" && v !== "" ? v : fail(key, "a non-empty string");
+  const ident = (v: unknown, key: string): string =>
+    typeof v === "string" && /^[a-z_][a-z0-9_]*$/.test(v)
+      ? v
+      : fail(key, "a lowercase identifier (letters, digits, _)");
   const log = (doc.freshness_log ?? fail("freshness_log", "a table")) as Record<string, unknown>;
   const window = log.p95_window_minutes;
   const properties = (log.properties ?? {}) as Record<string, unknown>;
-  const columns = Array.isArray(log.columns)
-    ? log.columns
-    : fail("freshness_log.columns", "a list");
+  const columns =
+    Array.isArray(log.columns) && log.columns.length > 0
+      ? (log.columns as Record<string, unknown>[])
+      : fail("freshness_log.columns", "a non-empty list");
+  const seen = new Set<string>();
   return {
-    schema: text(doc.schema, "schema"),
-    name: text(log.name, "freshness_log.name"),
+    schema: ident(doc.schema, "schema"),
+    name: ident(log.name, "freshness_log.name"),
     comment: text(log.comment, "freshness_log.comment"),
     properties: Object.fromEntries(
       Object.entries(properties).map(([k, v]) => [k, text(v, `freshness_log.properties.${k}`)]),
     ),
-    columns: columns.map((c: Record<string, unknown>, i: number) => ({
-      name: text(c.name, `freshness_log.columns[${i}].name`),
-      type: text(c.type, `freshness_log.columns[${i}].type`),
-      comment: text(c.comment, `freshness_log.columns[${i}].comment`),
-      nullable:
-        c.nullable === undefined || typeof c.nullable === "boolean"
-          ? c.nullable !== false
-          : fail(`freshness_log.columns[${i}].nullable`, "true or false"),
-    })),
+    columns: columns.map((c, i) => {
+      const at = `freshness_log.columns[${i}]`;
+      const unknown = Object.keys(c)
+        .filter((k) => !COLUMN_KEYS.includes(k))
+        .sort();
+      if (unknown.length > 0)
+        fail(`${at}.${unknown[0]}`, `absent (allowed keys: ${[...COLUMN_KEYS].sort().join(", ")})`);
+      const name = ident(c.name, `${at}.name`);
+      if (seen.has(name)) fail(`${at}.name`, `unique (${name} is declared twice)`);
+      seen.add(name);
+      const type = typeof c.type === "string" && isSparkType(c.type) ? c.type : undefined;
+      return {
+        name,
+        type:
+          type ??
+          fail(`${at}.type`, "a Spark SQL type such as bigint, timestamp, map<string,bigint>"),
+        comment: text(c.comment, `${at}.comment`),
+        nullable:
+          c.nullable === undefined || typeof c.nullable === "boolean"
+            ? c.nullable !== false
+            : fail(`${at}.nullable`, "true or false"),
+      };
+    }),
     p95WindowMinutes:
       Number.isInteger(window) && (window as number) > 0
         ? (window as number)
         : fail("freshness_log.p95_window_minutes", "a positive integer"),
   };
+}
+
+/** The keys a column of the contract may have. */
+const COLUMN_KEYS: readonly string[] = ["name", "type", "comment", "nullable"];
+const SIMPLE_TYPES = new Set(
+  "string boolean binary date timestamp timestamp_ntz tinyint smallint int bigint float double".split(
+    " ",
+  ),
+);
+
+/**
+ * True for a Spark SQL type the contract may use: a simple type, `decimal(p,s)`, `array<T>` or
+ * `map<K,V>` without spaces (as Unity Catalog's column specs want them; the pipeline's
+ * `is_spark_type` accepts the same).
+ */
+export function isSparkType(type: string): boolean {
+  if (SIMPLE_TYPES.has(type) || /^decimal\(\d+,\d+\)$/.test(type)) return true;
+  const inner = /^(array|map)<(.+)>$/.exec(type);
+  if (!inner) return false;
+  const [, kind, args] = inner;
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  [...args].forEach((ch, i) => {
+    depth += ch === "<" || ch === "(" ? 1 : ch === ">" || ch === ")" ? -1 : 0;
+    if (ch === "," && depth === 0) {
+      parts.push(args.slice(start, i));
+      start = i + 1;
+    }
+  });
+  parts.push(args.slice(start));
+  return parts.length === (kind === "array" ? 1 : 2) && parts.every(isSparkType);
 }
 
 /** The freshness log's contract, read once. */

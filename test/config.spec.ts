@@ -166,6 +166,39 @@ describe("configuration", () => {
     );
   });
 
+  it("keeps the events namespace as closed as the lake", () => {
+    // IP rules with public access off would admit nothing.
+    expect(
+      rejection(
+        devRaw({
+          eventHubsPublicNetworkAccess: "false",
+          eventHubsAllowedIpRanges: '["203.0.113.9"]',
+        }),
+      ),
+    ).to.contain(
+      'oms-lakehouse:eventHubsAllowedIpRanges = "[\\"203.0.113.9\\"]": lists producer addresses while eventHubsPublicNetworkAccess is false',
+    );
+    // Prod's stack file closes the namespace before events are switched on.
+    const prod = loadStackConfig("prod").values;
+    expect(prod[`${PROJECT}:eventHubsPublicNetworkAccess`]).to.equal("false");
+    // A closed lake with an open namespace is refused once events are on.
+    const open = rejection(
+      devRaw({
+        eventsSource: "true",
+        eventHubsNamespaceName: "oms-events-dev",
+        eventHubsProducerPrincipalId: "11111111-2222-3333-4444-555555555555",
+        jobCompute: "cluster",
+        vnetInjection: "true",
+        storagePublicNetworkAccess: "false",
+        serverlessStorageAccess: "privateEndpoints",
+        eventHubsPublicNetworkAccess: "true",
+      }),
+    );
+    expect(open).to.contain(
+      'oms-lakehouse:eventHubsPublicNetworkAccess = "true": must be false when eventsSource is true and storagePublicNetworkAccess is false',
+    );
+  });
+
   it("judges the objective against the triggers only once it is valid alone", () => {
     // Out of its own range: that one problem, not a chain of cross-key rules built on it.
     expect(rejection(devRaw({ freshnessObjectiveSeconds: "0" })).split("\n  - ")).to.deep.equal([
@@ -191,8 +224,17 @@ describe("configuration", () => {
     expect(rejection(devRaw({ warehouseAutoStopMins: "0" }))).to.contain(
       'oms-lakehouse:warehouseAutoStopMins = "0": expected an integer between 5 and 1440',
     );
+    // Each bad item is shown alone, not the whole list.
+    const items = rejection(
+      devRaw({ eventHubsAllowedIpRanges: '["10.0.0.0/33", "1.2.3.4", "foo"]' }),
+    );
+    expect(items).to.contain(
+      'oms-lakehouse:eventHubsAllowedIpRanges[0] = "10.0.0.0/33": an IPv4 address or CIDR range',
+    );
+    expect(items).to.contain('oms-lakehouse:eventHubsAllowedIpRanges[2] = "foo": an IPv4 address');
+    expect(items).not.to.contain("[1]");
     expect(rejection(devRaw({ storageAllowedIpRanges: '["10.0.0.0/32"]' }))).to.contain(
-      "oms-lakehouse:storageAllowedIpRanges[0]",
+      'oms-lakehouse:storageAllowedIpRanges[0] = "10.0.0.0/32": an IPv4 address or CIDR range',
     );
     expect(rejection(devRaw({ metastoreId: "not-a-uuid" }))).to.contain(
       "a Unity Catalog metastore id",

@@ -14,6 +14,7 @@ import {
   freshnessAlertMinutes,
   FRESHNESS_LOG,
   freshnessAlertSql,
+  isSparkType,
   OPS_CONTRACT,
   readFreshnessLogContract,
 } from "../components/freshnessAlert";
@@ -172,6 +173,19 @@ describe("freshness log contract", () => {
   };
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  it("accepts the Spark SQL types Unity Catalog columns take, and no others", () => {
+    const ok = [
+      "bigint",
+      "timestamp",
+      "decimal(18,4)",
+      "map<string,bigint>",
+      "array<map<string,int>>",
+    ];
+    const bad = ["bgint", "map<string>", "map<string, bigint>", "array<>", "decimal(18)"];
+    expect(ok.filter(isSparkType)).to.deep.equal(ok);
+    expect(bad.filter(isSparkType)).to.deep.equal([]);
+  });
+
   it("reads the package's contract", () => {
     expect(readFreshnessLogContract(OPS_CONTRACT)).to.deep.equal(FRESHNESS_LOG);
     expect(FRESHNESS_LOG.columns.map((c) => c.name)).to.include.members(["refresh_id", "events"]);
@@ -186,8 +200,21 @@ describe("freshness log contract", () => {
       ],
       [
         good.replace('name = "gold_freshness"', "name = 3"),
-        /freshness_log\.name must be a non-empty string/,
+        /freshness_log\.name must be a lowercase identifier/,
       ],
+      [
+        good.replace('type = "bigint"', 'type = "bgint"'),
+        /freshness_log\.columns\[4\]\.type must be a Spark SQL type/,
+      ],
+      [
+        good.replace('name = "files"', 'name = "rows"'),
+        /freshness_log\.columns\[6\]\.name must be unique/,
+      ],
+      [
+        good.replace("nullable = false", "nulable = false"),
+        /freshness_log\.columns\[0\]\.nulable must be absent/,
+      ],
+      [good.replace("[freshness_log]", "[freshness_log"), /not valid TOML/],
       [good.replace('type = "bigint"', "type = 1"), /freshness_log\.columns\[\d+\]\.type must be/],
       [
         good.replace("nullable = false", 'nullable = "no"'),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
 from oms_pipeline.config import TableLocator
-from oms_pipeline.contracts import CONTRACTS, get_contract
+from oms_pipeline.contracts import CONTRACTS, get_contract, ops
 from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES, constraint_ddl
 from oms_pipeline.jobs import bronze_ingest, gold_refresh, silver
 
@@ -110,3 +112,45 @@ def test_contract_pages_are_up_to_date():
         assert (docs / name).read_text(encoding="utf-8") == text, (
             f"regenerate docs/contracts/{name}"
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("p95_window_minutes = 15", "p95_window_minutes = 1.5"),
+            "p95_window_minutes must be a positive integer",
+        ),
+        (('type = "bigint"', 'type = "bgint"'), r"columns\[4\]\.type must be a Spark SQL type"),
+        (("nullable = false", "nulable = false"), r"columns\[0\]\.nulable must be absent"),
+        (("nullable = false", 'nullable = "no"'), r"columns\[0\]\.nullable must be true or false"),
+        (('name = "files"', 'name = "rows"'), r"columns\[6\]\.name must be unique"),
+        (
+            ('name = "gold_freshness"', 'name = "gold-freshness"'),
+            "freshness_log.name must be a lowercase identifier",
+        ),
+        (('schema = "ops"', ""), "schema must be a lowercase identifier"),
+        (("[freshness_log]", "[freshness_log"), "not valid TOML"),
+    ],
+)
+def test_ops_contract_refuses_what_the_table_cannot_be_built_from(change, message):
+    good = resources.files("oms_pipeline.contracts").joinpath(ops.CONTRACT_FILE).read_text()
+    old, new = change
+    assert old in good
+    with pytest.raises(ValueError, match=message) as err:
+        ops.parse_contract(good.replace(old, new, 1), "ops.toml")
+    assert str(err.value).startswith("ops.toml")
+
+
+def test_ops_contract_is_the_log_table_and_its_types():
+    assert (
+        ops.parse_contract(
+            resources.files("oms_pipeline.contracts").joinpath(ops.CONTRACT_FILE).read_text(), "x"
+        )["freshness_log"]["name"]
+        == ops.FRESHNESS_TABLE
+    )
+    assert [ops.is_spark_type(t) for t in ("map<string,bigint>", "decimal(18,4)", "bgint")] == [
+        True,
+        True,
+        False,
+    ]

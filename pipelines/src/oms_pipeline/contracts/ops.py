@@ -10,6 +10,7 @@ test runs on embedded Spark is the SQL the alert runs on the warehouse.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from typing import Any
@@ -20,12 +21,97 @@ CONTRACT_FILE = "ops.toml"
 ALERT_TEMPLATE = "freshness_alert.sql"
 
 
-def _contract() -> dict[str, Any]:
-    text = resources.files("oms_pipeline.contracts").joinpath(CONTRACT_FILE).read_text()
-    return tomllib.loads(text)
+# What the contract may say, checked alike by the stack (``readFreshnessLogContract``).
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+SIMPLE_TYPES = frozenset(
+    {
+        *("string", "boolean", "binary", "date", "timestamp", "timestamp_ntz"),
+        *("tinyint", "smallint", "int", "bigint", "float", "double"),
+    }
+)
+COLUMN_KEYS = frozenset({"name", "type", "comment", "nullable"})
 
 
-_CONTRACT = _contract()
+def is_spark_type(text: str) -> bool:
+    """True for a Spark SQL type the contract may use: a simple type, ``decimal(p,s)``,
+    ``array<T>`` or ``map<K,V>`` (no spaces, as Unity Catalog's column specs want them)."""
+    if text in SIMPLE_TYPES or re.fullmatch(r"decimal\(\d+,\d+\)", text):
+        return True
+    inner = re.fullmatch(r"(array|map)<(.+)>", text)
+    if not inner:
+        return False
+    kind, args = inner.groups()
+    depth, parts, start = 0, [], 0
+    for i, ch in enumerate(args):
+        depth += {"<": 1, ">": -1, "(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(args[start:i])
+            start = i + 1
+    parts.append(args[start:])
+    return len(parts) == (1 if kind == "array" else 2) and all(map(is_spark_type, parts))
+
+
+def parse_contract(text: str, where: str) -> dict[str, Any]:
+    """The ops contract in ``text`` (TOML), checked. Raises ValueError naming ``where`` and the
+    key for a contract the table cannot be built from: a missing or mistyped key, a name that is
+    not a lowercase identifier or is declared twice, a type Spark SQL does not have, an unknown
+    column key (``nulable``)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where}: not valid TOML: {exc}") from exc
+
+    def fail(key: str, expected: str) -> ValueError:
+        return ValueError(f"{where}: {key} must be {expected}")
+
+    def ident(value: object, key: str) -> str:
+        if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
+            raise fail(key, "a lowercase identifier (letters, digits, _)")
+        return value
+
+    ident(doc.get("schema"), "schema")
+    log = doc.get("freshness_log")
+    if not isinstance(log, dict):
+        raise fail("freshness_log", "a table")
+    ident(log.get("name"), "freshness_log.name")
+    if not isinstance(log.get("comment"), str) or not log["comment"]:
+        raise fail("freshness_log.comment", "a non-empty string")
+    window = log.get("p95_window_minutes")
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
+        raise fail("freshness_log.p95_window_minutes", "a positive integer")
+    for k, v in log.get("properties", {}).items():
+        if not isinstance(v, str):
+            raise fail(f"freshness_log.properties.{k}", "a string")
+    columns = log.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise fail("freshness_log.columns", "a non-empty list")
+    seen: set[str] = set()
+    for i, c in enumerate(columns):
+        at = f"freshness_log.columns[{i}]"
+        unknown = sorted(set(c) - COLUMN_KEYS)
+        if unknown:
+            raise fail(
+                f"{at}.{unknown[0]}", f"absent (allowed keys: {', '.join(sorted(COLUMN_KEYS))})"
+            )
+        name = ident(c.get("name"), f"{at}.name")
+        if name in seen:
+            raise fail(f"{at}.name", f"unique ({name} is declared twice)")
+        seen.add(name)
+        if not isinstance(c.get("type"), str) or not is_spark_type(c["type"]):
+            raise fail(
+                f"{at}.type", "a Spark SQL type such as bigint, timestamp, map<string,bigint>"
+            )
+        if not isinstance(c.get("comment"), str) or not c["comment"]:
+            raise fail(f"{at}.comment", "a non-empty string")
+        if not isinstance(c.get("nullable", True), bool):
+            raise fail(f"{at}.nullable", "true or false")
+    return doc
+
+
+_CONTRACT = parse_contract(
+    resources.files("oms_pipeline.contracts").joinpath(CONTRACT_FILE).read_text(),
+    f"oms_pipeline/contracts/{CONTRACT_FILE}",
+)
 OPS_SCHEMA: str = _CONTRACT["schema"]
 # One row per Gold refresh: the landing -> Gold lag of the records it published.
 _FRESHNESS = _CONTRACT["freshness_log"]
@@ -41,8 +127,10 @@ FRESHNESS_COLUMNS: tuple[Column, ...] = tuple(
 
 
 def freshness_ddl() -> str:
-    """The table's columns as a Spark DDL string (``name type, ...``)."""
-    return ", ".join(f"`{c.name}` {c.type}" for c in FRESHNESS_COLUMNS)
+    """The table's columns as a Spark DDL string (``name type [NOT NULL], ...``)."""
+    return ", ".join(
+        f"`{c.name}` {c.type}{'' if c.nullable else ' NOT NULL'}" for c in FRESHNESS_COLUMNS
+    )
 
 
 def freshness_alert_sql(table: str, objective_seconds: int) -> str:

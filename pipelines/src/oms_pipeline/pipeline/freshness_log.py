@@ -9,7 +9,8 @@ the landing file's modification time, or the Kafka record timestamp of an event)
 - ``order_lines``: inserted and updated rows carry their record's lineage themselves;
 - ``customers``: inserted versions carry it (an update only closes an older version's range);
 - ``shipments`` / ``inventory_stock`` (current state per key): inserted and updated states carry
-  the lineage of the latest-ingested event that made them.
+  the lineage of the event that made them (of the last-ingested ones, the earliest landed:
+  ``transforms.silver.latest_record``), one record per state row.
 
 Gold reads each change feed up to its latest version, which a Silver commit landing during the
 refresh can move past the version it records; such rows are counted by the next refresh, so
@@ -119,7 +120,11 @@ def refresh_row(
         records.select("_source_file", "_landed_at", lag.alias("lag"))
         .agg(
             F.count_distinct("_source_file").alias("files"),
-            F.count_if(F.col("_source_file").isNull()).alias("events"),
+            # An event has no file but a landing time (its record timestamp); a row with
+            # neither predates the lineage and is only counted as without a landing time.
+            F.count_if(F.col("_source_file").isNull() & F.col("_landed_at").isNotNull()).alias(
+                "events"
+            ),
             F.count("lag").alias("rows"),
             F.count_if(F.col("_landed_at").isNull()).alias("rows_without_landing_time"),
             F.min("lag").alias("min_lag_seconds"),

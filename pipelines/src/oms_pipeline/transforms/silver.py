@@ -125,10 +125,14 @@ STATE_LINEAGE = ("_source_file", "_landed_at")
 
 
 def latest_record(events: DataFrame, keys: list[str]) -> DataFrame:
-    """Per key, ``STATE_LINEAGE`` of its latest-ingested event (ties: the later file name): the
-    record whose arrival made the key's current state. Columns: ``keys`` + ``STATE_LINEAGE``."""
+    """Per key, ``STATE_LINEAGE`` of the record whose arrival made its current state: among the
+    events ingested last (one bronze batch can bring several), the one that landed first, so the
+    state's landing -> Gold lag is that of the slowest record it publishes, never understated.
+    Columns: ``keys`` + ``STATE_LINEAGE``."""
     lineage = F.struct(*STATE_LINEAGE)
-    order = F.struct("_ingested_at", F.coalesce(F.col("_source_file"), F.lit("")))
+    # Earliest landing first; an unknown landing time last; then the file name, for determinism.
+    earliest = F.coalesce(-F.unix_micros("_landed_at"), F.lit(-(2**62)))
+    order = F.struct("_ingested_at", earliest, F.coalesce(F.col("_source_file"), F.lit("")))
     return events.groupBy(*keys).agg(F.max_by(lineage, order).alias("__r")).select(*keys, "__r.*")
 
 
