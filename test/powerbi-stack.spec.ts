@@ -309,7 +309,7 @@ describe("Power BI configuration", () => {
     expect(
       rejection({ powerbiViewerGroupIds: JSON.stringify([VIEWERS[0], "oms-bi-readers"]) }),
     ).to.contain(
-      'oms-lakehouse:powerbiViewerGroupIds[1] = "[\\"0f0f0f0f-1111-4222-8333-444444444444\\",\\"oms-bi-readers\\"]": an Entra security group object id (GUID)',
+      'oms-lakehouse:powerbiViewerGroupIds[1] = "oms-bi-readers": an Entra security group object id (GUID)',
     );
     expect(rejection({ powerbiViewerGroupIds: "oms-bi-readers" })).to.contain(
       "expected a list of Entra security group object ids (GUIDs)",
