@@ -12,7 +12,7 @@ from oms_pipeline.config import PipelineSettings
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.transforms import gold as G
 from oms_pipeline.transforms import silver as S
-from oms_pipeline.transforms.bronze import parse_json_lines
+from oms_pipeline.transforms.bronze import bronze_schema, parse_json_lines
 from oms_pipeline.transforms.validate import quarantine_rows, typed_valid, validate
 
 SETTINGS = PipelineSettings()
@@ -27,9 +27,19 @@ def _lines(spark: SparkSession, values: list[str]):
 
 
 def _bronze(spark, entity, values):
-    df = parse_json_lines(_lines(spark, values), get_contract(entity))
-    return df.withColumn("_ingested_at", F.lit(NOW)).withColumn(
-        "_batch_id", F.lit(0).cast("bigint")
+    """Lines as the bronze table holds them: every ``bronze_schema`` column, the event lineage
+    null (a landed file's record)."""
+    contract = get_contract(entity)
+    df = (
+        parse_json_lines(_lines(spark, values), contract)
+        .withColumn("_ingested_at", F.lit(NOW))
+        .withColumn("_batch_id", F.lit(0).cast("bigint"))
+    )
+    return df.select(
+        *[
+            F.col(f.name) if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in bronze_schema(contract).fields
+        ]
     )
 
 
