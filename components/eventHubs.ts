@@ -1,6 +1,6 @@
 /**
  * Real-time OMS events: the Event Hubs namespace the OMS publishes to, one event hub (Kafka
- * topic) per OMS entity with a consumer group for the pipeline, and the identities around it —
+ * topic) per OMS entity, and the identities around it —
  * a Unity Catalog service credential on the access connector's managed identity (what the
  * bronze Kafka source authenticates with), *Azure Event Hubs Data Receiver* for that identity and
  * *Azure Event Hubs Data Sender* for the OMS producer, each on exactly the hubs. Entra ID only:
@@ -25,9 +25,6 @@ export const EVENT_HUBS_ROLES = {
  * `<namespace>.servicebus.windows.net:9093` over SASL_SSL).
  */
 export const KAFKA_PORT = 9093;
-
-/** Name of the pipeline's consumer group on every hub. */
-export const PIPELINE_CONSUMER_GROUP = "oms-pipeline";
 
 /** `<namespace>.servicebus.windows.net`, the namespace's host name in the public Azure cloud. */
 export const namespaceHost = (namespaceName: string): string =>
@@ -96,8 +93,6 @@ export class OmsEventHubs extends pulumi.ComponentResource {
   public readonly kafkaBootstrapServers: pulumi.Output<string>;
   /** Hub (Kafka topic) name by entity. */
   public readonly hubNames: Readonly<Record<string, pulumi.Output<string>>>;
-  /** Consumer group of the pipeline on every hub. */
-  public readonly consumerGroupName: string;
   /** Name of the Unity Catalog service credential the Kafka source authenticates with. */
   public readonly serviceCredentialName: pulumi.Output<string>;
 
@@ -163,18 +158,11 @@ export class OmsEventHubs extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      // The pipeline's own group, so its reads never share a position with another reader.
-      new eventhub.ConsumerGroup(
-        `${name}-${entity}-pipeline`,
-        {
-          consumerGroupName: PIPELINE_CONSUMER_GROUP,
-          eventHubName: hub.name,
-          namespaceName: namespace.name,
-          resourceGroupName: args.resourceGroupName,
-          userMetadata: "OMS lakehouse bronze Kafka source",
-        },
-        { parent: this },
-      );
+      // No Event Hubs consumer group: Kafka clients never use one. Kafka consumer groups on Event
+      // Hubs are distinct and created by the clients themselves ("Frequently asked questions -
+      // Event Hubs for Apache Kafka": Event Hubs consumer group vs. Kafka consumer group), and
+      // the bronze source joins none: Spark's Kafka source assigns the partitions itself and
+      // keeps its offsets in the stream's checkpoint.
       // Scoped to the hub, not the namespace: each identity reaches exactly the entity topics.
       const receiver = assignBuiltInRole(
         `${name}-${entity}-receiver`,
@@ -234,7 +222,6 @@ export class OmsEventHubs extends pulumi.ComponentResource {
     this.namespaceFqdn = pulumi.output(host);
     this.kafkaBootstrapServers = pulumi.output(`${host}:${KAFKA_PORT}`);
     this.hubNames = Object.fromEntries(entities.map((entity) => [entity, pulumi.output(entity)]));
-    this.consumerGroupName = PIPELINE_CONSUMER_GROUP;
     this.serviceCredentialName = credential.name;
     this.registerOutputs({
       namespaceFqdn: this.namespaceFqdn,

@@ -145,9 +145,10 @@ def test_first_run_ingests_every_published_record_and_reaches_gold(
     assert all(r.latency_s > 0 for r in t.reflected)
     # Freshness starts at the broker's timestamp (bronze ``_landed_at``), not a file's.
     assert all("@" in r.path for r in t.reflected)
-    assert first_run.feeder is not None and first_run.feeder.progress.events_this_run == len(
-        records
-    )
+    progress = first_run.feeder.progress if first_run.feeder else None
+    assert progress is not None and progress.events_this_run == len(records)
+    # One record per feed line: the feed counts what it delivered as records, not files.
+    assert (progress.delivered_as, progress.delivered_this_run) == ("records", len(records))
 
 
 def test_a_second_run_resumes_the_feed_and_the_streams(spark, broker, root: Path, first_run):
@@ -200,15 +201,20 @@ def test_an_interrupted_batch_is_finished_without_a_record_twice(broker, servers
     assert sorted(seen) == want and set(seen.values()) == {1}
 
 
-def test_the_run_stops_only_the_broker_it_started(monkeypatch, root: Path, broker, tmp_path):
+def test_the_run_stops_only_the_broker_it_started(
+    monkeypatch, root: Path, broker, tmp_path, capsys
+):
     def no_spark(_lakehouse: str):
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(cli, "_spark", no_spark)
-    # A broker already running under <root>/kafka: used, and left running.
+    # A broker already running under <root>/kafka: used, and left running, with a reminder.
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["--source", "kafka", "--root", str(root), "--port", "0"])
     assert broker.running
+    assert f"left running, as this run found it; stop it with: kill $(cat {broker.pid_file})" in (
+        capsys.readouterr().out
+    )
     # None running there: the run starts one and stops it.
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["--source", "kafka", "--root", str(tmp_path), "--port", "0"])
@@ -216,6 +222,33 @@ def test_the_run_stops_only_the_broker_it_started(monkeypatch, root: Path, broke
     assert (tmp_path / "kafka" / "data" / "meta.properties").exists()
     assert started.running_elsewhere() is None
     assert not (tmp_path / "kafka" / "broker.pid").exists()
+
+
+def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
+    monkeypatch, tmp_path, capsys
+):
+    # While the broker starts: its JVM runs, then the interrupt arrives.
+    def interrupted(self) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KafkaBroker, "_wait_ready", interrupted)
+    monkeypatch.setattr(cli, "_spark", lambda _l: pytest.fail("Spark started"))
+    assert cli.main(["--source", "kafka", "--root", str(tmp_path / "a"), "--port", "0"]) == 130
+    started = KafkaBroker.at(tmp_path / "a" / "kafka")
+    assert not started.pid_file.exists() and started.running_elsewhere() is None
+    assert "Interrupted while starting: nothing processed" in capsys.readouterr().out
+    monkeypatch.undo()
+
+    # While Spark starts: the broker the run started is stopped.
+    def spark_interrupted(_lakehouse: str):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_spark", spark_interrupted)
+    assert cli.main(["--source", "kafka", "--root", str(tmp_path / "b"), "--port", "0"]) == 130
+    out = capsys.readouterr().out
+    assert "Stopping the Kafka broker this run started" in out
+    assert "Interrupted while starting" in out
+    assert not (tmp_path / "b" / "kafka" / "broker.pid").exists()
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.live import feed_writer as W
 from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
 from oms_pipeline.live.feeder import Feeder
@@ -50,6 +51,12 @@ def test_feeder_resumes_an_interrupted_batch_with_its_original_size(tmp_path: Pa
         text = Path(W.batch_file(landing, entity, 3, 1)).read_text()
         assert text == "\n".join(rows) + "\n"
     assert W.read_state(landing).next_batch == 3
+    # What this run delivered is counted in files: batch 1's files but orders', and batch 2's.
+    batch_2 = [e for e in ENTITIES if Path(W.batch_file(landing, e, 3, 2)).exists()]
+    assert (f.progress.delivered_as, f.progress.delivered_this_run) == (
+        "files",
+        len(partial) - 1 + len(batch_2),
+    )
     assert sum(len(v) for v in batch_events(cfg, catalog(cfg), 2, 500).values()) >= 500
     assert len(Path(W.batch_file(landing, "orders", 3, 2)).read_text().splitlines()) > 100
     assert not list(tmp_path.glob("*/.*.tmp"))

@@ -196,7 +196,7 @@ class KafkaBroker:
         return self.run_dir / "broker.log"
 
     @property
-    def _pid_file(self) -> Path:
+    def pid_file(self) -> Path:
         return self.run_dir / "broker.pid"
 
     def _server_properties(self) -> str:
@@ -258,7 +258,7 @@ class KafkaBroker:
         if self.running:
             return None
         try:
-            pid = int(self._pid_file.read_text(encoding="utf-8").strip())
+            pid = int(self.pid_file.read_text(encoding="utf-8").strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except (FileNotFoundError, ValueError):
             return None
@@ -288,7 +288,7 @@ class KafkaBroker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self._pid_file.write_text(str(self._proc.pid), encoding="utf-8")
+        self.pid_file.write_text(str(self._proc.pid), encoding="utf-8")
         atexit.register(self.stop)
         self._wait_ready()
         return self
@@ -344,7 +344,7 @@ class KafkaBroker:
                 proc.kill()
                 proc.wait()
         with contextlib.suppress(FileNotFoundError):
-            self._pid_file.unlink()
+            self.pid_file.unlink()
 
     def kill(self) -> None:
         """SIGKILL the broker (a crash): no controlled shutdown, data as the crash left it."""

@@ -175,7 +175,11 @@ def start_broker(root: str):  # type: ignore[no-untyped-def]
         )
     else:
         say(f"Starting Kafka broker on {broker.run_dir} (log: {broker.log_file})")
-        broker.start()
+        try:
+            broker.start()
+        except KeyboardInterrupt:
+            broker.stop()  # a Ctrl-C while it starts leaves no broker behind
+            raise
         say(f"Kafka broker ready on {broker.bootstrap_servers}")
     broker.create_topics([entity_topic(e) for e in ENTITIES], config=LOCAL_TOPIC_CONFIG)
     return broker, pid is None
@@ -185,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     check_options(parser, a)
-    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
+    # kill -USR1 <pid> prints every thread's stack (to the process's own stderr)
+    faulthandler.register(signal.SIGUSR1, file=sys.__stderr__)
     root = os.path.abspath(a.root)
     settings = PipelineSettings(as_of_date=LIVE_AS_OF)
     entities = None
@@ -232,8 +237,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.entities = entities
     os.makedirs(landing, exist_ok=True)
     os.makedirs(lakehouse, exist_ok=True)
-    broker, owned = (None, False)
     load_at_start = load()
+    try:
+        return _run(a, opts, root, landing, lakehouse, load_at_start)
+    except KeyboardInterrupt:
+        # Before the run's own signal handling is installed (broker or Spark starting): nothing
+        # was processed, and what started has been stopped.
+        say("Interrupted while starting: nothing processed (the next start begins from here)")
+        return 130
+
+
+def _run(  # type: ignore[no-untyped-def]
+    a: argparse.Namespace,
+    opts: LiveOptions,
+    root: str,
+    landing: str,
+    lakehouse: str,
+    load_at_start: str,
+) -> int:
+    broker, owned = (None, False)
     if a.source == "kafka":
         broker, owned = start_broker(root)
         opts.kafka_bootstrap_servers = broker.bootstrap_servers
@@ -255,6 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if owned:
             say("Stopping the Kafka broker this run started (its log is kept for the next run)")
             broker.stop()
+        elif broker is not None:
+            say(
+                f"Kafka broker on {broker.bootstrap_servers} left running, as this run found it; "
+                f"stop it with: kill $(cat {broker.pid_file})"
+            )
 
 
 def _benchmark_report(  # type: ignore[no-untyped-def]

@@ -20,6 +20,8 @@ def record_key(seed: int, n: int, entity: str, line: int) -> bytes:
 class KafkaSink:
     """Publishes feed batches to a broker (``feeder.Sink``); returns the records published."""
 
+    unit = "records"
+
     def __init__(self, bootstrap_servers: str, seed: int) -> None:
         self.bootstrap_servers, self.seed = bootstrap_servers, seed
         self.publisher = Publisher(bootstrap_servers)

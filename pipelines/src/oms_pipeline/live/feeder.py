@@ -21,11 +21,15 @@ class FeedProgress:
     next_batch: int = 0
     events_this_run: int = 0
     events_total: int = 0
-    files_this_run: int = 0
+    # What the sink delivered this run, in its unit: landing files, or Kafka records.
+    delivered_this_run: int = 0
+    delivered_as: str = "files"
     done: bool = False
 
 
 class Sink(Protocol):
+    unit: str  # what ``write`` counts: "files" or "records"
+
     def write(self, n: int, lines: dict[str, list[str]], *, resumed: bool) -> int:
         """Deliver batch ``n`` (entity -> lines); ``resumed``: an earlier attempt at the same
         batch was interrupted, deliver only what it did not. Returns the units delivered."""
@@ -42,6 +46,7 @@ class FileSink:
 
     landing: str
     seed: int
+    unit = "files"
 
     def write(self, n: int, lines: dict[str, list[str]], *, resumed: bool) -> int:
         # write_batch skips the files already there, so a resumed batch needs nothing else.
@@ -77,7 +82,7 @@ class Feeder(threading.Thread):
         self.sink = sink or FileSink(landing, cfg.seed)
         self.batches, self.until, self.paced = batches, until, paced
         self.stop_event = threading.Event()
-        self.progress = FeedProgress()
+        self.progress = FeedProgress(delivered_as=self.sink.unit)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -119,7 +124,7 @@ class Feeder(threading.Thread):
             p = self.progress
             p.next_batch, p.events_total = state.next_batch, state.events_written
             p.events_this_run += events
-            p.files_this_run += written
+            p.delivered_this_run += written
             next_at += self.tick_s
             if self.paced:
                 self.stop_event.wait(max(0.0, next_at - time.monotonic()))

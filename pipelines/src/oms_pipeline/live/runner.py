@@ -434,6 +434,7 @@ class LiveRun:
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
         if not one_shot:
+            say(f"Starting {2 * len(o.entities)} streams (bronze and silver per entity)")
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
         # --duration counts from here: the streams are up, the feed starts now.
@@ -494,6 +495,8 @@ class LiveRun:
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
+            if self.queries:
+                say("Stopping the streams after their micro-batches in progress")
             self.stop_streams()
             if not failed and not o.kafka_bootstrap_servers:
                 # Every landing file ingested or reported (ops.landing_files).
@@ -504,6 +507,7 @@ class LiveRun:
             if drained and dashboards:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
+            self.collect_progress()  # the last line shows the counts the run ends with
             st = self.publish_status()
             self.print_status(st)
             if self.server is not None:
