@@ -12,11 +12,22 @@ from pyspark.sql.types import StructType
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts import get_contract
-from oms_pipeline.contracts.ops import FRESHNESS_TABLE, freshness_alert_sql, freshness_ddl
+from oms_pipeline.contracts.ops import (
+    FRESHNESS_COLUMNS,
+    FRESHNESS_COMMENT,
+    FRESHNESS_PROPERTIES,
+    FRESHNESS_TABLE,
+    freshness_alert_sql,
+    freshness_ddl,
+)
 from oms_pipeline.io.tables import append, ensure_table, read_table
 from oms_pipeline.live.runner import LiveOptions, LiveRun
 from oms_pipeline.pipeline.bronze import run_bronze
-from oms_pipeline.pipeline.freshness_log import recent_refreshes, record_refresh
+from oms_pipeline.pipeline.freshness_log import (
+    prepare_freshness_log,
+    recent_refreshes,
+    record_refresh,
+)
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger
@@ -59,7 +70,27 @@ def process(spark: SparkSession, loc: TableLocator, at: dt.datetime) -> dict:
     run_bronze(spark, loc, ENTITIES, ONCE, use_autoloader=False)
     run_silver(spark, loc, PipelineSettings(), ENTITIES, ONCE)
     report = refresh_gold(spark, loc, PipelineSettings())
+    prepare_freshness_log(spark, loc)  # a job's start; idempotent
     return record_refresh(spark, loc, report, published_at=at)
+
+
+def test_the_log_is_prepared_as_the_contract_declares_it_and_older_logs_gain_columns(spark, loc):
+    schema = spark.createDataFrame([], freshness_ddl()).schema
+    older = StructType([f for f in schema.fields if f.name != "events"])
+    ensure_table(spark, loc, "ops", FRESHNESS_TABLE, older)
+    prepare_freshness_log(spark, loc)
+    assert "events" in read_table(spark, loc, "ops", FRESHNESS_TABLE).columns
+
+    fresh = TableLocator(
+        lakehouse_root=loc.lakehouse_root + "-fresh", landing_root=loc.landing_root
+    )
+    prepare_freshness_log(spark, fresh)
+    table = f"delta.`{fresh.name('ops', FRESHNESS_TABLE)}`"
+    detail = spark.sql(f"DESCRIBE DETAIL {table}").first()
+    assert detail["description"] == FRESHNESS_COMMENT
+    assert {k: detail["properties"].get(k) for k in FRESHNESS_PROPERTIES} == FRESHNESS_PROPERTIES
+    nullable = {f.name: f.nullable for f in read_table(spark, fresh, "ops", FRESHNESS_TABLE).schema}
+    assert nullable == {c.name: c.nullable for c in FRESHNESS_COLUMNS}
 
 
 def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
@@ -193,7 +224,7 @@ OBJECTIVE = 60
 def verdict(spark: SparkSession, loc: TableLocator, rows: list[tuple[float, float | None]]):
     """The alert query's verdicts over a log whose refreshes were ``seconds_ago`` with ``p95``."""
     schema = spark.createDataFrame([], freshness_ddl()).schema
-    ensure_table(spark, loc, "ops", FRESHNESS_TABLE, schema)
+    prepare_freshness_log(spark, loc)
     now = dt.datetime.now(UTC)
     data = [
         {

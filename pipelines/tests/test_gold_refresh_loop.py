@@ -95,6 +95,8 @@ def test_main_refreshes_once_by_default_and_every_interval_with_processing_time(
     monkeypatch.setattr(job, "get_spark", lambda name: object())
     monkeypatch.setattr(gold, "refresh_gold", fake_refresh)
     monkeypatch.setattr(freshness_log, "record_refresh", fake_record)
+    prepared: list[object] = []
+    monkeypatch.setattr(freshness_log, "prepare_freshness_log", lambda s, loc: prepared.append(loc))
     slept: list[float] = []
     monkeypatch.setattr(job.time, "sleep", slept.append)
     base = ["--lakehouse-root", str(tmp_path), "--apply-constraints", "off"]
@@ -106,8 +108,8 @@ def test_main_refreshes_once_by_default_and_every_interval_with_processing_time(
     assert job.main([*argv, "10 seconds", "--max-refreshes", "3"]) == 0
     # Only the first tick of the loop is a full refresh; the rest are incremental.
     assert calls == [True, False, False]
-    # Every refresh, the first included, is logged in the freshness log.
-    assert len(logged) == 4
+    # Every refresh, the first included, is logged in the freshness log, prepared once a run.
+    assert len(logged) == 4 and len(prepared) == 2
     assert len(slept) == 2 and all(0 < s <= 10 for s in slept)
     with pytest.raises(SystemExit):
         job.main([*base, "--trigger", "processingTime", "--processing-time", "soon"])

@@ -25,7 +25,7 @@ from oms_pipeline.io.tables import read_table
 from oms_pipeline.live import cli
 from oms_pipeline.live import feed_writer as W
 from oms_pipeline.live.broker import KafkaBroker
-from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
+from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feed_kafka import KafkaSink, record_key
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.runner import LiveOptions, LiveRun
@@ -60,7 +60,7 @@ def topic_records(spark: SparkSession, broker: KafkaBroker) -> list[tuple]:
 def expected_records(seed: int, batches: range, size: int) -> list[tuple[str, str, str]]:
     """(topic, key, value) of every line of the feed's batches, from the feed itself."""
     cfg = FeedConfig(seed=seed)
-    cat = catalog(cfg)
+    cat = master_data(cfg)
     return sorted(
         (entity_topic(e), record_key(seed, n, e, i).decode(), line)
         for n in batches
@@ -167,8 +167,8 @@ def test_an_interrupted_batch_is_finished_without_a_record_twice(broker, servers
     cfg = FeedConfig(seed=seed)
     sink = KafkaSink(servers, seed)  # on the topics the run creates
     # A feed published batch 0, then died while publishing batch 1 (size 30): only orders went.
-    sink.write(0, batch_events(cfg, catalog(cfg), 0, 30), resumed=False)
-    sink.write(1, {"orders": batch_events(cfg, catalog(cfg), 1, 30)["orders"]}, resumed=False)
+    sink.write(0, batch_events(cfg, master_data(cfg), 0, 30), resumed=False)
+    sink.write(1, {"orders": batch_events(cfg, master_data(cfg), 1, 30)["orders"]}, resumed=False)
     W.write_state(str(tmp_path), W.FeedState(next_batch=1, pending_batch=1, pending_events=30))
     feeder = Feeder(
         str(tmp_path), cfg, rate=30, tick_s=1, batches=3, until=None, paced=False, sink=sink

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.live import feed_writer as W
-from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
+from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import MEASURES, evaluate_sets, time_bucket
@@ -24,8 +24,8 @@ from oms_pipeline.live.server import DashboardServer, Snapshot
 
 def test_feed_batches_are_deterministic_and_distinct() -> None:
     cfg = FeedConfig(seed=3)
-    cat = catalog(cfg)
-    assert batch_events(cfg, cat, 4, 100) == batch_events(cfg, catalog(cfg), 4, 100)
+    cat = master_data(cfg)
+    assert batch_events(cfg, cat, 4, 100) == batch_events(cfg, master_data(cfg), 4, 100)
     a, b = batch_events(cfg, cat, 4, 100), batch_events(cfg, cat, 5, 100)
     ids = lambda lines: {  # noqa: E731
         json.loads(x)["order_id"] for x in lines["orders"] if x.startswith('{"')
@@ -39,8 +39,8 @@ def test_feeder_resumes_an_interrupted_batch_with_its_original_size(tmp_path: Pa
     landing = str(tmp_path)
     cfg = FeedConfig(seed=3)
     # A run wrote batch 0, then died while writing batch 1 (size 30): only orders landed.
-    W.write_batch(landing, 3, 0, batch_events(cfg, catalog(cfg), 0, 30))
-    partial = batch_events(cfg, catalog(cfg), 1, 30)
+    W.write_batch(landing, 3, 0, batch_events(cfg, master_data(cfg), 0, 30))
+    partial = batch_events(cfg, master_data(cfg), 1, 30)
     W.write_batch(landing, 3, 1, {"orders": partial["orders"]})
     W.write_state(landing, W.FeedState(next_batch=1, pending_batch=1, pending_events=30))
 
@@ -57,7 +57,7 @@ def test_feeder_resumes_an_interrupted_batch_with_its_original_size(tmp_path: Pa
         "files",
         len(partial) - 1 + len(batch_2),
     )
-    assert sum(len(v) for v in batch_events(cfg, catalog(cfg), 2, 500).values()) >= 500
+    assert sum(len(v) for v in batch_events(cfg, master_data(cfg), 2, 500).values()) >= 500
     assert len(Path(W.batch_file(landing, "orders", 3, 2)).read_text().splitlines()) > 100
     assert not list(tmp_path.glob("*/.*.tmp"))
 

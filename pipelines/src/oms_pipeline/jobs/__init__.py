@@ -1,1 +1,2 @@
-"""Job entry points (what a Databricks ``spark_python_task`` runs): parse, get a session, call."""
+"""Job entry points (the console scripts a Databricks ``python_wheel_task`` calls): parse, get a
+session, call."""

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as e:
         parser.error(f"--processing-time: {e}")
     from oms_pipeline.io.constraints import apply_gold_comments, apply_gold_constraints
-    from oms_pipeline.pipeline.freshness_log import record_refresh
+    from oms_pipeline.pipeline.freshness_log import prepare_freshness_log, record_refresh
     from oms_pipeline.pipeline.gold import refresh_gold
 
     spark = get_spark("oms-gold-refresh")
@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if apply and not loc.catalog:
         raise SystemExit("--apply-constraints on needs --catalog (Unity Catalog)")
+    prepare_freshness_log(spark, loc)  # once: each refresh below only appends its row
     # Keys and comments are declared once per refresh that could have created a table: after
     # the first refresh (or a full one), not on every tick of the loop.
     first = True

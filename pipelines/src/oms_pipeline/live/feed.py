@@ -45,15 +45,15 @@ def _ts(t: dt.datetime) -> str:
 
 
 @dataclass(frozen=True)
-class Catalog:
-    """The fixed world of a seed: customers and products."""
+class MasterData:
+    """The master data of a seed: its customers and products (fixed for the seed)."""
 
     customers: tuple[dict, ...]
     products: tuple[dict, ...]
 
 
-def catalog(cfg: FeedConfig) -> Catalog:
-    rng = random.Random(f"catalog:{cfg.seed}")
+def master_data(cfg: FeedConfig) -> MasterData:
+    rng = random.Random(f"catalog:{cfg.seed}")  # the label is part of the seed: kept as is
     customers = tuple(
         {
             "customer_id": f"C{i + 1:05d}",
@@ -75,7 +75,7 @@ def catalog(cfg: FeedConfig) -> Catalog:
         }
         for j in range(cfg.products)
     )
-    return Catalog(customers, products)
+    return MasterData(customers, products)
 
 
 def _malformed(rng: random.Random, line: str) -> str:
@@ -90,7 +90,7 @@ def _malformed(rng: random.Random, line: str) -> str:
     return json.dumps(r, sort_keys=True)
 
 
-def batch_events(cfg: FeedConfig, cat: Catalog, n: int, target: int) -> dict[str, list[str]]:
+def batch_events(cfg: FeedConfig, cat: MasterData, n: int, target: int) -> dict[str, list[str]]:
     """JSON lines per entity for batch ``n``: about ``target`` events (at least one order)."""
     rng = random.Random(f"batch:{cfg.seed}:{n}")
     t0 = cfg.start + dt.timedelta(minutes=n * cfg.step_minutes)

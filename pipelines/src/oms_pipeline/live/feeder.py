@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from oms_pipeline.live import feed_writer as W
-from oms_pipeline.live.feed import FeedConfig, batch_events, catalog
+from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Feeder(threading.Thread):
             self.progress.done = True
 
     def _run(self) -> None:
-        cat = catalog(self.cfg)
+        cat = master_data(self.cfg)
         state = W.read_state(self.landing)
         self.progress.next_batch = state.next_batch
         self.progress.events_total = state.events_written

@@ -38,7 +38,11 @@ from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import report_landing_files, start_bronze
-from oms_pipeline.pipeline.freshness_log import recent_refreshes, record_refresh
+from oms_pipeline.pipeline.freshness_log import (
+    prepare_freshness_log,
+    recent_refreshes,
+    record_refresh,
+)
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, start_silver
 from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
@@ -163,6 +167,7 @@ class LiveRun:
         are created by ``start_silver`` itself)."""
         for e in self.opts.entities:
             os.makedirs(self.loc.landing(e), exist_ok=True)  # the file source needs the folder
+        prepare_freshness_log(self.spark, self.loc)  # each Gold refresh then only appends
 
     def start_streams(self, trigger: Trigger) -> None:
         for e in self.opts.entities:

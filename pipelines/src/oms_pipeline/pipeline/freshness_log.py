@@ -32,6 +32,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.ops import (
@@ -144,20 +145,19 @@ def refresh_row(
     }
 
 
-def record_refresh(
-    spark: SparkSession,
-    loc: TableLocator,
-    report: RefreshReport,
-    published_at: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Append the refresh's row to ``ops.<FRESHNESS_TABLE>`` (created on first use); returns it.
+def _log_schema(spark: SparkSession) -> StructType:
+    return spark.createDataFrame([], freshness_ddl()).schema
 
-    ``published_at`` (UTC; default now) is when the refresh had published every Gold table: call
-    this right after ``refresh_gold`` returns.
+
+def prepare_freshness_log(spark: SparkSession, loc: TableLocator) -> None:
+    """Create ``ops.<FRESHNESS_TABLE>`` as the contract declares it (columns, NOT NULL, comment,
+    properties) unless it exists, and add the columns a table from an older contract lacks.
+
+    Once per process, before the first :func:`record_refresh` (the Gold job's start, the live
+    run's start): not on every refresh, which only appends. On Databricks the stack declares the
+    table (``components/freshnessAlert.ts``), so this finds it there.
     """
-    published_at = published_at or dt.datetime.now(dt.UTC)
-    row = refresh_row(spark, loc, report, published_at, str(uuid.uuid4()))
-    schema = spark.createDataFrame([], freshness_ddl()).schema
+    schema = _log_schema(spark)
     ensure_table(
         spark,
         loc,
@@ -168,7 +168,23 @@ def record_refresh(
         properties=FRESHNESS_PROPERTIES,
     )
     add_missing_columns(spark, loc, "ops", FRESHNESS_TABLE, schema)
-    append(spark.createDataFrame([row], schema), loc, "ops", FRESHNESS_TABLE)
+
+
+def record_refresh(
+    spark: SparkSession,
+    loc: TableLocator,
+    report: RefreshReport,
+    published_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Append the refresh's row to ``ops.<FRESHNESS_TABLE>``; returns it.
+
+    ``published_at`` (UTC; default now) is when the refresh had published every Gold table: call
+    this right after ``refresh_gold`` returns, in a process that ran
+    :func:`prepare_freshness_log` once.
+    """
+    published_at = published_at or dt.datetime.now(dt.UTC)
+    row = refresh_row(spark, loc, report, published_at, str(uuid.uuid4()))
+    append(spark.createDataFrame([row], _log_schema(spark)), loc, "ops", FRESHNESS_TABLE)
     return row
 
 
