@@ -301,9 +301,9 @@ const int = (min: number, max: number) =>
       .min(min, `expected an integer between ${min} and ${max}`)
       .max(max, `expected an integer between ${min} and ${max}`),
   );
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+const oneOf = <T extends readonly [string, ...string[]]>(values: T, why = "") =>
   z.enum(values as unknown as [T[number], ...T[number][]], {
-    errorMap: () => ({ message: `expected one of ${values.join(", ")}` }),
+    errorMap: () => ({ message: `expected one of ${values.join(", ")}${why}` }),
   });
 const text = (pattern: RegExp, allowed: string) =>
   z.string({ invalid_type_error: `expected a string: ${allowed}` }).regex(pattern, allowed);
@@ -315,12 +315,13 @@ const entraId = (allowed: string) =>
 
 const groupName = text(/^\S(.*\S)?$/, "a non-empty account group name without surrounding spaces");
 
-// An IPv4 address or CIDR range. Azure Storage rejects /31 and /32 ranges (use the address) and
-// private ranges are meaningless on a public endpoint firewall, but the latter is left to review.
+// An IPv4 address or CIDR range. Azure Storage rejects /31 and /32 ranges (use the address); the
+// Event Hubs firewall takes the same rule, so one list is valid for both. Private ranges are
+// meaningless on a public endpoint firewall, but that is left to review.
 const IPV4 = String.raw`(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}`;
 const ipRange = text(
   new RegExp(`^${IPV4}(/([0-9]|[12][0-9]|30))?$`),
-  "an IPv4 address or CIDR range with prefix /0–/30 (write a /31 or /32 as its addresses; Azure Storage rejects them)",
+  "an IPv4 address or CIDR range with prefix /0–/30 (write a /31 or /32 as its addresses: the storage firewall rejects them, and both firewalls take one rule)",
 );
 
 /** An IPv4 CIDR block as numbers: first address, prefix length, size. */
@@ -524,7 +525,10 @@ const schema = z
         "a globally unique Event Hubs namespace name: 6–50 letters, digits or hyphens, starting with a letter and ending with a letter or digit",
       ).optional(),
     ),
-    eventHubsSku: oneOf(EVENT_HUBS_SKUS).default("Standard"),
+    eventHubsSku: oneOf(
+      EVENT_HUBS_SKUS,
+      " (Basic has no Kafka endpoint; Dedicated clusters are not provisioned by this stack)",
+    ).default("Standard"),
     eventHubsCapacity: int(1, 20).default(1),
     eventHubsPartitions: int(1, 32).default(4),
     eventHubsRetentionDays: int(1, 90).default(1),

@@ -319,3 +319,5 @@ export const powerbiPbids = powerbi?.pbids;
 export const eventHubsNamespaceFqdn = events?.namespaceFqdn;
 export const eventHubsKafkaBootstrapServers = events?.kafkaBootstrapServers;
 export const eventHubNames = events?.hubNames;
+// The namespace's ARM id: what an OMS in another VNet names in its own private endpoint (prod).
+export const eventHubsNamespaceId = events?.namespaceId;

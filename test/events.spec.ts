@@ -223,6 +223,10 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       expect(await promiseOf(out.eventHubNames as Record<string, string>)).to.deep.equal(
         Object.fromEntries(ENTITIES.map((e) => [e, e])),
       );
+      // What an OMS names in its own private endpoint to the namespace.
+      expect(await promiseOf(out.eventHubsNamespaceId as string)).to.match(
+        new RegExp(`/providers/Microsoft\\.EventHub/namespaces/${namespaceName}$`),
+      );
     });
 
     it(`reads every entity's topic in the ingestion job (${expected.trigger}), feeding its silver task`, async () => {
@@ -382,7 +386,7 @@ describe("events source configuration", () => {
 
   it("keeps to the tier: Kafka endpoint, retention and processing units", () => {
     expect(rejection({ ...on, eventHubsSku: "Basic" })).to.contain(
-      'oms-lakehouse:eventHubsSku = "Basic": expected one of Standard, Premium',
+      'oms-lakehouse:eventHubsSku = "Basic": expected one of Standard, Premium (Basic has no Kafka endpoint',
     );
     expect(rejection({ ...on, eventHubsRetentionDays: "8" })).to.contain(
       "8 days is beyond the Standard tier's retention limit",

@@ -10,6 +10,7 @@ batches (``feed.batch_events``), keyed as the producer keys them.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -239,16 +240,28 @@ def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
     assert "Interrupted while starting: nothing processed" in capsys.readouterr().out
     monkeypatch.undo()
 
-    # While Spark starts: the broker the run started is stopped.
-    def spark_interrupted(_lakehouse: str):
-        raise KeyboardInterrupt
+    # While Spark starts: the request is held until Spark is up (a JVM cut off halfway through
+    # its start would be left running), then Spark and the broker the run started are stopped.
+    class StartedSpark:
+        stopped = False
+
+        def stop(self) -> None:
+            StartedSpark.stopped = True
+
+    def spark_interrupted(_lakehouse: str) -> StartedSpark:
+        os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C, in the middle of the start
+        return StartedSpark()
 
     monkeypatch.setattr(cli, "_spark", spark_interrupted)
+    monkeypatch.setattr(cli, "LiveRun", lambda *_a: pytest.fail("the run started"))
     assert cli.main(["--source", "kafka", "--root", str(tmp_path / "b"), "--port", "0"]) == 130
+    assert StartedSpark.stopped
     out = capsys.readouterr().out
+    assert "SIGINT: stopping once Spark has started" in out
     assert "Stopping the Kafka broker this run started" in out
     assert "Interrupted while starting" in out
     assert not (tmp_path / "b" / "kafka" / "broker.pid").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def render(result: dict[str, Any]) -> str:
             begin,
             f"{title} (`{result['command'].split(' --rate')[0]}`)",
             "",
-            f"Measured {result['measured_at']} with `{result['command']}`.",
+            f"Run ended {result['measured_at']} (`{result['command']}`).",
             "",
             "| Machine | Value |",
             "| --- | --- |",

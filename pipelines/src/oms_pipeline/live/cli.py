@@ -9,6 +9,7 @@ BENCHMARKS.md). ``--source kafka`` publishes the feed to a local Apache Kafka br
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import faulthandler
 import os
@@ -16,8 +17,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from oms_pipeline.config import PipelineSettings
 from oms_pipeline.live.benchmark import load
@@ -124,6 +125,29 @@ def _spark(lakehouse: str):  # type: ignore[no-untyped-def]
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     say(f"Spark ready in {time.monotonic() - t0:.0f} s")
     return spark
+
+
+@contextlib.contextmanager
+def _stop_requests_held(until: str) -> Iterator[threading.Event]:
+    """Hold SIGINT/SIGTERM while the block runs; the event tells whether one arrived.
+
+    PySpark starts its JVM with SIGINT ignored, so an interrupt in the middle of that start
+    leaves a JVM no process owns. Held, the request is acted on once the block is done: the
+    caller then stops what started, cleanly.
+    """
+    requested = threading.Event()
+
+    def hold(signum: int, _frame: Any) -> None:
+        if not requested.is_set():
+            say(f"{signal.Signals(signum).name}: stopping once {until}")
+        requested.set()
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: str) -> None:
@@ -264,8 +288,11 @@ def _run(  # type: ignore[no-untyped-def]
     else:
         say(f"Landing {landing}\n         Lakehouse {lakehouse}")
     try:
-        spark = _spark(lakehouse)
+        with _stop_requests_held("Spark has started") as stop_requested:
+            spark = _spark(lakehouse)
         try:
+            if stop_requested.is_set():
+                raise KeyboardInterrupt
             run = LiveRun(spark, opts)
             code = run.run(serve=not a.benchmark, dashboards=not a.benchmark)
             if a.benchmark:

@@ -51,6 +51,8 @@ from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
 GOLD_JOB_GROUP = "oms-live-gold"
 # Seconds between two walks of the landing folders for the status line and dashboards.
 LANDING_WALK_EVERY_S = 15.0
+# Seconds a stop request (Ctrl-C) gives each stream's micro-batch in progress before it is cut.
+STOP_GRACE_S = 60.0
 
 
 @dataclass
@@ -188,18 +190,19 @@ class LiveRun:
                 )
             )
 
-    def stop_streams(self) -> None:
+    def stop_streams(self, grace_s: float | None = STOP_GRACE_S) -> None:
         """Stop every query between two micro-batches (see ``stop_between_batches``): a batch
-        that runs is finished and kept, none is interrupted. Bronze stops first, so silver's last
-        batch is not followed by another one from bronze."""
+        that runs is given ``grace_s`` seconds to finish (None: as long as it takes) and kept.
+        Bronze stops first, so silver's last batch is not followed by another one from bronze."""
         for q in self.queries:
-            stop_between_batches(q)
+            stop_between_batches(q, grace_s)
         self.queries = []
 
     def drain(self) -> bool:
         """Process everything landed so far (availableNow), then refresh Gold. False when a stop
         request cut it short (what was committed is kept; the next start goes on from there)."""
-        self.stop_streams()
+        # Nothing interrupts a micro-batch here: its work is what the drain is for.
+        self.stop_streams(grace_s=None)
         once = Trigger(available_now=True)
         for e in self.opts.entities:
             if self.stop_event.is_set():
@@ -441,10 +444,14 @@ class LiveRun:
         if not one_shot:
             say(f"Starting {2 * len(o.entities)} streams (bronze and silver per entity)")
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
-            say(f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); Ctrl-C stops")
+            if not self.stop_event.is_set():
+                say(
+                    f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); "
+                    "Ctrl-C stops"
+                )
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
-        if o.feed:
+        if o.feed and not self.stop_event.is_set():  # no feed once a stop was asked for
             sink = (
                 KafkaSink(o.kafka_bootstrap_servers, o.seed) if o.kafka_bootstrap_servers else None
             )
@@ -472,10 +479,11 @@ class LiveRun:
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
                 if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
+                    arrived = "was published" if o.kafka_bootstrap_servers else "landed"
                     say(
-                        "Feed finished: processing what landed, then stopping"
-                        if o.feed
-                        else "Processing what landed, then stopping"
+                        f"{'Feed finished: p' if o.feed else 'P'}rocessing what {arrived} "
+                        "(the micro-batches in progress finish, then one availableNow pass and a "
+                        "Gold refresh), then stopping"
                     )
                     self.state = "draining"
                     drained = self.drain()
@@ -501,7 +509,10 @@ class LiveRun:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
             if self.queries:
-                say("Stopping the streams after their micro-batches in progress")
+                say(
+                    "Stopping the streams after their micro-batches in progress (at most "
+                    f"{STOP_GRACE_S:.0f} s each; a batch cut short reruns on the next start)"
+                )
             self.stop_streams()
             if not failed and not o.kafka_bootstrap_servers:
                 # Every landing file ingested or reported (ops.landing_files).

@@ -55,7 +55,7 @@ class BatchGate:
         self._running = 0
         self._cv = threading.Condition()
 
-    def close(self, timeout_s: float) -> bool:
+    def close(self, timeout_s: float | None) -> bool:
         """Mark the query as stopping and wait until no foreachBatch call runs; False on timeout.
 
         Returns the moment a running call ends, before Spark can call the function again (it
@@ -97,7 +97,7 @@ def start_foreach_batch(
     return query
 
 
-def stop_between_batches(query: StreamingQuery, grace_s: float = 60.0) -> bool:
+def stop_between_batches(query: StreamingQuery, grace_s: float | None = 60.0) -> bool:
     """Stop ``query`` while none of its micro-batches runs; True if it stopped between batches.
 
     ``StreamingQuery.stop`` interrupts the query's thread wherever it is. In Spark's own code
@@ -105,7 +105,7 @@ def stop_between_batches(query: StreamingQuery, grace_s: float = 60.0) -> bool:
     inside a Python foreachBatch function it makes the function's next Spark call fail, throws
     the batch's work away and, before :class:`StoppedDuringBatch`, logged a
     ``StackOverflowError``. So the stop waits until no foreachBatch call runs -- at most
-    ``grace_s`` seconds (a safety net for a batch that never ends), after which it interrupts the
+    ``grace_s`` seconds (a safety net for a batch that never ends; None: no limit), after which it interrupts the
     batch: nothing it wrote is committed in the checkpoint, and the restart runs it again
     (Delta transaction ids skip the writes it had made).
     """
