@@ -29,7 +29,7 @@ interface RunStatus {
   state?: string;
   port?: number;
   dashboard_version?: number;
-  pending_files?: number;
+  pending_in_silver?: number;
   gold_running?: boolean;
   landing_files?: { counts?: { pending?: number } };
 }
@@ -140,7 +140,7 @@ describe("local dashboards (headless Chromium)", function () {
       st.port &&
       (st.dashboard_version ?? 0) >= 1 &&
       st.landing_files?.counts?.pending === 0 &&
-      st.pending_files === 0 &&
+      st.pending_in_silver === 0 &&
       !st.gold_running;
     const port = await until("the first dashboard data", CEILING_MS, () => {
       const exited = run?.child.exitCode ?? null;

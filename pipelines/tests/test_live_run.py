@@ -208,7 +208,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             return (
                 (st.get("feed") or {}).get("done", False)
                 and fr.get("files", 0) == landed_files(root)
-                and st.get("pending_files") == 0
+                and st.get("pending_in_silver") == 0
                 and st.get("dashboard_version", 0) >= 1
                 and st.get("dashboard_gold_refreshes") == st.get("gold_refreshes")
                 and (st.get("gold_last_s") or 0) > 0

@@ -291,7 +291,10 @@ class LiveRun:
                 "quarantined_rows": self.quarantine_rows,
                 "gold": self.gold_kpis,
             },
-            "pending_files": self.tracker.pending,
+            # In silver, not yet in Gold: landing files, or record groups (Kafka records that
+            # share a topic partition and a broker timestamp, the unit freshness is measured in).
+            "pending_in_silver": self.tracker.pending,
+            "pending_unit": "record groups" if self.opts.kafka_bootstrap_servers else "files",
             "landing_files": self.landing.as_status() if self.landing else None,
             "freshness": fr,
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
@@ -332,9 +335,9 @@ class LiveRun:
             else ("first gold refresh running" if st["gold_running"] else "no gold refresh yet")
         )
         backlog = (
-            f"backlog {st['pending_files']} record groups"
+            f"not yet in Gold {st['pending_in_silver']} {st['pending_unit']}"
             if self.opts.kafka_bootstrap_servers
-            else f"backlog {st['pending_files']} files | skipped files {skipped}"
+            else f"not yet in Gold {st['pending_in_silver']} files | skipped files {skipped}"
         )
         say(
             f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "

@@ -252,6 +252,8 @@ function renderStatus(st) {
 
 // Every landing file is ingested, pending, skipped (with a reason) or ignored (hidden name).
 function renderLandingFiles(lf) {
+  // No landing files when events come from Kafka: no file pill either.
+  document.getElementById("pill-skipped").hidden = !lf;
   const c = (lf && lf.counts) || {};
   setText("st-skipped", fmt.int(c.skipped));
   const box = document.getElementById("skipped-files");
