@@ -271,6 +271,10 @@ def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
         (["--source", "kafka", "--landing", "/tmp/x"], "--landing: not with --source kafka"),
         (["--source", "nats"], "invalid choice: 'nats' (choose from 'files', 'kafka')"),
         (["--import", "x.csv"], "--import needs --mapping"),
+        (["--rate", "0"], "argument --rate: '0': expected a number above 0"),
+        (["--rate", "nan"], "argument --rate: 'nan': expected a number above 0"),
+        (["--batches", "0"], "argument --batches: '0': expected a whole number of at least 1"),
+        (["--port", "70000"], "argument --port: '70000': expected a whole number of at least 0 and at most 65535"),
     ],
 )  # fmt: skip
 def test_bad_option_combinations_are_refused_before_spark(argv, message, capsys, monkeypatch):

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import datetime as dt
 import faulthandler
+import math
 import os
 import signal
 import sys
@@ -40,6 +41,34 @@ SOURCES = ("files", "kafka")
 LOCAL_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
+def _number(  # type: ignore[no-untyped-def]
+    kind: type, minimum: float, *, above: bool = False, maximum: float | None = None
+):
+    """An argparse type: a finite ``kind`` (int or float) of at least ``minimum`` (above it if
+    ``above``) and at most ``maximum``; anything else exits 2 naming the flag and the range."""
+    allowed = f"{'a whole number' if kind is int else 'a number'} " + (
+        f"above {minimum:g}" if above else f"of at least {minimum:g}"
+    )
+    if maximum is not None:
+        allowed += f" and at most {maximum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}") from None
+        if (
+            not math.isfinite(value)
+            or value < minimum
+            or (above and value == minimum)
+            or (maximum is not None and value > maximum)
+        ):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="scripts/run-local",
@@ -53,30 +82,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="files: the feed lands JSON-lines files (default); kafka: it publishes to a local "
         "Kafka broker under <root>/kafka, started (and stopped) by the run unless one runs there",
     )
-    p.add_argument("--rate", type=float, default=None, help="feed events per second (50)")
+    p.add_argument(
+        "--rate",
+        type=_number(float, 0, above=True),
+        default=None,
+        help="feed events per second (50)",
+    )
     p.add_argument(
         "--duration",
-        type=float,
+        type=_number(float, 0),
         default=None,
         help="feed for N seconds (or up to --batches), process everything landed, exit "
         "(default: run until Ctrl-C; 0 with --no-feed or --import: process and exit)",
     )
     p.add_argument(
         "--batches",
-        type=int,
+        type=_number(int, 1),
         default=None,
         help="stop the feed after N batches in total, counting earlier runs",
     )
     p.add_argument("--seed", type=int, default=7, help="feed seed (7)")
-    p.add_argument("--tick", type=float, default=1.0, help="seconds between feed batches (1)")
+    p.add_argument(
+        "--tick",
+        type=_number(float, 0, above=True),
+        default=1.0,
+        help="seconds between feed batches (1)",
+    )
     p.add_argument("--trigger", default="5 seconds", help="bronze/silver processing-time trigger")
-    p.add_argument("--port", type=int, default=8050, help="dashboard port (8050; 0 = any free)")
+    p.add_argument(
+        "--port",
+        type=_number(int, 0, maximum=65535),
+        default=8050,
+        help="dashboard port (8050; 0 = any free)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="dashboard bind address")
     p.add_argument("--root", default=".local", help="parent of the default folders (.local)")
     p.add_argument("--landing", default=None, help="landing folder (<root>/landing)")
     p.add_argument("--lakehouse", default=None, help="lakehouse folder (<root>/lakehouse)")
     p.add_argument("--no-feed", action="store_true", help="no feed: process what is landed")
-    p.add_argument("--status-every", type=float, default=5.0, help="console status interval (s)")
+    p.add_argument(
+        "--status-every",
+        type=_number(float, 0, above=True),
+        default=5.0,
+        help="console status interval (s)",
+    )
     p.add_argument(
         "--import",
         dest="import_csv",
@@ -304,6 +353,7 @@ def _run(  # type: ignore[no-untyped-def]
         if owned:
             say("Stopping the Kafka broker this run started (its log is kept for the next run)")
             broker.stop()
+            say("Kafka broker stopped")
         elif broker is not None:
             say(
                 f"Kafka broker on {broker.bootstrap_servers} left running, as this run found it; "

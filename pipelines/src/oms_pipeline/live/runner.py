@@ -204,6 +204,7 @@ class LiveRun:
         # Nothing interrupts a micro-batch here: its work is what the drain is for.
         self.stop_streams(grace_s=None)
         once = Trigger(available_now=True)
+        say("Drain: bronze, everything available now")
         for e in self.opts.entities:
             if self.stop_event.is_set():
                 return False
@@ -212,6 +213,7 @@ class LiveRun:
                     self.spark, self.loc, e, once, use_autoloader=False, events=self.events(e)
                 )
             )
+        say("Drain: silver, everything bronze holds")
         for e in self.opts.entities:
             if self.stop_event.is_set():
                 return False
@@ -227,6 +229,7 @@ class LiveRun:
             )
         if self.stop_event.is_set():
             return False
+        say("Drain: Gold refresh")
         self.refresh_gold()
         return True
 
