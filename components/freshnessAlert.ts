@@ -20,7 +20,14 @@ import * as databricks from "@pulumi/databricks";
 import { parse as parseToml } from "smol-toml";
 
 /** The pipeline package's contracts folder: the one home of the ops tables and the alert SQL. */
-const CONTRACTS = path.join(__dirname, "..", "pipelines", "src", "oms_pipeline", "contracts");
+export const CONTRACTS = path.join(
+  __dirname,
+  "..",
+  "pipelines",
+  "src",
+  "oms_pipeline",
+  "contracts",
+);
 /** The ops tables' contract (`ops.toml`), read by the pipeline as `oms_pipeline.contracts.ops`. */
 export const OPS_CONTRACT = path.join(CONTRACTS, "ops.toml");
 /** The query template, in the pipeline package (the one home of the alert's SQL). */

@@ -8,9 +8,12 @@
  * catalog component: the identity must exist before the catalog (its grants go through
  * `additionalGrants`), the jobs after it (they name the catalog's schemas and volumes).
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
+import { parse as parseToml } from "smol-toml";
+import { CONTRACTS } from "./freshnessAlert";
 import { LakehouseGrant, SchemaName, VolumeName } from "./catalog";
 import { buildPipelinePackage, PACKAGE_NAME } from "./pipelinePackage";
 import { OBJECTIVE_TAG } from "../policy/freshness";
@@ -20,16 +23,54 @@ export const RUNTIME_VERSION = "17.3.x-scala2.13";
 /** Serverless environment version whose Spark / Databricks Connect matches DBR 17. */
 export const SERVERLESS_ENVIRONMENT_VERSION = "4";
 
+/** The Silver layout (`silver.toml`), read by the pipeline as `oms_pipeline.contracts.silver`. */
+export const SILVER_CONTRACT = path.join(CONTRACTS, "silver.toml");
+
 /**
- * The pipeline's entities and the Silver tables each one writes. Mirrors the Python contracts
- * (`oms_pipeline.contracts.entities`); the stack tests compare the two through the package itself.
+ * Reads each entity's Silver tables, in write order, from the Silver layout. The pipeline checks
+ * the whole contract when it loads (kinds, keys, guards); here the names the stack uses are
+ * checked. Throws, naming the file and the key, when the file is missing, is not TOML, or an
+ * entity has no `tables` list of lowercase identifiers.
  */
-export const ENTITY_SILVER_TABLES: Readonly<Record<string, readonly string[]>> = {
-  orders: ["order_lines"],
-  shipments: ["shipment_events", "shipments"],
-  inventory: ["inventory_events", "inventory_stock"],
-  customers: ["customers"],
-};
+export function readEntitySilverTables(
+  file: string = SILVER_CONTRACT,
+): Readonly<Record<string, readonly string[]>> {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: cannot read the Silver layout: ${(e as Error).message}`);
+  }
+  const fail = (key: string, expected: string): never => {
+    throw new Error(`${file}: ${key} must be ${expected}`);
+  };
+  const ident = /^[a-z_][a-z0-9_]*$/;
+  const entities = Object.entries(doc);
+  if (entities.length === 0) fail("the file", "a list of tables per entity ([[<entity>.tables]])");
+  return Object.fromEntries(
+    entities.map(([entity, body]) => {
+      if (!ident.test(entity)) fail(`entity "${entity}"`, "a lowercase identifier");
+      const tables = (body as Record<string, unknown> | undefined)?.tables;
+      if (!Array.isArray(tables) || tables.length === 0)
+        fail(`${entity}.tables`, "a non-empty list of tables");
+      return [
+        entity,
+        (tables as Record<string, unknown>[]).map((t, i) =>
+          typeof t?.name === "string" && ident.test(t.name)
+            ? t.name
+            : fail(`${entity}.tables[${i}].name`, "a lowercase identifier (letters, digits, _)"),
+        ),
+      ];
+    }),
+  );
+}
+
+/**
+ * The pipeline's entities and the Silver tables each one writes, from the Silver layout; the
+ * stack tests compare them with the package's own reading (`EntityContract.silver_tables`).
+ */
+export const ENTITY_SILVER_TABLES: Readonly<Record<string, readonly string[]>> =
+  readEntitySilverTables();
 
 /**
  * Hours between refreshes of the Power BI model's imported (Dual) dimensions. A model on shared

@@ -24,7 +24,9 @@ import {
   ENTITY_SILVER_TABLES,
   ENTRY_POINTS,
   POWERBI_REFRESH_HOURS,
+  readEntitySilverTables,
   RUNTIME_VERSION,
+  SILVER_CONTRACT,
 } from "../components/jobs";
 import { buildPipelinePackage, contentHash } from "../components/pipelinePackage";
 import { checkWithWheel, WheelTask } from "./wheel-check";
@@ -366,5 +368,39 @@ describe("pipeline package", () => {
     fs.writeFileSync(path.join(dir, "src", "oms_pipeline", "new_module.py"), "X = 1\n");
     expect(buildPipelinePackage(dir).sha256).not.to.equal(b.sha256);
     fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe("Silver layout read by the stack", () => {
+  const write = (text: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "silver-layout-"));
+    const file = path.join(dir, "silver.toml");
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it("is the package's silver.toml, entity by entity in write order", () => {
+    expect(readEntitySilverTables(SILVER_CONTRACT)).to.deep.equal(ENTITY_SILVER_TABLES);
+    expect(ENTITY_SILVER_TABLES.shipments).to.deep.equal(["shipment_events", "shipments"]);
+  });
+
+  it("names the file and the key when the layout is missing or malformed", () => {
+    const good = fs.readFileSync(SILVER_CONTRACT, "utf8");
+    const missing = path.join(os.tmpdir(), "no-such-dir", "silver.toml");
+    expect(() => readEntitySilverTables(missing)).to.throw(missing);
+    const cases: [string, RegExp][] = [
+      [good.replace("[[orders.tables]]", "[[orders.tables]"), /cannot read the Silver layout/],
+      [
+        good.replace('name = "shipments"', 'name = "Shipments"'),
+        /shipments\.tables\[1\]\.name must be/,
+      ],
+      [good.replace("[[customers.tables]]", "[customers]"), /customers\.tables must be/],
+      ["# nothing\n", /the file must be a list of tables per entity/],
+    ];
+    for (const [text, message] of cases) {
+      const file = write(text);
+      expect(() => readEntitySilverTables(file)).to.throw(message);
+      expect(() => readEntitySilverTables(file)).to.throw(file);
+    }
   });
 });

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pytest
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import CONTRACTS, get_contract, ops
+from oms_pipeline.contracts import silver as silver_contract
 from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES, constraint_ddl
 from oms_pipeline.jobs import bronze_ingest, gold_refresh, silver
 
@@ -154,3 +156,122 @@ def test_ops_contract_is_the_log_table_and_its_types():
         True,
         False,
     ]
+
+
+def _silver_toml() -> str:
+    return (
+        resources.files("oms_pipeline.contracts")
+        .joinpath(silver_contract.CONTRACT_FILE)
+        .read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[[orders.tables]]", "[[orders.tables]"), "not valid TOML"),
+        (
+            ('kind = "scd2"', 'kind = "scd"'),
+            "customers.tables[0] (customers).kind must be one of history, state, scd2, not 'scd'",
+        ),
+        (
+            ('guard = "insert_only"', 'guard = "newer"'),
+            "shipments.tables[0] (shipment_events).guard must be one of insert_only for a "
+            "history table, not 'newer'",
+        ),
+        (
+            ('guard = "newer"', 'guard = "newer"\nmerge_on = "x"'),
+            "orders.tables[0] (order_lines).merge_on must be absent (keys of a state table: "
+            "change_column, change_data_feed, event_time, guard, keys, kind, name)",
+        ),
+        (
+            ('"line_id"]', '"line-id"]'),
+            "orders.tables[0] (order_lines).keys[1] must be a lowercase identifier",
+        ),
+        (('keys = ["event_id"]\n', ""), "shipments.tables[0].keys must be present"),
+        (
+            ('change_column = "_row_hash"\n', ""),
+            "shipments.tables[1] (shipments).change_column must be present",
+        ),
+        (
+            ('current_flag = "is_current"\n', ""),
+            "customers.tables[0] (customers).current_flag must be present",
+        ),
+        (
+            ('guard = "newer"', 'guard = "newer"\nchange_column = "_row_hash"'),
+            "orders.tables[0] (order_lines).change_column must be absent",
+        ),
+        (
+            ('name = "shipments"', 'name = "shipment_events"'),
+            "shipments.tables[1] (shipment_events).name must be unique",
+        ),
+        (
+            ('kind = "state"\nkeys = ["shipment_id"]', 'kind = "history"\nkeys = ["shipment_id"]'),
+            "shipments.tables[1] (shipments).kind must be state: a table after the first",
+        ),
+        (
+            (
+                'kind = "history"\nkeys = ["event_id"]\nevent_time = "status_ts"\nguard = "insert_only"',
+                'kind = "state"\nkeys = ["event_id"]\nevent_time = "status_ts"\nguard = "newer"',
+            ),
+            "shipments.tables[0] (shipment_events).kind must be history when more tables follow",
+        ),
+        (
+            ("change_data_feed = true", 'change_data_feed = "on"'),
+            "orders.tables[0] (order_lines).change_data_feed must be true or false",
+        ),
+    ],
+)
+def test_silver_contract_refuses_what_the_merge_cannot_run(change, message):
+    good = _silver_toml()
+    old, new = change
+    assert old in good
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        silver_contract.parse_contract(good.replace(old, new, 1), "silver.toml")
+    assert str(err.value).startswith("silver.toml: ")
+
+
+def test_silver_contract_names_the_landed_entities_and_their_fields():
+    fields = {c.name: c.field_names for c in CONTRACTS.values()}
+    layout = silver_contract.parse_contract(_silver_toml(), "silver.toml")
+    silver_contract.check_entities(layout, fields, "silver.toml")
+    without_customers = {e: t for e, t in layout.items() if e != "customers"}
+    with pytest.raises(ValueError, match="must be the landed entities orders, shipments"):
+        silver_contract.check_entities(without_customers, fields, "silver.toml")
+    renamed = _silver_toml().replace('"line_id"]', '"line_no"]', 1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("orders.tables[0] (order_lines).keys must be fields of the orders"),
+    ):
+        silver_contract.check_entities(
+            silver_contract.parse_contract(renamed, "silver.toml"), fields, "silver.toml"
+        )
+
+
+def test_entity_contracts_read_their_silver_tables_from_the_layout():
+    assert {e: c.silver_tables for e, c in CONTRACTS.items()} == {
+        "orders": ("order_lines",),
+        "shipments": ("shipment_events", "shipments"),
+        "inventory": ("inventory_events", "inventory_stock"),
+        "customers": ("customers",),
+    }
+    (customers,) = get_contract("customers").silver
+    assert customers.kind == "scd2"
+    assert customers.row_keys == ("customer_id", "valid_from")
+    stock = get_contract("inventory").silver[1]
+    assert (stock.guard, stock.event_time, stock.change_column) == (
+        "changed_not_older",
+        "last_event_ts",
+        "_row_hash",
+    )
+
+
+def test_merge_silver_takes_scd2_ranges_for_scd2_tables_only():
+    from oms_pipeline.io.tables import merge_silver
+
+    lines, customers = get_contract("orders").silver[0], get_contract("customers").silver[0]
+    loc = TableLocator(lakehouse_root="/nowhere")
+    with pytest.raises(ValueError, match=r"silver\.order_lines is a state table: ranges"):
+        merge_silver(None, loc, lines, None, ranges=lambda v: v)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"silver\.customers is a scd2 table: ranges"):
+        merge_silver(None, loc, customers, None)  # type: ignore[arg-type]

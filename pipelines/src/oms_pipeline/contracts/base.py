@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from oms_pipeline.contracts.silver import SILVER_TABLES, SilverTable
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,16 @@ class EntityContract:
     fields: tuple[Field, ...]
     business_key: tuple[str, ...]
     event_time: str
-    silver_tables: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def silver(self) -> tuple[SilverTable, ...]:
+        """The Silver tables this entity's stream writes, in write order (``silver.toml``)."""
+        return SILVER_TABLES[self.name]
+
+    @property
+    def silver_tables(self) -> tuple[str, ...]:
+        """The names of :attr:`silver`."""
+        return tuple(t.name for t in self.silver)
 
     @property
     def field_names(self) -> list[str]:

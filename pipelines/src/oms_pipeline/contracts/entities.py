@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from oms_pipeline.contracts import silver
 from oms_pipeline.contracts.base import EntityContract, Field
 
 ORDER_STATUSES = ("CREATED", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED")
@@ -73,7 +74,6 @@ ORDERS = EntityContract(
     ),
     business_key=("order_id", "line_id"),
     event_time="event_ts",
-    silver_tables=("order_lines",),
 )
 
 SHIPMENTS = EntityContract(
@@ -96,7 +96,6 @@ SHIPMENTS = EntityContract(
     ),
     business_key=("event_id",),
     event_time="status_ts",
-    silver_tables=("shipment_events", "shipments"),
 )
 
 INVENTORY = EntityContract(
@@ -132,7 +131,6 @@ INVENTORY = EntityContract(
     ),
     business_key=("event_id",),
     event_time="event_ts",
-    silver_tables=("inventory_events", "inventory_stock"),
 )
 
 CUSTOMERS = EntityContract(
@@ -151,7 +149,6 @@ CUSTOMERS = EntityContract(
     ),
     business_key=("customer_id",),
     event_time="updated_ts",
-    silver_tables=("customers",),
 )
 
 CONTRACTS: dict[str, EntityContract] = {
@@ -159,6 +156,13 @@ CONTRACTS: dict[str, EntityContract] = {
 }
 
 ENTITIES: tuple[str, ...] = tuple(CONTRACTS)
+
+# The Silver layout names these entities, and its keys are their fields.
+silver.check_entities(
+    silver.SILVER_TABLES,
+    {c.name: c.field_names for c in CONTRACTS.values()},
+    silver.CONTRACT_PATH,
+)
 
 
 def get_contract(entity: str) -> EntityContract:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -14,6 +14,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.gold import _sql_string
+from oms_pipeline.contracts.silver import SilverTable
 
 
 def table_exists(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> bool:
@@ -267,21 +268,83 @@ def ensure_like(
     )
 
 
-def merge_insert_new(
+# Guard -> the condition under which a stored row is replaced by the MERGE's source row (see
+# contracts/silver.toml); ``insert_only`` replaces none.
+_SILVER_GUARDS: dict[str, Callable[[SilverTable], str]] = {
+    "newer": lambda t: f"s.`{t.event_time}` > t.`{t.event_time}`",
+    "changed_not_older": lambda t: (
+        f"s.`{t.change_column}` <> t.`{t.change_column}`"
+        f" AND s.`{t.event_time}` >= t.`{t.event_time}`"
+    ),
+}
+
+
+def _on(keys: Iterable[str]) -> str:
+    return " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+
+
+def merge_silver(
     spark: SparkSession,
     loc: TableLocator,
-    layer: str,
-    table: str,
-    source: DataFrame,
-    keys: Iterable[str],
+    table: SilverTable,
+    rows: DataFrame,
+    *,
+    ranges: Callable[[DataFrame], DataFrame] | None = None,
 ) -> None:
-    """Insert source rows whose key is not in the target yet (idempotent append)."""
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    (
-        delta_table(spark, loc, layer, table)
+    """Write ``rows`` (at most one per ``table.row_keys``) into the Silver table ``table``
+    declares, with one MERGE on its row keys; the table is created from the rows' schema (all
+    columns nullable, change data feed as declared) when it does not exist.
+
+    - kind ``history`` (guard ``insert_only``): rows whose key is stored already are skipped, so
+      a replayed batch inserts nothing;
+    - kind ``state``: new keys are inserted, a stored row is replaced only as the guard allows
+      (``newer``: a strictly later event time; ``changed_not_older``: a different
+      ``change_column`` and an event time not earlier), so an older or replayed event never
+      overwrites a newer state;
+    - kind ``scd2``: ``rows`` are versions; the new ones are inserted with ``valid_to`` NULL and
+      ``current_flag`` true, then ``ranges`` (every stored version of the touched keys -> per
+      row key, its ``valid_to`` and ``current_flag``; ``transforms.silver.scd2_ranges``) is
+      applied by a second MERGE that updates only the ranges that changed, so a late older
+      version slots in.
+
+    Raises ValueError when ``ranges`` is given for a table that is not SCD2, or missing for one.
+    """
+    if (ranges is not None) != (table.kind == "scd2"):
+        raise ValueError(
+            f"silver.{table.name} is a {table.kind} table: ranges (valid_to and current_flag of "
+            "every version) are given for an scd2 table, and only for one"
+        )
+    if table.kind == "scd2":
+        opened = rows.schema[table.valid_from].dataType
+        rows = rows.select(
+            "*",
+            F.lit(None).cast(opened).alias(table.valid_to),
+            F.lit(True).alias(table.current_flag),
+        )
+    ensure_like(spark, loc, "silver", table.name, rows, change_data_feed=table.change_data_feed)
+    merge = (
+        delta_table(spark, loc, "silver", table.name)
         .alias("t")
-        .merge(source.alias("s"), cond)
-        .whenNotMatchedInsertAll()
+        .merge(rows.alias("s"), _on(table.row_keys))
+    )
+    if table.guard in _SILVER_GUARDS:
+        merge = merge.whenMatchedUpdateAll(condition=_SILVER_GUARDS[table.guard](table))
+    merge.whenNotMatchedInsertAll().execute()
+    if ranges is None:
+        return
+    keys = list(table.keys)
+    versions = read_table(spark, loc, "silver", table.name).join(
+        rows.select(*keys).distinct(), keys, "left_semi"
+    )
+    end, current = table.valid_to, table.current_flag
+    (
+        delta_table(spark, loc, "silver", table.name)
+        .alias("t")
+        .merge(ranges(versions).alias("s"), _on(table.row_keys))
+        .whenMatchedUpdate(
+            condition=f"NOT (t.`{end}` <=> s.`{end}`) OR NOT (t.`{current}` <=> s.`{current}`)",
+            set={f"`{end}`": f"s.`{end}`", f"`{current}`": f"s.`{current}`"},
+        )
         .execute()
     )
 

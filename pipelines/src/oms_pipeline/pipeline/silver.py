@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -11,13 +12,13 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType, Tim
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts import get_contract
+from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import (
     add_missing_columns,
     append,
-    delta_table,
     ensure_like,
     ensure_table,
-    merge_insert_new,
+    merge_silver,
     read_table,
     read_table_stream,
     table_exists,
@@ -50,113 +51,66 @@ AUDIT_SCHEMA = StructType(
 # (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
 BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
 
-# The silver tables of each entity whose rows carry the landing time of their record: accepted
-# records (``SILVER_LINEAGE``) and current states (``STATE_LINEAGE``, of the record that made it).
-LINEAGE_TABLES = {
-    "orders": ("order_lines",),
-    "shipments": ("shipment_events", "shipments"),
-    "inventory": ("inventory_events", "inventory_stock"),
-    "customers": ("customers",),
-}
-
 
 def quarantine_table(entity: str) -> str:
     return f"quarantine_{entity}"
 
 
-def _merge_orders(spark: SparkSession, loc: TableLocator, valid: DataFrame) -> int:
-    lines = T.latest_per_key(T.order_lines(valid), ["order_id", "line_id"], "event_ts")
-    ensure_like(spark, loc, "silver", "order_lines", lines, change_data_feed=True)
-    # Event-time guard: an older or replayed event never overwrites a newer line state.
-    (
-        delta_table(spark, loc, "silver", "order_lines")
-        .alias("t")
-        .merge(lines.alias("s"), "t.order_id = s.order_id AND t.line_id = s.line_id")
-        .whenMatchedUpdateAll(condition="s.event_ts > t.event_ts")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return lines.count()
+def _as_landed(valid: DataFrame) -> DataFrame:
+    return valid
 
 
-def _merge_shipments(spark: SparkSession, loc: TableLocator, valid: DataFrame) -> int:
-    events = T.latest_per_key(valid, ["event_id"], "status_ts")
-    ensure_like(spark, loc, "silver", "shipment_events", events, change_data_feed=True)
-    merge_insert_new(spark, loc, "silver", "shipment_events", events, ["event_id"])
-    touched = events.select("shipment_id").distinct()
-    history = read_table(spark, loc, "silver", "shipment_events").join(
-        touched, "shipment_id", "left_semi"
-    )
-    keys = ["shipment_id"]
-    state = T.shipment_current_state(history).join(T.latest_record(history, keys), keys)
-    ensure_like(spark, loc, "silver", "shipments", state, change_data_feed=True)
-    (
-        delta_table(spark, loc, "silver", "shipments")
-        .alias("t")
-        .merge(state.alias("s"), "t.shipment_id = s.shipment_id")
-        .whenMatchedUpdateAll(condition="s._row_hash <> t._row_hash AND s.status_ts >= t.status_ts")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return events.count()
+# How each entity's accepted (typed, valid) records become the rows of its first Silver table;
+# the tables, their keys and the guards of their MERGEs are the Silver contract's (silver.toml).
+ROWS: dict[str, Callable[[DataFrame], DataFrame]] = {
+    "orders": T.order_lines,
+    "shipments": _as_landed,
+    "inventory": _as_landed,
+    "customers": T.customer_versions,
+}
+# How an entity's current state (its table after the first) is computed from the first table's
+# history of the touched keys.
+STATES: dict[str, Callable[[DataFrame], DataFrame]] = {
+    "shipments": T.shipment_current_state,
+    "inventory": T.inventory_stock,
+}
 
 
-def _merge_inventory(spark: SparkSession, loc: TableLocator, valid: DataFrame) -> int:
-    events = T.latest_per_key(valid, ["event_id"], "event_ts")
-    ensure_like(spark, loc, "silver", "inventory_events", events, change_data_feed=True)
-    merge_insert_new(spark, loc, "silver", "inventory_events", events, ["event_id"])
-    keys = ["sku", "location_id"]
-    touched = events.select(*keys).distinct()
-    history = read_table(spark, loc, "silver", "inventory_events").join(touched, keys, "left_semi")
-    stock = T.inventory_stock(history).join(T.latest_record(history, keys), keys)
-    ensure_like(spark, loc, "silver", "inventory_stock", stock, change_data_feed=True)
-    (
-        delta_table(spark, loc, "silver", "inventory_stock")
-        .alias("t")
-        .merge(stock.alias("s"), "t.sku = s.sku AND t.location_id = s.location_id")
-        .whenMatchedUpdateAll(
-            condition="s._row_hash <> t._row_hash AND s.last_event_ts >= t.last_event_ts"
+def merge_entity(entity: str, spark: SparkSession, loc: TableLocator, valid: DataFrame) -> int:
+    """Write one batch of accepted records of ``entity`` into its Silver tables, in the order and
+    with the MERGE each declares (``EntityContract.silver``, via
+    :func:`~oms_pipeline.io.tables.merge_silver`). Returns the number of distinct rows the batch
+    gave the first table (the batch's duplicates are the rest).
+
+    The first table gets the latest row per row key of the batch (latest event time, then latest
+    ingestion); an SCD2 table also gets its ranges recomputed (``T.scd2_ranges``). A later table
+    is the current state of the first's stored history for the keys the batch touched
+    (``STATES``), with the lineage of the record that made it (``T.latest_record``).
+    """
+    first, *states = get_contract(entity).silver
+    rows = T.latest_per_key(ROWS[entity](valid), list(first.row_keys), first.event_time)
+    merge_silver(spark, loc, first, rows, ranges=T.scd2_ranges if first.kind == "scd2" else None)
+    for table in states:
+        keys = list(table.keys)
+        history = read_table(spark, loc, "silver", first.name).join(
+            rows.select(*keys).distinct(), keys, "left_semi"
         )
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return events.count()
+        state = STATES[entity](history).join(T.latest_record(history, keys), keys)
+        merge_silver(spark, loc, table, state)
+    return rows.count()
 
 
-def _merge_customers(spark: SparkSession, loc: TableLocator, valid: DataFrame) -> int:
-    versions = T.latest_per_key(
-        T.customer_versions(valid), ["customer_id", "valid_from"], "updated_ts"
-    ).select(
-        "*",
-        F.lit(None).cast("timestamp").alias("valid_to"),
-        F.lit(True).alias("is_current"),
+_UNMAPPED = [
+    e for e in ENTITIES if e not in ROWS or (len(get_contract(e).silver) > 1 and e not in STATES)
+]
+if _UNMAPPED:
+    raise ValueError(
+        f"pipeline/silver.py: ROWS (and STATES, for an entity with a state table after its "
+        f"history) must cover every entity of the Silver contract; missing: {', '.join(_UNMAPPED)}"
     )
-    ensure_like(spark, loc, "silver", "customers", versions, change_data_feed=True)
-    # SCD2: every new (customer_id, updated_ts) is a version; a replayed one is not re-inserted.
-    merge_insert_new(spark, loc, "silver", "customers", versions, ["customer_id", "valid_from"])
-    touched = versions.select("customer_id").distinct()
-    all_versions = read_table(spark, loc, "silver", "customers").join(
-        touched, "customer_id", "left_semi"
-    )
-    ranges = T.scd2_ranges(all_versions)
-    (
-        delta_table(spark, loc, "silver", "customers")
-        .alias("t")
-        .merge(ranges.alias("s"), "t.customer_id = s.customer_id AND t.valid_from = s.valid_from")
-        .whenMatchedUpdate(
-            condition="NOT (t.valid_to <=> s.valid_to) OR NOT (t.is_current <=> s.is_current)",
-            set={"valid_to": "s.valid_to", "is_current": "s.is_current"},
-        )
-        .execute()
-    )
-    return versions.count()
-
 
 MERGERS: dict[str, Callable[[SparkSession, TableLocator, DataFrame], int]] = {
-    "orders": _merge_orders,
-    "shipments": _merge_shipments,
-    "inventory": _merge_inventory,
-    "customers": _merge_customers,
+    entity: partial(merge_entity, entity) for entity in ENTITIES
 }
 
 
@@ -237,7 +191,7 @@ def start_silver(
     # Tables from before a lineage column joined their rows get it (older rows read NULL).
     bronze = {f.name: f for f in bronze_schema(get_contract(entity)).fields}
     lineage = StructType([bronze[c] for c in T.STATE_LINEAGE])
-    for table in LINEAGE_TABLES[entity]:
+    for table in get_contract(entity).silver_tables:
         if table_exists(spark, loc, "silver", table):
             add_missing_columns(spark, loc, "silver", table, lineage)
     if table_exists(spark, loc, "ops", quarantine_table(entity)):
