@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import urllib.request
 from decimal import Decimal
@@ -18,8 +19,9 @@ from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import MEASURES, evaluate_sets, time_bucket
-from oms_pipeline.live.runner import landing_times, landing_units
+from oms_pipeline.live.runner import LiveOptions, LiveRun, landing_times, landing_units
 from oms_pipeline.live.server import DashboardServer, Snapshot
+from oms_pipeline.session import _jvm_ignores_sigterm
 
 
 def test_feed_batches_are_deterministic_and_distinct() -> None:
@@ -77,6 +79,18 @@ def test_tracker_reflects_files_silvered_before_the_refresh_started() -> None:
     t.gold_finished(snap, 110.0)
     assert [(r.path, r.latency_s, r.rows) for r in t.reflected] == [("a", 10.0, 5)]
     assert t.pending == 1 and t.silver_rows == 11 and t.quarantined_rows == 1
+
+
+def test_tracker_takes_a_replayed_silver_batch_once() -> None:
+    t = FreshnessTracker()
+    t.in_silver({"a": (100.0, 5)}, {"rows_in": 5}, ("orders", 3))
+    t.gold_finished(t.gold_started(), 110.0)
+    # The same micro-batch run again after a stop (its checkpoint commit was cut): not counted
+    # again, and its file is not pending again.
+    t.in_silver({"a": (100.0, 5)}, {"rows_in": 5}, ("orders", 3))
+    t.in_silver({"b": (105.0, 2)}, {"rows_in": 2}, ("shipments", 3))  # another entity's batch 3
+    assert t.silver_rows == 7 and t.pending == 1
+    assert [r.path for r in t.reflected] == ["a"]
 
 
 def test_landing_times_of_files_and_events_come_from_bronze_landed_at(spark) -> None:
@@ -167,3 +181,37 @@ def test_the_local_spark_jvm_ignores_sigterm_so_python_stops_it(spark) -> None:
         ignored = next(int(line.split()[1], 16) for line in fh if line.startswith("SigIgn:"))
     assert ignored & (1 << (signal.SIGTERM - 1)), "the JVM would die with the driver mid-batch"
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # Python's own is restored
+
+
+def test_a_sigterm_while_the_jvm_starts_is_kept_for_python() -> None:
+    """While the JVM starts with SIGTERM ignored, a SIGTERM sent to Python is not lost: it
+    reaches Python's handler once the start is over (the run then stops instead of running on)."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    try:
+        with _jvm_ignores_sigterm():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # what the JVM inherits
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert received == []
+        assert received == [signal.SIGTERM]
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_path, capsys) -> None:
+    opts = LiveOptions(
+        landing=str(tmp_path / "landing"), lakehouse=str(tmp_path / "lakehouse"), port=None
+    )
+    run = LiveRun(spark, opts)
+    run.stop_event.set()  # a Ctrl-C between Spark's start and the streams'
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert run.run(serve=False, dashboards=False) == 0
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert run.feeder is None and not spark.streams.active
+    out = capsys.readouterr().out
+    assert "Starting" not in out and "Streams running" not in out and "Feed:" not in out
+    assert "Stopped:" in out

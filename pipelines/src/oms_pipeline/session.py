@@ -96,12 +96,19 @@ def _jvm_ignores_sigterm() -> Iterator[None]:
     stays ignored across ``exec`` (POSIX), and the JVM keeps an inherited ignore for its shutdown
     signals instead of installing its own handler. The JVM still ends with the Python process:
     PySpark's gateway exits when its standard input closes.
+
+    SIGTERM is also blocked meanwhile, so one sent while the JVM starts is not lost: Linux keeps a
+    blocked signal pending even while it is ignored (signal(7): a blocked signal is never
+    discarded as ignored), and it reaches Python's own handler once that is back and the signal
+    unblocked.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGTERM is delivered here

@@ -41,13 +41,26 @@ class FreshnessTracker:
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _counted: set[tuple[str, int]] = field(default_factory=set)
     reflected: list[Reflected] = field(default_factory=list)
     silver_rows: int = 0
     quarantined_rows: int = 0
 
-    def in_silver(self, files: dict[str, tuple[float, int]], stats: dict[str, int]) -> None:
-        """``files``: path -> (landing time, rows) of a committed silver batch."""
+    def in_silver(
+        self,
+        files: dict[str, tuple[float, int]],
+        stats: dict[str, int],
+        batch: tuple[str, int] | None = None,
+    ) -> None:
+        """``files``: path -> (landing time, rows) of a committed silver batch; ``batch``: its
+        (entity, micro-batch id). A batch run again (a stop landed between its writes and its
+        checkpoint commit, so the next start replays it; the writes are idempotent) is taken
+        once."""
         with self._lock:
+            if batch is not None:
+                if batch in self._counted:
+                    return  # its files and rows were taken when it first ran
+                self._counted.add(batch)
             self._pending.update(files)
             # Rows accepted into silver; quarantined rows are counted apart (rows in = both).
             quarantined = stats.get("quarantined", 0)

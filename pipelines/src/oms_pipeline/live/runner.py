@@ -156,7 +156,7 @@ class LiveRun:
     def _on_silver_batch(
         self, entity: str, batch_id: int, batch: DataFrame, stats: dict[str, int]
     ) -> None:
-        self.tracker.in_silver(landing_times(landing_units(batch)), stats)
+        self.tracker.in_silver(landing_times(landing_units(batch)), stats, (entity, batch_id))
 
     def events(self, entity: str) -> KafkaSource | None:
         """Where bronze reads ``entity`` from: its topic, or None for its landing folder."""
@@ -443,11 +443,12 @@ class LiveRun:
         one_shot = o.duration_s == 0
         if serve and o.port is not None:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
+            self.publish_status()  # "starting", until the streams run
             say(f"Dashboards: {self.server.url}")
         self.prepare()
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
-        if not one_shot:
+        if not one_shot and not self.stop_event.is_set():
             say(f"Starting {2 * len(o.entities)} streams (bronze and silver per entity)")
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             if not self.stop_event.is_set():
