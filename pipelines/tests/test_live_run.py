@@ -71,7 +71,7 @@ def log_text(root: Path) -> str:
 def assert_clean_log(text: str) -> None:
     """No stack trace, no failure, and no status figure shown as None."""
     assert not TRACE.search(text), TRACE.search(text)
-    status_lines = [line for line in text.splitlines() if "| backlog " in line]
+    status_lines = [line for line in text.splitlines() if "| not yet in Gold " in line]
     assert status_lines and not [line for line in status_lines if "None" in line]
 
 
