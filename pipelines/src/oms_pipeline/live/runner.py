@@ -45,14 +45,17 @@ from oms_pipeline.pipeline.freshness_log import (
 )
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, start_silver
-from oms_pipeline.pipeline.streams import Trigger, finish, stop_between_batches
+from oms_pipeline.pipeline.streams import (
+    STOP_GRACE_S,
+    Trigger,
+    finish,
+    stop_between_batches,
+)
 
 # The Spark job group of the main thread (Gold refresh, dashboards): a second Ctrl-C cancels it.
 GOLD_JOB_GROUP = "oms-live-gold"
 # Seconds between two walks of the landing folders for the status line and dashboards.
 LANDING_WALK_EVERY_S = 15.0
-# Seconds a stop request (Ctrl-C) gives each stream's micro-batch in progress before it is cut.
-STOP_GRACE_S = 60.0
 
 
 @dataclass

@@ -97,7 +97,11 @@ def start_foreach_batch(
     return query
 
 
-def stop_between_batches(query: StreamingQuery, grace_s: float | None = 60.0) -> bool:
+# Seconds a stop gives a micro-batch in progress before it is cut (a safety net, not a budget).
+STOP_GRACE_S = 60.0
+
+
+def stop_between_batches(query: StreamingQuery, grace_s: float | None = STOP_GRACE_S) -> bool:
     """Stop ``query`` while none of its micro-batches runs; True if it stopped between batches.
 
     ``StreamingQuery.stop`` interrupts the query's thread wherever it is. In Spark's own code
