@@ -93,6 +93,16 @@ def test_the_log_is_prepared_as_the_contract_declares_it_and_older_logs_gain_col
     assert nullable == {c.name: c.nullable for c in FRESHNESS_COLUMNS}
 
 
+def test_a_first_refresh_without_preparation_creates_the_log_as_declared(spark, loc):
+    report = refresh_gold(spark, loc, PipelineSettings())
+    record_refresh(spark, loc, report)
+    record_refresh(spark, loc, report)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{loc.name('ops', FRESHNESS_TABLE)}`").first()
+    assert detail["description"] == FRESHNESS_COMMENT
+    assert {k: detail["properties"].get(k) for k in FRESHNESS_PROPERTIES} == FRESHNESS_PROPERTIES
+    assert read_table(spark, loc, "ops", FRESHNESS_TABLE).count() == 2
+
+
 def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
     t1 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     ago = lambda t, s: t - dt.timedelta(seconds=s)  # noqa: E731

@@ -149,13 +149,18 @@ def _log_schema(spark: SparkSession) -> StructType:
     return spark.createDataFrame([], freshness_ddl()).schema
 
 
+# Logs this process has prepared, by table name: a refresh only appends to a prepared log.
+_PREPARED: set[str] = set()
+
+
 def prepare_freshness_log(spark: SparkSession, loc: TableLocator) -> None:
     """Create ``ops.<FRESHNESS_TABLE>`` as the contract declares it (columns, NOT NULL, comment,
     properties) unless it exists, and add the columns a table from an older contract lacks.
 
-    Once per process, before the first :func:`record_refresh` (the Gold job's start, the live
-    run's start): not on every refresh, which only appends. On Databricks the stack declares the
-    table (``components/freshnessAlert.ts``), so this finds it there.
+    Call it once per process at start (the Gold job's start, the live run's start), off the
+    refresh path; :func:`record_refresh` calls it itself for a log this process has not prepared
+    yet, so a log is never created by a bare append (without its comment and properties). On
+    Databricks the stack declares the table (``components/freshnessAlert.ts``), so this finds it.
     """
     schema = _log_schema(spark)
     ensure_table(
@@ -168,6 +173,7 @@ def prepare_freshness_log(spark: SparkSession, loc: TableLocator) -> None:
         properties=FRESHNESS_PROPERTIES,
     )
     add_missing_columns(spark, loc, "ops", FRESHNESS_TABLE, schema)
+    _PREPARED.add(loc.name("ops", FRESHNESS_TABLE))
 
 
 def record_refresh(
@@ -179,9 +185,11 @@ def record_refresh(
     """Append the refresh's row to ``ops.<FRESHNESS_TABLE>``; returns it.
 
     ``published_at`` (UTC; default now) is when the refresh had published every Gold table: call
-    this right after ``refresh_gold`` returns, in a process that ran
-    :func:`prepare_freshness_log` once.
+    this right after ``refresh_gold`` returns. The first call in a process that did not run
+    :func:`prepare_freshness_log` for ``loc`` runs it; later calls only append.
     """
+    if loc.name("ops", FRESHNESS_TABLE) not in _PREPARED:
+        prepare_freshness_log(spark, loc)
     published_at = published_at or dt.datetime.now(dt.UTC)
     row = refresh_row(spark, loc, report, published_at, str(uuid.uuid4()))
     append(spark.createDataFrame([row], _log_schema(spark)), loc, "ops", FRESHNESS_TABLE)
