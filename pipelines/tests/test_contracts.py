@@ -264,14 +264,3 @@ def test_entity_contracts_read_their_silver_tables_from_the_layout():
         "last_event_ts",
         "_row_hash",
     )
-
-
-def test_merge_silver_takes_scd2_ranges_for_scd2_tables_only():
-    from oms_pipeline.io.tables import merge_silver
-
-    lines, customers = get_contract("orders").silver[0], get_contract("customers").silver[0]
-    loc = TableLocator(lakehouse_root="/nowhere")
-    with pytest.raises(ValueError, match=r"silver\.order_lines is a state table: ranges"):
-        merge_silver(None, loc, lines, None, ranges=lambda v: v)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"silver\.customers is a scd2 table: ranges"):
-        merge_silver(None, loc, customers, None)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings
 from oms_pipeline.contracts import get_contract
+from oms_pipeline.io.tables import scd2_ranges
 from oms_pipeline.transforms import gold as G
 from oms_pipeline.transforms import silver as S
 from oms_pipeline.transforms.bronze import bronze_schema, parse_json_lines
@@ -177,7 +178,8 @@ def test_scd2_ranges(spark):
         ],
         "customer_id string, valid_from timestamp",
     )
-    out = sorted(tuple(r) for r in S.scd2_ranges(v).collect())
+    customers = get_contract("customers").silver[0]
+    out = sorted(tuple(r) for r in scd2_ranges(v, customers).collect())
     assert out == [
         ("C1", dt.datetime(2025, 1, 1), dt.datetime(2025, 3, 1), False),
         ("C1", dt.datetime(2025, 3, 1), None, True),

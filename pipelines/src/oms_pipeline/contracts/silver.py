@@ -61,6 +61,12 @@ class SilverTable:
         """The columns that identify a stored row: ``keys``, plus ``valid_from`` for SCD2."""
         return (*self.keys, self.valid_from) if self.valid_from else self.keys
 
+    @property
+    def record_keys(self) -> tuple[str, ...]:
+        """The columns of the accepted records that identify a row: ``keys``, plus the event
+        time for SCD2 (a version starts at its record's event time, its ``valid_from``)."""
+        return (*self.keys, self.event_time) if self.valid_from else self.keys
+
 
 class _Checker:
     """Builds the ValueErrors of one contract file: ``<where>: <key> must be <expected>``."""

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
@@ -288,10 +288,8 @@ def merge_silver(
     loc: TableLocator,
     table: SilverTable,
     rows: DataFrame,
-    *,
-    ranges: Callable[[DataFrame], DataFrame] | None = None,
 ) -> None:
-    """Write ``rows`` (at most one per ``table.row_keys``) into the Silver table ``table``
+    """Write ``rows`` (at most one per ``table.record_keys``) into the Silver table ``table``
     declares, with one MERGE on its row keys; the table is created from the rows' schema (all
     columns nullable, change data feed as declared) when it does not exist.
 
@@ -301,24 +299,16 @@ def merge_silver(
       (``newer``: a strictly later event time; ``changed_not_older``: a different
       ``change_column`` and an event time not earlier), so an older or replayed event never
       overwrites a newer state;
-    - kind ``scd2``: ``rows`` are versions; the new ones are inserted with ``valid_to`` NULL and
-      ``current_flag`` true, then ``ranges`` (every stored version of the touched keys -> per
-      row key, its ``valid_to`` and ``current_flag``; ``transforms.silver.scd2_ranges``) is
-      applied by a second MERGE that updates only the ranges that changed, so a late older
-      version slots in.
-
-    Raises ValueError when ``ranges`` is given for a table that is not SCD2, or missing for one.
+    - kind ``scd2``: ``rows`` are versions, each starting at its event time (``valid_from``);
+      the new ones are inserted with ``valid_to`` NULL and ``current_flag`` true, then the ranges
+      of every stored version of the touched keys (:func:`scd2_ranges`) are applied by a second
+      MERGE that updates only the ranges that changed, so a late older version slots in.
     """
-    if (ranges is not None) != (table.kind == "scd2"):
-        raise ValueError(
-            f"silver.{table.name} is a {table.kind} table: ranges (valid_to and current_flag of "
-            "every version) are given for an scd2 table, and only for one"
-        )
     if table.kind == "scd2":
-        opened = rows.schema[table.valid_from].dataType
         rows = rows.select(
             "*",
-            F.lit(None).cast(opened).alias(table.valid_to),
+            F.col(table.event_time).alias(table.valid_from),
+            F.lit(None).cast(rows.schema[table.event_time].dataType).alias(table.valid_to),
             F.lit(True).alias(table.current_flag),
         )
     ensure_like(spark, loc, "silver", table.name, rows, change_data_feed=table.change_data_feed)
@@ -330,7 +320,7 @@ def merge_silver(
     if table.guard in _SILVER_GUARDS:
         merge = merge.whenMatchedUpdateAll(condition=_SILVER_GUARDS[table.guard](table))
     merge.whenNotMatchedInsertAll().execute()
-    if ranges is None:
+    if table.kind != "scd2":
         return
     keys = list(table.keys)
     versions = read_table(spark, loc, "silver", table.name).join(
@@ -340,12 +330,22 @@ def merge_silver(
     (
         delta_table(spark, loc, "silver", table.name)
         .alias("t")
-        .merge(ranges(versions).alias("s"), _on(table.row_keys))
+        .merge(scd2_ranges(versions, table).alias("s"), _on(table.row_keys))
         .whenMatchedUpdate(
             condition=f"NOT (t.`{end}` <=> s.`{end}`) OR NOT (t.`{current}` <=> s.`{current}`)",
             set={f"`{end}`": f"s.`{end}`", f"`{current}`": f"s.`{current}`"},
         )
         .execute()
+    )
+
+
+def scd2_ranges(versions: DataFrame, table: SilverTable) -> DataFrame:
+    """The range of every version in ``versions`` (all stored versions of some keys of the SCD2
+    ``table``): per row key (``keys`` + ``valid_from``), ``valid_to`` = the next version's
+    ``valid_from`` (NULL for the latest) and ``current_flag`` = it is the latest."""
+    nxt = F.lead(table.valid_from).over(Window.partitionBy(*table.keys).orderBy(table.valid_from))
+    return versions.select(
+        *table.row_keys, nxt.alias(table.valid_to), nxt.isNull().alias(table.current_flag)
     )
 
 

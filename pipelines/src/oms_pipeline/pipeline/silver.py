@@ -83,13 +83,13 @@ def merge_entity(entity: str, spark: SparkSession, loc: TableLocator, valid: Dat
     gave the first table (the batch's duplicates are the rest).
 
     The first table gets the latest row per row key of the batch (latest event time, then latest
-    ingestion); an SCD2 table also gets its ranges recomputed (``T.scd2_ranges``). A later table
-    is the current state of the first's stored history for the keys the batch touched
+    ingestion); an SCD2 table also gets its ranges recomputed (``io.tables.scd2_ranges``). A
+    later table is the current state of the first's stored history for the keys the batch touched
     (``STATES``), with the lineage of the record that made it (``T.latest_record``).
     """
     first, *states = get_contract(entity).silver
-    rows = T.latest_per_key(ROWS[entity](valid), list(first.row_keys), first.event_time)
-    merge_silver(spark, loc, first, rows, ranges=T.scd2_ranges if first.kind == "scd2" else None)
+    rows = T.latest_per_key(ROWS[entity](valid), list(first.record_keys), first.event_time)
+    merge_silver(spark, loc, first, rows)
     for table in states:
         keys = list(table.keys)
         history = read_table(spark, loc, "silver", first.name).join(

@@ -140,19 +140,7 @@ CUSTOMER_ATTRS = ("customer_name", "region", "segment", "country", "state", "cit
 
 
 def customer_versions(valid: DataFrame) -> DataFrame:
-    """New SCD2 version candidates: one per (customer_id, updated_ts)."""
-    return valid.withColumn("valid_from", F.col("updated_ts")).withColumn(
-        "_attr_hash", row_hash(*CUSTOMER_ATTRS)
-    )
-
-
-def scd2_ranges(versions: DataFrame) -> DataFrame:
-    """valid_to / is_current for every version of the given customers."""
-    w = Window.partitionBy("customer_id").orderBy("valid_from")
-    nxt = F.lead("valid_from").over(w)
-    return versions.select(
-        "customer_id",
-        "valid_from",
-        nxt.alias("valid_to"),
-        nxt.isNull().alias("is_current"),
-    )
+    """New SCD2 version candidates of customers: the accepted records with ``_attr_hash``, a
+    content hash of ``CUSTOMER_ATTRS``. Their ranges are the Silver contract's (``silver.toml``,
+    kind ``scd2``; ``io.tables.merge_silver``)."""
+    return valid.withColumn("_attr_hash", row_hash(*CUSTOMER_ATTRS))
