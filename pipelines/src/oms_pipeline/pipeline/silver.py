@@ -56,16 +56,11 @@ def quarantine_table(entity: str) -> str:
     return f"quarantine_{entity}"
 
 
-def _as_landed(valid: DataFrame) -> DataFrame:
-    return valid
-
-
-# How each entity's accepted (typed, valid) records become the rows of its first Silver table;
-# the tables, their keys and the guards of their MERGEs are the Silver contract's (silver.toml).
+# How an entity's accepted (typed, valid) records become the rows of its first Silver table, for
+# the entities whose rows are not the records as accepted; the tables, their keys and the guards
+# of their MERGEs are the Silver contract's (silver.toml).
 ROWS: dict[str, Callable[[DataFrame], DataFrame]] = {
     "orders": T.order_lines,
-    "shipments": _as_landed,
-    "inventory": _as_landed,
     "customers": T.customer_versions,
 }
 # How an entity's current state (its table after the first) is computed from the first table's
@@ -88,7 +83,8 @@ def merge_entity(entity: str, spark: SparkSession, loc: TableLocator, valid: Dat
     (``STATES``), with the lineage of the record that made it (``T.latest_record``).
     """
     first, *states = get_contract(entity).silver
-    rows = T.latest_per_key(ROWS[entity](valid), list(first.record_keys), first.event_time)
+    rows = ROWS[entity](valid) if entity in ROWS else valid
+    rows = T.latest_per_key(rows, list(first.record_keys), first.event_time)
     merge_silver(spark, loc, first, rows)
     for table in states:
         keys = list(table.keys)
