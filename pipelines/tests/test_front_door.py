@@ -117,6 +117,13 @@ def test_a_stop_request_starts_nothing_more_and_stops_what_runs() -> None:
     assert run_streams(starts, ONCE, stop) is False
     assert log == ["start a", "start b", "stop b"]
 
+    # Processing-time: the queries after the one during whose start the stop came never start.
+    log.clear()
+    stop.clear()
+    starts = [starter(log, "a", polls=None), start_b, starter(log, "c", polls=None)]
+    assert run_streams(starts, CONTINUOUS, stop) is False
+    assert log == ["start a", "start b", "stop a", "stop b"]
+
 
 def test_a_failed_query_is_raised_and_the_others_are_stopped() -> None:
     log: list[str] = []
