@@ -1,4 +1,6 @@
-"""Wiring of the local live run: feed -> bronze/silver streams -> Gold loop -> dashboards.
+"""The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> bronze/silver streams
+-> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and runs ``LiveRun``;
+``run_once`` is the same availableNow pass as a library call (tests, benchmarks).
 
 Bronze and silver run as processing-time streams; the main thread refreshes Gold as soon as a
 silver batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
