@@ -10,8 +10,6 @@ import argparse
 import datetime as dt
 import glob
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -19,6 +17,7 @@ import time
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.generator import GeneratorConfig, generate
+from oms_pipeline.live.benchmark import load, machine, machine_table
 from oms_pipeline.pipeline.bronze import run_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
@@ -34,27 +33,6 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def machine() -> dict:
-    model = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(fh.readline().split()[1])
-    import pyspark
-
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "cpu": model,
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "loadavg_at_start": os.getloadavg(),
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--orders", type=int, default=2000)
@@ -66,7 +44,8 @@ def main() -> None:
     work = a.workdir or tempfile.mkdtemp(prefix="oms-bench-")
     shutil.rmtree(work, ignore_errors=True)
     spark = local_session("oms-bench", shuffle_partitions=2)
-    result: dict = {"machine": machine(), "orders": a.orders}
+    load_at_start = load()
+    result: dict = {"orders": a.orders}
 
     loc = TableLocator(lakehouse_root=f"{work}/lh", landing_root=f"{work}/landing")
     m = generate(
@@ -87,7 +66,7 @@ def main() -> None:
     result["end_to_end_s"] = result["bronze_s"] + result["silver_s"] + result["gold_s"]
     for k in ("parse_floor", "bronze", "silver", "gold", "end_to_end"):
         result[f"{k}_events_per_s"] = round(events / result[f"{k}_s"], 1)
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}), flush=True)
+    print(json.dumps(result), flush=True)
 
     batches = []
     for b in range(a.batches):
@@ -112,8 +91,9 @@ def main() -> None:
         batches.append(t)
         print(json.dumps(t), flush=True)
     result["incremental_batches"] = batches
-    result["machine"]["loadavg_at_end"] = os.getloadavg()
+    result["machine"] = machine(load_at_start)
     print(json.dumps(result, indent=1, default=str))
+    print("\n".join(machine_table(result["machine"])))  # the machine block of BENCHMARKS.md
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(result, fh, indent=1, default=str)

@@ -16,7 +16,7 @@ from oms_pipeline import exports
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.exports import ExportAlreadyImported, convert_export, load_mapping, map_row
 from oms_pipeline.io.tables import read_table
-from oms_pipeline.local import run_once
+from oms_pipeline.live.runner import run_once
 
 from .conftest import FIXTURES, MAPPINGS
 
@@ -231,14 +231,13 @@ def test_bytes_not_in_the_declared_encoding_name_file_encoding_offset_and_the_fi
     [
         ("run-local", "header"),
         ("run-local", "encoding"),  # run-local resumes from an export that already landed
-        ("import-export", "header"),
-        ("import-export", "encoding"),
-        ("import-export", "already imported"),
+        ("import", "header"),
+        ("import", "encoding"),
+        ("import", "already imported"),
     ],
 )
 def test_an_import_error_prints_its_message_only_and_exits_2(tmp_path, capfd, entry, fault):
-    from oms_pipeline import local
-    from oms_pipeline.live import cli
+    from oms_pipeline import cli
 
     lines = _superstore_lines()
     csv_path = tmp_path / "export.csv"
@@ -253,7 +252,7 @@ def test_an_import_error_prints_its_message_only_and_exits_2(tmp_path, capfd, en
         code = cli.main([*args, "--root", str(tmp_path)])
     else:
         args = ["--mapping", mapping, "--csv", str(csv_path), "--landing", str(landing)]
-        code = local.main(["import-export", *args])
+        code = cli.main(["import", *args])
     err = capfd.readouterr().err
     assert code == 2
     assert err.startswith("Import refused: ") and "Traceback" not in err
@@ -263,7 +262,7 @@ def test_an_import_error_prints_its_message_only_and_exits_2(tmp_path, capfd, en
 
 
 def test_run_local_resumes_an_export_that_already_landed(tmp_path, capsys):
-    from oms_pipeline.live import cli
+    from oms_pipeline import cli
 
     mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
     landing = str(tmp_path / "landing")

@@ -75,7 +75,7 @@ def test_a_folder_created_after_the_first_run_is_picked_up(spark, loc):
 
 
 def test_one_shot_local_run_with_a_missing_landing_root(spark, tmp_path):
-    from oms_pipeline.local import run_once
+    from oms_pipeline.live.runner import run_once
 
     loc = TableLocator(
         lakehouse_root=str(tmp_path / "lake"), landing_root=str(tmp_path / "never-created")

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from oms_pipeline import cli
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.events import entity_topic
 from oms_pipeline.io.tables import read_table
-from oms_pipeline.live import cli
 from oms_pipeline.live import feed_writer as W
+from oms_pipeline.live import runner
 from oms_pipeline.live.broker import KafkaBroker
 from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feed_kafka import KafkaSink, record_key
@@ -91,7 +92,7 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
         batches=batches,
         port=None,
         quiet=True,
-        settings=PipelineSettings(as_of_date=cli.LIVE_AS_OF),
+        settings=PipelineSettings(as_of_date=runner.LIVE_AS_OF),
         kafka_bootstrap_servers=servers,
         feed_dir=str(root / "kafka"),
     )
@@ -107,8 +108,8 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
 
 @pytest.fixture(scope="module")
 def servers(root: Path, broker: KafkaBroker) -> str:
-    """The run's broker set-up (``cli.start_broker``) with the module's broker running there."""
-    found, owned = cli.start_broker(str(root))
+    """The run's broker set-up (``runner.start_broker``) with the module's broker running there."""
+    found, owned = runner.start_broker(str(root))
     assert not owned and found.bootstrap_servers == broker.bootstrap_servers
     return found.bootstrap_servers
 
@@ -208,7 +209,7 @@ def test_the_run_stops_only_the_broker_it_started(
     def no_spark(_lakehouse: str):
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(cli, "_spark", no_spark)
+    monkeypatch.setattr(runner, "_spark", no_spark)
     # A broker already running under <root>/kafka: used, and left running, with a reminder.
     with pytest.raises(RuntimeError, match="stop here"):
         cli.main(["--source", "kafka", "--root", str(root), "--port", "0"])
@@ -233,7 +234,7 @@ def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(KafkaBroker, "_wait_ready", interrupted)
-    monkeypatch.setattr(cli, "_spark", lambda _l: pytest.fail("Spark started"))
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
     assert cli.main(["--source", "kafka", "--root", str(tmp_path / "a"), "--port", "0"]) == 130
     started = KafkaBroker.at(tmp_path / "a" / "kafka")
     assert not started.pid_file.exists() and started.running_elsewhere() is None
@@ -252,8 +253,8 @@ def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
         os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C, in the middle of the start
         return StartedSpark()
 
-    monkeypatch.setattr(cli, "_spark", spark_interrupted)
-    monkeypatch.setattr(cli, "LiveRun", lambda *_a: pytest.fail("the run started"))
+    monkeypatch.setattr(runner, "_spark", spark_interrupted)
+    monkeypatch.setattr(runner, "LiveRun", lambda *_a: pytest.fail("the run started"))
     handler = signal.getsignal(signal.SIGINT)  # the session's (a SparkContext installs one)
     assert cli.main(["--source", "kafka", "--root", str(tmp_path / "b"), "--port", "0"]) == 130
     assert StartedSpark.stopped
@@ -279,7 +280,7 @@ def test_a_ctrl_c_while_starting_stops_what_started_without_a_traceback(
     ],
 )  # fmt: skip
 def test_bad_option_combinations_are_refused_before_spark(argv, message, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_spark", lambda _l: pytest.fail("Spark started"))
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2

@@ -1,4 +1,4 @@
-"""The local live run as a user starts it (``python -m oms_pipeline.live``, what scripts/run-local
+"""The local live run as a user starts it (``python -m oms_pipeline``, what scripts/run-local
 executes), in a subprocess: it reaches Gold, stops cleanly on a Ctrl-C (SIGINT) or a SIGTERM to
 its whole process group (also during the first Gold refresh), and after SIGKILLs -- mid-feed, during
 the first creation of a table, at a random instant -- a restart ends with exactly the Silver and
@@ -49,7 +49,7 @@ TRACE = re.compile(
 
 def start(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     log = open(log_path(root), "a", encoding="utf-8")  # noqa: SIM115
-    cmd = [sys.executable, "-m", "oms_pipeline.live", "--root", str(root), "--port", "0"]
+    cmd = [sys.executable, "-m", "oms_pipeline", "--root", str(root), "--port", "0"]
     cmd += ["--status-every", "1", *args]
     return subprocess.Popen(
         cmd,

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.exports import convert_export, load_mapping
 from oms_pipeline.io.tables import read_table, table_exists
-from oms_pipeline.local import run_once
+from oms_pipeline.live.runner import run_once
 
 from .conftest import FIXTURES, MAPPINGS
 

@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_bronze,
         start_landing_report,
     )
+    from oms_pipeline.pipeline.streams import run_streams
 
     use_autoloader = on_databricks() if args.autoloader == "auto" else args.autoloader == "on"
     spark = get_spark("oms-bronze-ingest")
@@ -149,19 +150,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_bronze(
             spark, loc, args.entity, trigger, use_autoloader=False, events={args.entity[0]: source}
         )
-        if args.trigger == "processingTime":
-            spark.streams.awaitAnyTermination()
         return 0
 
     if args.files_report_only:
         if trigger.available_now:
             return report()
         # Continuous: a report every interval; a new skipped file fails the query (and the task).
-        start_landing_report(spark, loc, trigger, use_autoloader=use_autoloader).awaitTermination()
+        run_streams(
+            [lambda: start_landing_report(spark, loc, trigger, use_autoloader=use_autoloader)],
+            trigger,
+        )
         return 0
 
     entities = args.entity or list(ENTITIES)
-    queries = run_bronze(
+    run_bronze(
         spark,
         loc,
         entities,
@@ -169,9 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_autoloader=use_autoloader,
         max_files_per_trigger=args.max_files_per_trigger,
     )
-    if args.trigger == "processingTime":
-        spark.streams.awaitAnyTermination()
-    del queries
     if set(entities) == set(ENTITIES):
         return report()
     return 0

@@ -37,8 +37,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         trigger_from(args),
         max_files_per_trigger=args.max_files_per_trigger,
     )
-    if args.trigger == "processingTime":
-        spark.streams.awaitAnyTermination()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import os
@@ -33,18 +34,40 @@ def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def machine() -> dict[str, Any]:
+def machine(load_at_start: str) -> dict[str, Any]:
+    """The machine a figure was measured on, as every BENCHMARKS.md block shows it
+    (:func:`machine_table`): CPU model, ``nproc``, memory in GiB, Python, PySpark and
+    delta-spark versions, and the load averages at the start (``load_at_start``, from
+    :func:`load`) and now, at the end."""
+    from importlib.metadata import version
+
     cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return {"nproc": os.cpu_count(), "memory_gb": round(mem_gb, 1), "cpu": cpu}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "python": platform.python_version(),
+        "pyspark": version("pyspark"),
+        "delta_spark": version("delta-spark"),
+        "load": {"start": load_at_start, "end": load()},
+    }
+
+
+def machine_table(m: dict[str, Any]) -> list[str]:
+    """The Markdown table of :func:`machine`'s description."""
+    return [
+        "| Machine | Value |",
+        "| --- | --- |",
+        f"| CPU | {m['cpu']} |",
+        f"| nproc | {m['nproc']} |",
+        f"| Memory | {m['memory_gib']} GiB |",
+        f"| Python, PySpark, delta-spark | {m['python']}, {m['pyspark']}, {m['delta_spark']} |",
+        f"| Load average (1, 5, 15 min) | {m['load']['start']} at start, "
+        f"{m['load']['end']} at end |",
+    ]
 
 
 def parse_floor(spark: SparkSession, landing: str) -> dict[str, float]:
@@ -86,7 +109,6 @@ def render(result: dict[str, Any]) -> str:
     source = result.get("source", "files")
     begin, end = markers(source)
     events = source == "kafka"
-    loadavg = result.get("load")
     if events:
         title = "## Local run over Kafka: broker → Gold freshness"
         landed = (
@@ -127,19 +149,7 @@ def render(result: dict[str, Any]) -> str:
             "",
             f"Run ended {result['measured_at']} (`{result['command']}`).",
             "",
-            "| Machine | Value |",
-            "| --- | --- |",
-            f"| CPU | {m['cpu']} |",
-            f"| nproc | {m['nproc']} |",
-            f"| Memory | {m['memory_gb']} GiB |",
-            *(
-                [
-                    f"| Load average (1, 5, 15 min) | {loadavg['start']} at start, "
-                    f"{loadavg['end']} at end |"
-                ]
-                if loadavg
-                else []
-            ),
+            *machine_table(m),
             "",
             "| Figure | Value |",
             "| --- | --- |",
@@ -186,3 +196,52 @@ def write_benchmarks(path: str, result: dict[str, Any]) -> None:
 
 def stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def report(
+    spark: SparkSession,
+    run: Any,
+    broker: Any,
+    *,
+    path: str,
+    command: str,
+    source: str,
+    load_at_start: str,
+) -> None:
+    """Write the figures of a finished benchmark ``run`` (a ``LiveRun``) to ``path``
+    (BENCHMARKS.md), beside the raw parse floor of the same events (from ``broker`` when the
+    run read Kafka, else from the landing files)."""
+    from oms_pipeline.live.runner import say
+
+    o = run.opts
+    fr = run.tracker.summary()
+    refl = run.tracker.reflected
+    first = min((r.landed_at for r in refl), default=0.0)
+    last = max((r.gold_at for r in refl), default=0.0)
+    rows = sum(r.rows for r in refl)
+    if broker is not None:
+        floor = parse_floor_events(spark, broker.bootstrap_servers, o.entities)
+    else:
+        floor = parse_floor(spark, o.landing)
+    result = {
+        "measured_at": stamp(),
+        "source": source,
+        "command": command,
+        "machine": machine(load_at_start),
+        "rate": o.rate,
+        "duration_s": o.duration_s,
+        "tick_s": o.tick_s,
+        "trigger": o.trigger,
+        "events": rows,
+        "files": len(refl),
+        "freshness": fr,
+        "throughput": rows / (last - first) if last > first else None,
+        "gold_refreshes": len(run.gold_times),
+        "gold_mean_s": sum(run.gold_times) / len(run.gold_times) if run.gold_times else None,
+        "parse_floor": floor,
+    }
+    write_benchmarks(path, result)
+    say(
+        f"Benchmark: p50 {fr['p50_s']} s, p95 {fr['p95_s']} s, throughput "
+        f"{result['throughput']} ev/s, parse floor {floor['rows_per_s']:.0f} rows/s -> {path}"
+    )

@@ -1,4 +1,6 @@
-"""Wiring of the local live run: feed -> bronze/silver streams -> Gold loop -> dashboards.
+"""The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> bronze/silver streams
+-> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and runs ``LiveRun``;
+``run_once`` is the same availableNow pass as a library call (tests, benchmarks).
 
 Bronze and silver run as processing-time streams; the main thread refreshes Gold as soon as a
 silver batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
@@ -13,17 +15,20 @@ topic per entity that bronze reads instead of the landing folders (``io.events``
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
@@ -37,21 +42,25 @@ from oms_pipeline.live.feed_kafka import KafkaSink
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.server import DashboardServer, Snapshot
-from oms_pipeline.pipeline.bronze import report_landing_files, start_bronze
+from oms_pipeline.pipeline.bronze import report_landing_files, run_bronze, start_bronze
 from oms_pipeline.pipeline.freshness_log import (
     prepare_freshness_log,
     recent_refreshes,
     record_refresh,
 )
-from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import quarantine_table, start_silver
-from oms_pipeline.pipeline.streams import (
-    STOP_GRACE_S,
-    Trigger,
-    finish,
-    stop_between_batches,
-)
+from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
+from oms_pipeline.pipeline.silver import quarantine_table, run_silver, start_silver
+from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger
 
+# The feed's clock starts on FeedConfig.start; Gold's as-of date (inventory cover, RFM) is fixed
+# four weeks in, so it does not move while the run streams (a moving as-of date would force a
+# full Gold refresh every simulated day).
+LIVE_AS_OF = (FeedConfig().start + dt.timedelta(days=27)).date()
+# Topic-level setting of the local run's topics: a record's timestamp is the broker's append
+# time, so ``_landed_at`` (and freshness) starts when the broker holds the record, as a landed
+# file's starts when the file is in place (Apache Kafka "Topic Configs": message.timestamp.type).
+# Event hubs default to the same (Event Hubs "MessageTimestampDescription": AppendTime).
+LOCAL_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 # The Spark job group of the main thread (Gold refresh, dashboards): a second Ctrl-C cancels it.
 GOLD_JOB_GROUP = "oms-live-gold"
 # Seconds between two walks of the landing folders for the status line and dashboards.
@@ -127,6 +136,62 @@ def landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
     return out
 
 
+def process_landed(
+    spark: SparkSession,
+    loc: TableLocator,
+    settings: PipelineSettings,
+    entities: Sequence[str],
+    *,
+    max_files_per_trigger: int | None = None,
+    events: Mapping[str, KafkaSource | None] | None = None,
+    on_silver_batch: Callable[[str, int, DataFrame, dict[str, int]], None] | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> bool:
+    """Bronze, then silver, of everything landed (or published) so far, with availableNow
+    triggers; False when ``stop`` cut it short (what was committed is kept; the next start
+    goes on from there)."""
+    once = Trigger(available_now=True)
+    progress("Drain: bronze, everything available now")
+    if not run_bronze(
+        spark,
+        loc,
+        entities,
+        once,
+        use_autoloader=False,
+        max_files_per_trigger=max_files_per_trigger,
+        events=events,
+        stop=stop,
+    ):
+        return False
+    progress("Drain: silver, everything bronze holds")
+    return run_silver(
+        spark,
+        loc,
+        settings,
+        entities,
+        once,
+        max_files_per_trigger=max_files_per_trigger,
+        on_batch=on_silver_batch,
+        stop=stop,
+    )
+
+
+def run_once(
+    spark: SparkSession,
+    loc: TableLocator,
+    settings: PipelineSettings,
+    *,
+    entities: Sequence[str] = ENTITIES,
+    max_files_per_trigger: int | None = None,
+) -> RefreshReport:
+    """Everything landed so far through every layer (availableNow), the landing-file report
+    (``ops.landing_files``), then a Gold refresh; the library form of ``oms once``."""
+    process_landed(spark, loc, settings, entities, max_files_per_trigger=max_files_per_trigger)
+    report_landing_files(spark, loc, use_autoloader=False)
+    return refresh_gold(spark, loc, settings)
+
+
 class LiveRun:
     def __init__(self, spark: SparkSession, opts: LiveOptions) -> None:
         self.spark, self.opts = spark, opts
@@ -134,7 +199,7 @@ class LiveRun:
         self.tracker = FreshnessTracker()
         self.snapshot = Snapshot()
         self.stop_event = threading.Event()
-        self.queries: list[StreamingQuery] = []
+        self.streams: Streams | None = None
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
@@ -146,6 +211,7 @@ class LiveRun:
         ]
         self.gold_kpis: dict[str, Any] = {}
         self.gold_times: list[float] = []
+        self.gold_report: RefreshReport | None = None  # of the last Gold refresh
         self.dashboard_gold_refreshes = 0  # Gold refreshes the published dashboards reflect
         self.started = time.time()
         self.state = "starting"
@@ -175,61 +241,55 @@ class LiveRun:
         prepare_freshness_log(self.spark, self.loc)  # each Gold refresh then only appends
 
     def start_streams(self, trigger: Trigger) -> None:
-        for e in self.opts.entities:
-            self.queries.append(
-                start_bronze(
-                    self.spark, self.loc, e, trigger, use_autoloader=False, events=self.events(e)
-                )
+        self.streams = Streams(trigger, self.stop_event)
+        bronze = [
+            partial(
+                start_bronze,
+                self.spark,
+                self.loc,
+                e,
+                trigger,
+                use_autoloader=False,
+                events=self.events(e),
             )
-        for e in self.opts.entities:
-            self.queries.append(
-                start_silver(
-                    self.spark,
-                    self.loc,
-                    self.opts.settings,
-                    e,
-                    trigger,
-                    on_batch=self._on_silver_batch,
-                )
+            for e in self.opts.entities
+        ]
+        silver = [
+            partial(
+                start_silver,
+                self.spark,
+                self.loc,
+                self.opts.settings,
+                e,
+                trigger,
+                on_batch=self._on_silver_batch,
             )
+            for e in self.opts.entities
+        ]
+        self.streams.start(bronze + silver)
 
     def stop_streams(self, grace_s: float | None = STOP_GRACE_S) -> None:
-        """Stop every query between two micro-batches (see ``stop_between_batches``): a batch
-        that runs is given ``grace_s`` seconds to finish (None: as long as it takes) and kept.
-        Bronze stops first, so silver's last batch is not followed by another one from bronze."""
-        for q in self.queries:
-            stop_between_batches(q, grace_s)
-        self.queries = []
+        """Stop every query between two micro-batches (see ``Streams.stop``): a batch that runs
+        is given ``grace_s`` seconds to finish (None: as long as it takes) and kept."""
+        if self.streams is not None:
+            self.streams.stop(grace_s)
 
     def drain(self) -> bool:
         """Process everything landed so far (availableNow), then refresh Gold. False when a stop
         request cut it short (what was committed is kept; the next start goes on from there)."""
         # Nothing interrupts a micro-batch here: its work is what the drain is for.
         self.stop_streams(grace_s=None)
-        once = Trigger(available_now=True)
-        say("Drain: bronze, everything available now")
-        for e in self.opts.entities:
-            if self.stop_event.is_set():
-                return False
-            self._once(
-                start_bronze(
-                    self.spark, self.loc, e, once, use_autoloader=False, events=self.events(e)
-                )
-            )
-        say("Drain: silver, everything bronze holds")
-        for e in self.opts.entities:
-            if self.stop_event.is_set():
-                return False
-            self._once(
-                start_silver(
-                    self.spark,
-                    self.loc,
-                    self.opts.settings,
-                    e,
-                    once,
-                    on_batch=self._on_silver_batch,
-                )
-            )
+        if not process_landed(
+            self.spark,
+            self.loc,
+            self.opts.settings,
+            self.opts.entities,
+            events={e: self.events(e) for e in self.opts.entities},
+            on_silver_batch=self._on_silver_batch,
+            stop=self.stop_event,
+            progress=say,
+        ):
+            return False
         if self.stop_event.is_set():
             return False
         say("Drain: Gold refresh")
@@ -241,7 +301,7 @@ class LiveRun:
         t0 = time.time()
         self.gold_running = True
         try:
-            report = refresh_gold(self.spark, self.loc, self.opts.settings)
+            report = self.gold_report = refresh_gold(self.spark, self.loc, self.opts.settings)
             record_refresh(self.spark, self.loc, report)  # the ops freshness log, as deployed
         finally:
             self.gold_running = False
@@ -251,10 +311,8 @@ class LiveRun:
         self.tracker.gold_finished(snap, t1)
 
     def check_streams(self) -> None:
-        for q in self.queries:
-            exc = q.exception()
-            if exc is not None:
-                raise RuntimeError(f"stream {q.name} failed: {exc}")
+        if self.streams is not None:
+            self.streams.check()
         if self.feeder is not None and self.feeder.error is not None:
             raise RuntimeError(f"feed failed: {self.feeder.error}")
 
@@ -398,14 +456,6 @@ class LiveRun:
         self.gold_cancelled = True
         self.spark.sparkContext.cancelJobGroup(GOLD_JOB_GROUP)
 
-    def _once(self, query: StreamingQuery) -> None:
-        """Wait for an availableNow query; on a stop request, stop it between micro-batches."""
-        while not query.awaitTermination(0.5):
-            if self.stop_event.is_set():
-                stop_between_batches(query)
-                return
-        finish(query, Trigger(available_now=True))
-
     def kept(self) -> str:
         """What the lakehouse holds when the run ends, for the last console line."""
         self.collect_progress()
@@ -456,7 +506,7 @@ class LiveRun:
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             if not self.stop_event.is_set():
                 say(
-                    f"Streams running ({len(self.queries)} queries, trigger {o.trigger}); "
+                    f"Streams running ({len(self.streams.queries)} queries, trigger {o.trigger}); "
                     "Ctrl-C stops"
                 )
         # --duration counts from here: the streams are up, the feed starts now.
@@ -518,7 +568,7 @@ class LiveRun:
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
-            if self.queries:
+            if self.streams is not None and self.streams.queries:
                 say(
                     "Stopping the streams after their micro-batches in progress (at most "
                     f"{STOP_GRACE_S:.0f} s each; a batch cut short reruns on the next start)"
@@ -543,3 +593,148 @@ class LiveRun:
             else:
                 say(f"Stopped: {self.kept()}")
         return 0
+
+
+# --- starting a run: Spark, the broker, signals while they start ------------------------------
+def _spark(lakehouse: str) -> SparkSession:
+    """Start embedded Spark, showing progress: the first start resolves the Delta jars (Ivy)."""
+    from oms_pipeline.session import local_session
+
+    say("Starting Spark + Delta (the first start downloads the Delta jars; later ones take ~10 s)")
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def ticker() -> None:
+        while not done.wait(10):
+            say(f"  ... still starting Spark ({time.monotonic() - t0:.0f} s)")
+
+    threading.Thread(target=ticker, daemon=True).start()
+    try:
+        spark = local_session(
+            "oms-live",
+            shuffle_partitions=2,
+            warehouse_dir=os.path.join(lakehouse, "_warehouse"),
+            # Eight streams submit jobs all the time; under the default FIFO scheduler the Gold
+            # refresh would queue behind them. FAIR gives its pool an equal share of the cores.
+            conf={"spark.scheduler.mode": "FAIR"},
+        )
+    finally:
+        done.set()
+    spark.sparkContext.setLogLevel("ERROR")
+    # Micro-batches here are small and their plans many: interpreting them is faster than
+    # compiling each new plan to bytecode first.
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    say(f"Spark ready in {time.monotonic() - t0:.0f} s")
+    return spark
+
+
+@contextlib.contextmanager
+def _stop_requests_held(until: str) -> Iterator[threading.Event]:
+    """Hold SIGINT/SIGTERM while the block runs; the event tells whether one arrived.
+
+    PySpark starts its JVM with SIGINT ignored, so an interrupt in the middle of that start
+    leaves a JVM no process owns. Held, the request is acted on once the block is done: the
+    caller then stops what started, cleanly.
+    """
+    requested = threading.Event()
+
+    def hold(signum: int, _frame: Any) -> None:
+        if not requested.is_set():
+            say(f"{signal.Signals(signum).name}: stopping once {until}")
+        requested.set()
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def start_broker(root: str):  # type: ignore[no-untyped-def]
+    """The run's broker under ``<root>/kafka``, with one topic per entity.
+
+    Returns (broker, owned): a broker already running there (started by another run) is used
+    and left running (owned False); otherwise one is started, which the caller stops.
+    """
+    from oms_pipeline.live.broker import KafkaBroker
+
+    broker = KafkaBroker.at(os.path.join(root, "kafka"))
+    pid = broker.running_elsewhere()
+    if pid is not None:
+        say(
+            f"Kafka broker already running on {broker.run_dir} (pid {pid}, "
+            f"{broker.bootstrap_servers}): using it; this run leaves it running"
+        )
+    else:
+        say(f"Starting Kafka broker on {broker.run_dir} (log: {broker.log_file})")
+        try:
+            broker.start()
+        except KeyboardInterrupt:
+            broker.stop()  # a Ctrl-C while it starts leaves no broker behind
+            raise
+        say(f"Kafka broker ready on {broker.bootstrap_servers}")
+    broker.create_topics([entity_topic(e) for e in ENTITIES], config=LOCAL_TOPIC_CONFIG)
+    return broker, pid is None
+
+
+# What runs once the run has ended, while Spark is still up: (spark, run, broker or None).
+AfterRun = Callable[[SparkSession, "LiveRun", Any], None]
+
+
+def start_and_run(
+    opts: LiveOptions,
+    root: str,
+    *,
+    kafka: bool = False,
+    serve: bool = True,
+    after: AfterRun | None = None,
+) -> int:
+    """Start the broker (``kafka``: under ``<root>/kafka``) and Spark, run ``LiveRun(opts)``,
+    then stop what this call started; the exit code of the run (130: interrupted while
+    starting, nothing processed)."""
+    os.makedirs(opts.landing, exist_ok=True)
+    os.makedirs(opts.lakehouse, exist_ok=True)
+    try:
+        return _start_and_run(opts, root, kafka, serve, after)
+    except KeyboardInterrupt:
+        # Before the run's own signal handling is installed (broker or Spark starting): nothing
+        # was processed, and what started has been stopped.
+        say("Interrupted while starting: nothing processed (the next start begins from here)")
+        return 130
+
+
+def _start_and_run(
+    opts: LiveOptions, root: str, kafka: bool, serve: bool, after: AfterRun | None
+) -> int:
+    broker, owned = (None, False)
+    if kafka:
+        broker, owned = start_broker(root)
+        opts.kafka_bootstrap_servers = broker.bootstrap_servers
+        opts.feed_dir = str(broker.run_dir)
+        say(f"Broker data {broker.run_dir}\n         Lakehouse {opts.lakehouse}")
+    else:
+        say(f"Landing {opts.landing}\n         Lakehouse {opts.lakehouse}")
+    try:
+        with _stop_requests_held("Spark has started") as stop_requested:
+            spark = _spark(opts.lakehouse)
+        try:
+            if stop_requested.is_set():
+                raise KeyboardInterrupt
+            run = LiveRun(spark, opts)
+            code = run.run(serve=serve, dashboards=serve)
+            if after is not None:
+                after(spark, run, broker)
+            return code
+        finally:
+            spark.stop()
+    finally:
+        if owned:
+            say("Stopping the Kafka broker this run started (its log is kept for the next run)")
+            broker.stop()
+            say("Kafka broker stopped")
+        elif broker is not None:
+            say(
+                f"Kafka broker on {broker.bootstrap_servers} left running, as this run found it; "
+                f"stop it with: kill $(cat {broker.pid_file})"
+            )

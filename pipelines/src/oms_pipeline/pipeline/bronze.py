@@ -8,6 +8,9 @@ with its own checkpoint: ``<checkpoints>/bronze/<entity>/stream`` for files,
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -19,7 +22,7 @@ from oms_pipeline.io.events import KafkaSource, read_event_stream
 from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.landing_files import LandedFile, LandingReport
 from oms_pipeline.io.tables import add_missing_columns, append, ensure_table
-from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
+from oms_pipeline.pipeline.streams import Trigger, run_streams, start_foreach_batch, writer_id
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
 
 
@@ -77,17 +80,20 @@ def start_bronze(
 def run_bronze(
     spark: SparkSession,
     loc: TableLocator,
-    entities: list[str],
+    entities: Sequence[str],
     trigger: Trigger,
     *,
     use_autoloader: bool,
     max_files_per_trigger: int | None = None,
-    events: dict[str, KafkaSource] | None = None,
-) -> list[StreamingQuery]:
-    """Run the bronze stream of each entity (``events``: entity -> its Kafka source, if any)."""
-    queries = []
-    for entity in entities:
-        q = start_bronze(
+    events: Mapping[str, KafkaSource | None] | None = None,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Run the bronze stream of each entity (``events``: entity -> its Kafka source, if any)
+    through :func:`run_streams`: availableNow ends once each has processed what is there,
+    processing-time once one of them ends. False when ``stop`` cut the run short."""
+    starts = [
+        partial(
+            start_bronze,
             spark,
             loc,
             entity,
@@ -96,9 +102,9 @@ def run_bronze(
             max_files_per_trigger=max_files_per_trigger,
             events=(events or {}).get(entity),
         )
-        finish(q, trigger)
-        queries.append(q)
-    return queries
+        for entity in entities
+    ]
+    return run_streams(starts, trigger, stop)
 
 
 def report_landing_files(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
@@ -23,7 +24,7 @@ from oms_pipeline.io.tables import (
     read_table_stream,
     table_exists,
 )
-from oms_pipeline.pipeline.streams import Trigger, finish, start_foreach_batch, writer_id
+from oms_pipeline.pipeline.streams import Trigger, run_streams, start_foreach_batch, writer_id
 from oms_pipeline.transforms import silver as T
 from oms_pipeline.transforms.bronze import bronze_schema
 from oms_pipeline.transforms.validate import (
@@ -215,16 +216,27 @@ def run_silver(
     spark: SparkSession,
     loc: TableLocator,
     settings: PipelineSettings,
-    entities: list[str],
+    entities: Sequence[str],
     trigger: Trigger,
     *,
     max_files_per_trigger: int | None = None,
-) -> list[StreamingQuery]:
-    queries = []
-    for entity in entities:
-        q = start_silver(
-            spark, loc, settings, entity, trigger, max_files_per_trigger=max_files_per_trigger
+    on_batch: BatchCallback | None = None,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Run the silver stream of each entity through :func:`run_streams` (see
+    :func:`run_bronze`); ``on_batch`` as in :func:`start_silver`. False when ``stop`` cut the
+    run short."""
+    starts = [
+        partial(
+            start_silver,
+            spark,
+            loc,
+            settings,
+            entity,
+            trigger,
+            max_files_per_trigger=max_files_per_trigger,
+            on_batch=on_batch,
         )
-        finish(q, trigger)
-        queries.append(q)
-    return queries
+        for entity in entities
+    ]
+    return run_streams(starts, trigger, stop)

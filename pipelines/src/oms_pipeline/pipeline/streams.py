@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -120,14 +120,84 @@ def stop_between_batches(query: StreamingQuery, grace_s: float | None = STOP_GRA
     return between
 
 
-def finish(query: StreamingQuery, trigger: Trigger, timeout_s: float | None = None) -> None:
-    """Wait for an availableNow query; a processing-time query is left running (caller owns it)."""
-    if trigger.available_now:
-        query.awaitTermination(timeout_s) if timeout_s else query.awaitTermination()
+StreamStart = Callable[[], StreamingQuery]
+
+
+class Streams:
+    """The streams one caller starts and waits for: the one start/finish loop of the package
+    (jobs, the local runs, the benchmark harness).
+
+    availableNow: ``start`` starts each query once the one before it has processed everything
+    there and stopped (one at a time: the two local cores go to one query), raising the failure
+    of a query that failed. Processing-time: ``start`` starts every query and leaves them
+    running; ``wait`` blocks until one ends. With ``stop`` (an event a signal handler sets),
+    both return False as soon as it is set, having started no further query; :meth:`stop` then
+    stops what runs between two micro-batches (:func:`stop_between_batches`).
+    """
+
+    def __init__(self, trigger: Trigger, stop: threading.Event | None = None) -> None:
+        self.trigger = trigger
+        self.stop_requested = stop or threading.Event()
+        self.queries: list[StreamingQuery] = []
+
+    def start(self, starts: Iterable[StreamStart]) -> bool:
+        """Start (and, availableNow, finish) each query; False when a stop request cut it short."""
+        for start in starts:
+            if self.stop_requested.is_set():
+                return False
+            query = start()
+            self.queries.append(query)
+            if self.trigger.available_now and not self._finish(query):
+                return False
+        return not self.stop_requested.is_set()
+
+    def _finish(self, query: StreamingQuery) -> bool:
+        while not query.awaitTermination(WAIT_STEP_S):
+            if self.stop_requested.is_set():
+                return False
         _GATES.pop(query.id, None)
-        exc = query.exception()
-        if exc is not None:
-            raise RuntimeError(f"stream {query.name} failed: {exc}")
+        self.check()
+        return True
+
+    def check(self) -> None:
+        """Raise ``RuntimeError`` naming the first query that failed."""
+        for q in self.queries:
+            exc = q.exception()
+            if exc is not None:
+                raise RuntimeError(f"stream {q.name} failed: {exc}")
+
+    def wait(self) -> bool:
+        """Processing-time: block until a query ends (its failure raised) or a stop is asked
+        for (False). availableNow: ``start`` already waited, True at once."""
+        while not self.trigger.available_now and all(q.isActive for q in self.queries):
+            if self.stop_requested.wait(WAIT_STEP_S):
+                return False
+        self.check()
+        return True
+
+    def stop(self, grace_s: float | None = STOP_GRACE_S) -> None:
+        """Stop every query between two micro-batches, in start order (bronze before silver, so
+        silver's last batch is not followed by another one from bronze)."""
+        for q in self.queries:
+            stop_between_batches(q, grace_s)
+        self.queries = []
+
+
+# Seconds between two looks at a stop request while a query runs.
+WAIT_STEP_S = 0.5
+
+
+def run_streams(
+    starts: Iterable[StreamStart], trigger: Trigger, stop: threading.Event | None = None
+) -> bool:
+    """Start the queries ``starts`` make and wait for them (see :class:`Streams`), then stop
+    whatever still runs between micro-batches. False when ``stop`` cut the run short (what was
+    committed is kept; the next start goes on from there)."""
+    streams = Streams(trigger, stop)
+    try:
+        return streams.start(starts) and streams.wait()
+    finally:
+        streams.stop()
 
 
 def writer_id(checkpoint_dir: str) -> str:

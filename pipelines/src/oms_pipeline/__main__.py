@@ -1,0 +1,3 @@
+from oms_pipeline.cli import main
+
+raise SystemExit(main())

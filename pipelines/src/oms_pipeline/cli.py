@@ -1,0 +1,406 @@
+"""``oms``: the one command line of a local run (``scripts/run-local`` and ``python -m
+oms_pipeline`` run it too).
+
+    oms [run] [--rate 50 --duration S --source kafka ...]   the live run with dashboards (default)
+    oms bench [--rate 1000 --duration 120 ...]              the live run as a benchmark
+    oms run --import CSV --mapping FILE                     a CSV export instead of the feed
+    oms once --landing DIR --lakehouse DIR                  what is landed, through every layer
+    oms show gold.fact_order_lines | oms sql "SELECT ..."  read the local lakehouse
+    oms generate --landing DIR | oms import --mapping FILE --csv CSV --landing DIR
+
+Every run goes through ``live.runner.start_and_run``; option errors exit 2 naming the flag and
+what is allowed, before Spark starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import faulthandler
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from oms_pipeline.config import LAYERS, PipelineSettings, TableLocator
+from oms_pipeline.live.runner import LIVE_AS_OF, LiveOptions, say, start_and_run
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from oms_pipeline.exports import Mapping
+
+SOURCES = ("files", "kafka")
+RUNS = ("run", "bench")
+
+
+def _number(  # type: ignore[no-untyped-def]
+    kind: type, minimum: float, *, above: bool = False, maximum: float | None = None
+):
+    """An argparse type: a finite ``kind`` (int or float) of at least ``minimum`` (above it if
+    ``above``) and at most ``maximum``; anything else exits 2 naming the flag and the range."""
+    allowed = f"{'a whole number' if kind is int else 'a number'} " + (
+        f"above {minimum:g}" if above else f"of at least {minimum:g}"
+    )
+    if maximum is not None:
+        allowed += f" and at most {maximum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}") from None
+        if (
+            not math.isfinite(value)
+            or value < minimum
+            or (above and value == minimum)
+            or (maximum is not None and value > maximum)
+        ):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}")
+        return value
+
+    return parse
+
+
+def _run_options() -> argparse.ArgumentParser:
+    """The options of ``oms run`` and ``oms bench`` (the flags ``scripts/run-local`` took)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="files",
+        help="files: the feed lands JSON-lines files (default); kafka: it publishes to a local "
+        "Kafka broker under <root>/kafka, started (and stopped) by the run unless one runs there",
+    )
+    p.add_argument(
+        "--rate",
+        type=_number(float, 0, above=True),
+        default=None,
+        help="feed events per second (50; 1000 for bench)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number(float, 0),
+        default=None,
+        help="feed for N seconds (or up to --batches), process everything landed, exit "
+        "(default: run until Ctrl-C, 120 for bench; 0 with --no-feed or --import: process and "
+        "exit)",
+    )
+    p.add_argument(
+        "--batches",
+        type=_number(int, 1),
+        default=None,
+        help="stop the feed after N batches in total, counting earlier runs",
+    )
+    p.add_argument("--seed", type=int, default=7, help="feed seed (7)")
+    p.add_argument(
+        "--tick",
+        type=_number(float, 0, above=True),
+        default=1.0,
+        help="seconds between feed batches (1)",
+    )
+    p.add_argument("--trigger", default="5 seconds", help="bronze/silver processing-time trigger")
+    p.add_argument(
+        "--port",
+        type=_number(int, 0, maximum=65535),
+        default=8050,
+        help="dashboard port (8050; 0 = any free)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="dashboard bind address")
+    p.add_argument("--root", default=".local", help="parent of the default folders (.local)")
+    p.add_argument("--landing", default=None, help="landing folder (<root>/landing)")
+    p.add_argument("--lakehouse", default=None, help="lakehouse folder (<root>/lakehouse)")
+    p.add_argument("--no-feed", action="store_true", help="no feed: process what is landed")
+    p.add_argument(
+        "--status-every",
+        type=_number(float, 0, above=True),
+        default=5.0,
+        help="console status interval (s)",
+    )
+    p.add_argument(
+        "--import",
+        dest="import_csv",
+        default=None,
+        metavar="CSV",
+        help="ingest a CSV export through --mapping instead of the feed",
+    )
+    p.add_argument("--mapping", default=None, help="mapping file for --import (YAML or JSON)")
+    p.add_argument("--benchmarks-file", default="BENCHMARKS.md", help=argparse.SUPPRESS)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="oms",
+        description="Run the OMS pipeline locally. Without a command: 'run' "
+        "(options: oms run --help).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    run_opts = _run_options()
+    run = sub.add_parser(
+        "run",
+        parents=[run_opts],
+        help="synthetic feed -> bronze -> silver -> gold, continuously, with live dashboards "
+        "on localhost (the default)",
+    )
+    run.add_argument(
+        "--benchmark", action="store_true", help="the same as 'oms bench' (see its help)"
+    )
+    sub.add_parser(
+        "bench",
+        parents=[run_opts],
+        help="fixed load (--rate, default 1000) for --duration (default 120) into fresh "
+        "folders; writes the figures to BENCHMARKS.md",
+    ).set_defaults(benchmark=True)
+
+    once = sub.add_parser("once", help="what is landed through every layer (availableNow), once")
+    once.add_argument("--landing", required=True, help="landing folder (one sub-folder per entity)")
+    once.add_argument("--lakehouse", required=True, help="local lakehouse folder")
+    once.add_argument(
+        "--as-of-date",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="YYYY-MM-DD (default: latest order date)",
+    )
+
+    for name in ("show", "sql"):
+        s = sub.add_parser(name, help="print a table" if name == "show" else "run a SQL query")
+        s.add_argument("--lakehouse", default=".local/lakehouse", help="(.local/lakehouse)")
+        s.add_argument("target", help="layer.table" if name == "show" else "SQL text")
+        s.add_argument("--limit", type=_number(int, 1), default=20)
+        s.add_argument("--format", choices=("table", "json"), default="table")
+
+    gen = sub.add_parser("generate", help="write synthetic OMS landing files")
+    gen.add_argument("--landing", required=True)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--orders", type=_number(int, 1), default=2000)
+    gen.add_argument("--customers", type=_number(int, 1), default=300)
+    gen.add_argument("--products", type=_number(int, 1), default=120)
+    gen.add_argument("--malformed-rate", type=_number(float, 0, maximum=1), default=0.01)
+    gen.add_argument("--files", type=_number(int, 1), default=4, help="files per entity")
+    gen.add_argument("--manifest", default=None, help="write the generation manifest here (JSON)")
+
+    imp = sub.add_parser("import", help="CSV export + mapping -> landing JSON lines (no run)")
+    imp.add_argument("--mapping", required=True)
+    imp.add_argument("--csv", required=True)
+    imp.add_argument("--landing", required=True)
+    return p
+
+
+def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Exit 2 (argparse) naming the flag when options do not fit together, before Spark starts."""
+    if a.source == "kafka":
+        given = [f for f, v in (("--import", a.import_csv), ("--landing", a.landing)) if v]
+        if given:
+            p.error(
+                f"{' and '.join(given)}: not with --source kafka (the feed publishes to the "
+                "broker; --import and --landing are for --source files)"
+            )
+    if a.mapping and not a.import_csv:
+        p.error("--mapping: only with --import")
+    if a.import_csv and not a.mapping:
+        p.error("--import needs --mapping")
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; flags without a command are ``run``'s (``scripts/run-local --rate 5``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help")):
+        args.insert(0, "run")
+    parser = build_parser()
+    a = parser.parse_args(args)
+    if a.command in RUNS:
+        check_options(parser, a)
+    return a
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse(argv)
+    # kill -USR1 <pid> prints every thread's stack (to the process's own stderr)
+    faulthandler.register(signal.SIGUSR1, file=sys.__stderr__)
+    if a.command in RUNS:
+        return _live(a)
+    if a.command == "once":
+        return _once(a)
+    if a.command == "generate":
+        return _generate(a)
+    if a.command == "import":
+        from oms_pipeline.exports import IMPORT_ERRORS, convert_export, load_mapping
+
+        try:
+            counts = convert_export(load_mapping(a.mapping), a.csv, a.landing)
+        except IMPORT_ERRORS as e:
+            print(f"Import refused: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(counts, indent=2))
+        return 0
+    return _query(a)
+
+
+def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: str) -> None:
+    """Convert the export into ``landing``; one that already landed there is processed as is.
+
+    A partly landed export (an import killed between its renames) is completed first; a
+    corrected export under the same name lands as a new file (its digest differs).
+    """
+    from oms_pipeline.exports import ExportAlreadyImported, convert_export
+
+    say(f"Converting {csv_path} through {mapping_path} into {landing}")
+    try:
+        say(f"Landed {convert_export(mapping, csv_path, landing)}")
+    except ExportAlreadyImported:
+        say(f"{csv_path} already landed in {landing}: resuming")
+
+
+def _live(a: argparse.Namespace) -> int:
+    """``oms run`` / ``oms bench``: the live run (feed, import or landed files)."""
+    from oms_pipeline.live import benchmark
+
+    root = os.path.abspath(a.root)
+    settings = PipelineSettings(as_of_date=LIVE_AS_OF)
+    entities = None
+    feed = not a.no_feed
+    if a.benchmark:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        root = os.path.join(root, "benchmark", stamp)
+        a.rate = a.rate or 1000.0
+        a.duration = a.duration if a.duration is not None else 120.0
+    elif a.import_csv:
+        root = os.path.join(root, "import", os.path.splitext(os.path.basename(a.import_csv))[0])
+        feed = False
+    landing = os.path.abspath(a.landing or os.path.join(root, "landing"))
+    lakehouse = os.path.abspath(a.lakehouse or os.path.join(root, "lakehouse"))
+
+    if a.import_csv:
+        from oms_pipeline.exports import IMPORT_ERRORS, load_mapping
+
+        try:
+            mapping = load_mapping(a.mapping)
+            _land_export(mapping, a.import_csv, a.mapping, landing)
+        except IMPORT_ERRORS as e:
+            print(f"Import refused: {e}", file=sys.stderr)
+            return 2
+        settings = PipelineSettings(sla_days=mapping.sla_days)
+        entities = tuple(mapping.entities)
+
+    opts = LiveOptions(
+        landing=landing,
+        lakehouse=lakehouse,
+        rate=a.rate or 50.0,
+        tick_s=a.tick,
+        seed=a.seed,
+        duration_s=a.duration,
+        batches=a.batches,
+        feed=feed,
+        trigger=a.trigger,
+        host=a.host,
+        port=None if a.benchmark else a.port,
+        status_every_s=a.status_every,
+        settings=settings,
+    )
+    if entities:
+        opts.entities = entities
+    after = None
+    if a.benchmark:
+        load_at_start = benchmark.load()
+        source = f" --source {a.source}" if a.source != "files" else ""
+
+        def after(spark: SparkSession, run, broker) -> None:  # type: ignore[no-untyped-def]
+            benchmark.report(
+                spark,
+                run,
+                broker,
+                path=a.benchmarks_file,
+                command=f"scripts/run-local --benchmark{source} --rate {a.rate:g} "
+                f"--duration {a.duration:g}",
+                source=a.source,
+                load_at_start=load_at_start,
+            )
+
+    return start_and_run(opts, root, kafka=a.source == "kafka", serve=not a.benchmark, after=after)
+
+
+def _once(a: argparse.Namespace) -> int:
+    """``oms once``: the live runner's one-shot pass (no feed, no dashboards); prints the Gold
+    refresh report as JSON."""
+    opts = LiveOptions(
+        landing=os.path.abspath(a.landing),
+        lakehouse=os.path.abspath(a.lakehouse),
+        duration_s=0,
+        feed=False,
+        port=None,
+        settings=PipelineSettings(as_of_date=a.as_of_date),
+    )
+    reports = []
+    code = start_and_run(
+        opts,
+        os.path.dirname(opts.lakehouse),
+        serve=False,
+        after=lambda _spark, run, _broker: reports.append(run.gold_report),
+    )
+    if reports and reports[0] is not None:
+        print(json.dumps(reports[0].__dict__, default=str))
+    return code
+
+
+def _generate(a: argparse.Namespace) -> int:
+    from oms_pipeline.generator import GeneratorConfig, generate
+
+    manifest = generate(
+        a.landing,
+        GeneratorConfig(
+            seed=a.seed,
+            orders=a.orders,
+            customers=a.customers,
+            products=a.products,
+            malformed_rate=a.malformed_rate,
+            files_per_entity=a.files,
+        ),
+    )
+    if a.manifest:
+        manifest.write(a.manifest)
+    print(json.dumps(manifest.summary(), indent=2))
+    return 0
+
+
+def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
+    """Expose every local Delta table as ``layer.table`` and as temp view ``layer_table``."""
+    from delta.tables import DeltaTable
+
+    assert loc.lakehouse_root is not None
+    names = []
+    for layer in LAYERS:
+        base = os.path.join(loc.lakehouse_root, layer)
+        if not os.path.isdir(base):
+            continue
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        for table in sorted(os.listdir(base)):
+            path = os.path.join(base, table)
+            if not DeltaTable.isDeltaTable(spark, path):
+                continue
+            spark.read.format("delta").load(path).createOrReplaceTempView(f"{layer}_{table}")
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
+            names.append(f"{layer}.{table}")
+    return names
+
+
+def _query(a: argparse.Namespace) -> int:
+    """``oms show`` / ``oms sql``: print a table or a query's result."""
+    from oms_pipeline.session import local_session
+
+    root = os.path.abspath(a.lakehouse)
+    spark = local_session(
+        "oms-local", shuffle_partitions=2, warehouse_dir=os.path.join(root, "_warehouse")
+    )
+    register_views(spark, TableLocator(lakehouse_root=root))
+    df = spark.table(a.target) if a.command == "show" else spark.sql(a.target)
+    if a.format == "json":
+        for row in df.limit(a.limit).collect():
+            print(json.dumps(row.asDict(recursive=True), default=str))
+    else:
+        df.show(a.limit, truncate=False)
+    return 0

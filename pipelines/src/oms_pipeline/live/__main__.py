@@ -1,3 +1,0 @@
-from oms_pipeline.live.cli import main
-
-raise SystemExit(main())

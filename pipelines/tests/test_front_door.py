@@ -1,0 +1,146 @@
+"""The ``oms`` command line and the one stream start/finish loop (``pipeline.streams``), without
+Spark: the loop is driven with scripted queries, so its order and stops are exact."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from oms_pipeline import cli
+from oms_pipeline.live import runner
+from oms_pipeline.pipeline.streams import Trigger, run_streams
+
+ONCE = Trigger(available_now=True)
+CONTINUOUS = Trigger(available_now=False, processing_time="1 second")
+
+
+# --- the command line -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "command", "benchmark"),
+    [
+        ([], "run", False),
+        (["--rate", "5", "--duration", "0"], "run", False),  # scripts/run-local's flags
+        (["--benchmark", "--rate", "1000"], "run", True),
+        (["bench", "--duration", "30"], "bench", True),
+        (["run", "--source", "kafka"], "run", False),
+    ],
+)
+def test_flags_without_a_command_are_the_live_runs(argv, command, benchmark) -> None:
+    a = cli.parse(argv)
+    assert (a.command, a.benchmark) == (command, benchmark)
+
+
+def test_every_command_parses() -> None:
+    assert cli.parse(["once", "--landing", "l", "--lakehouse", "h"]).as_of_date is None
+    assert cli.parse(["show", "gold.fact_order_lines"]).lakehouse == ".local/lakehouse"
+    assert cli.parse(["sql", "SELECT 1", "--format", "json"]).target == "SELECT 1"
+    assert cli.parse(["generate", "--landing", "l", "--orders", "5"]).orders == 5
+    assert cli.parse(["import", "--mapping", "m", "--csv", "c", "--landing", "l"]).csv == "c"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "--landing", "l", "--orders", "0"], "argument --orders: '0': expected a whole number of at least 1"),
+        (["generate", "--landing", "l", "--malformed-rate", "2"], "'2': expected a number of at least 0 and at most 1"),
+        (["show", "gold.x", "--limit", "-1"], "argument --limit: '-1': expected a whole number of at least 1"),
+        (["bench", "--mapping", "m.yaml"], "--mapping: only with --import"),
+        (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date"),
+        (["sideways"], "invalid choice: 'sideways'"),
+    ],
+)  # fmt: skip
+def test_bad_options_exit_2_naming_the_flag(argv, message, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# --- the start/finish loop --------------------------------------------------------------------
+class ScriptedQuery:
+    """A streaming query that terminates after ``polls`` looks at it (never, if None)."""
+
+    def __init__(self, name: str, log: list[str], polls: int | None = 0, error: str | None = None):
+        self.id = self.name = name
+        self.log, self.polls, self.error = log, polls, error
+        self.stopped = False
+
+    def _ended(self) -> bool:
+        return self.stopped or self.polls == 0
+
+    @property
+    def isActive(self) -> bool:
+        if self.polls:
+            self.polls -= 1
+        return not self._ended()
+
+    def awaitTermination(self, _timeout: float | None = None) -> bool:
+        active = self.isActive
+        if self.error is not None and not active:
+            raise RuntimeError(self.error)
+        return not active
+
+    def exception(self) -> str | None:
+        return self.error if self._ended() else None
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+        self.stopped = True
+
+
+def starter(log: list[str], name: str, **kw):  # type: ignore[no-untyped-def]
+    def start() -> ScriptedQuery:
+        log.append(f"start {name}")
+        return ScriptedQuery(name, log, **kw)
+
+    return start
+
+
+def test_available_now_queries_run_one_after_the_other() -> None:
+    log: list[str] = []
+    done = run_streams([starter(log, "a", polls=3), starter(log, "b", polls=1)], ONCE)
+    assert done and log == ["start a", "start b"]  # finished queries need no stop
+
+
+def test_a_stop_request_starts_nothing_more_and_stops_what_runs() -> None:
+    log: list[str] = []
+    stop = threading.Event()
+
+    def start_b() -> ScriptedQuery:
+        stop.set()  # e.g. a Ctrl-C while b starts
+        log.append("start b")
+        return ScriptedQuery("b", log, polls=None)
+
+    starts = [starter(log, "a"), start_b, starter(log, "c")]
+    assert run_streams(starts, ONCE, stop) is False
+    assert log == ["start a", "start b", "stop b"]
+
+    # Processing-time: the queries after the one during whose start the stop came never start.
+    log.clear()
+    stop.clear()
+    starts = [starter(log, "a", polls=None), start_b, starter(log, "c", polls=None)]
+    assert run_streams(starts, CONTINUOUS, stop) is False
+    assert log == ["start a", "start b", "stop a", "stop b"]
+
+
+def test_a_failed_query_is_raised_and_the_others_are_stopped() -> None:
+    log: list[str] = []
+    starts = [starter(log, "bronze", polls=None), starter(log, "silver", polls=2, error="Boom")]
+    with pytest.raises(RuntimeError, match="silver failed: Boom"):
+        run_streams(starts, CONTINUOUS)
+    assert log == ["start bronze", "start silver", "stop bronze"]
+
+
+def test_processing_time_queries_run_until_one_ends_or_a_stop() -> None:
+    log: list[str] = []
+    assert run_streams([starter(log, "a", polls=None), starter(log, "b", polls=2)], CONTINUOUS)
+    assert log == ["start a", "start b", "stop a"]
+
+    log.clear()
+    stop = threading.Event()
+    timer = threading.Timer(0.2, stop.set)
+    timer.start()
+    assert run_streams([starter(log, "a", polls=None)], CONTINUOUS, stop) is False
+    assert log == ["start a", "stop a"]
