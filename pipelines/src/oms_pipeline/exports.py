@@ -53,11 +53,19 @@ import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from oms_pipeline.contracts.entities import get_contract
+from oms_pipeline.contracts.entities import ENTITIES, get_contract
 
 BOM = "\ufeff"
 
@@ -108,33 +116,166 @@ class Mapping:
         return {k: int(v) for k, v in self.lookups.get("sla_days", {}).items()}
 
 
+class _Strict(BaseModel):
+    """A mapping node: no coercion, and a key it does not know is refused naming the allowed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = set(cls.model_fields)
+            unknown = sorted(str(k) for k in data if k not in allowed)
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
+        return data
+
+
+class AddDays(_Strict):
+    """``{column, lookup, key}``: the date in ``column`` plus ``lookups[lookup][row[key]]`` days."""
+
+    column: str
+    lookup: str
+    key: str
+
+
+class FieldRule(_Strict):
+    """How one canonical field is obtained: exactly one of column, const, template, add_days."""
+
+    column: str | None = None
+    const: str | int | float | bool | None = None
+    template: str | None = None
+    add_days: AddDays | None = None
+    date: Literal["timestamp", "date"] | None = None
+    date_format: str | list[str] | None = None
+    placeholders: list[str] | None = None
+    fallback: FieldRule | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldRule:
+        sources = [k for k in _RULE_SOURCES if k in self.model_fields_set]
+        if len(sources) != 1:
+            raise ValueError(
+                f"a field rule needs exactly one of {', '.join(_RULE_SOURCES)}; found "
+                f"{sources or 'none'}"
+            )
+        return self
+
+
+_RULE_SOURCES = ("column", "const", "template", "add_days")
+
+
+class EntityMapping(_Strict):
+    fields: dict[str, FieldRule]
+
+
+class CsvOptions(_Strict):
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    @field_validator("encoding")
+    @classmethod
+    def _supported_encoding(cls, value: str) -> str:
+        if not _supported(value):
+            raise ValueError(
+                f"{value!r} is not supported; use one of {', '.join(SUPPORTED_ENCODINGS)}"
+            )
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"{value!r} is not one character (e.g. ',', ';' or a tab)")
+        return value
+
+
+class MappingSchema(_Strict):
+    """The typed schema of a mapping file; entity and field names come from the contracts."""
+
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    date_format: str | list[str] = "%Y-%m-%d"
+    csv: CsvOptions = CsvOptions()
+    placeholders: list[str] = []
+    lookups: dict[str, dict[str, int]] = {}
+    entities: dict[str, EntityMapping]
+
+    @model_validator(mode="after")
+    def _contract_names(self) -> MappingSchema:
+        problems = []
+        for entity, spec in self.entities.items():
+            if entity not in ENTITIES:
+                problems.append(
+                    f"entities.{entity}: unknown entity; allowed: {', '.join(ENTITIES)}"
+                )
+                continue
+            allowed = get_contract(entity).field_names
+            unknown = sorted(set(spec.fields) - set(allowed))
+            if unknown:
+                problems.append(
+                    f"entities.{entity}.fields: unknown field(s) {unknown}; allowed: "
+                    f"{', '.join(allowed)}"
+                )
+            for name, rule in spec.fields.items():
+                while rule is not None:
+                    if rule.add_days is not None and rule.add_days.lookup not in self.lookups:
+                        problems.append(
+                            f"entities.{entity}.fields.{name}.add_days.lookup: "
+                            f"{rule.add_days.lookup!r} is not under lookups; defined: "
+                            f"{', '.join(self.lookups) or 'none'}"
+                        )
+                    rule = rule.fallback
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MappingError(ValueError):
+    """A mapping file that does not fit ``MappingSchema``: every problem with its key path."""
+
+
+def _describe(err: ValidationError, path: str) -> MappingError:
+    problems = []
+    for e in err.errors(include_url=False):
+        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] not in ("value_error", "assertion_error") and "input" in e:
+            msg += f" (got {e['input']!r})"
+        problems.append(f"{where or '<top level>'}: {msg}")
+    return MappingError(f"{path}: invalid mapping: " + "; ".join(problems))
+
+
 def load_mapping(path: str) -> Mapping:
+    """Read and validate a mapping file (YAML or JSON, UTF-8) against ``MappingSchema``.
+
+    Raises ``MappingError`` (a ``ValueError``) naming each bad key path and what is allowed:
+    unknown keys, wrong types, unknown entities or fields, an unsupported ``csv.encoding``.
+    """
     with open(path, "rb") as fb:
         content = fb.read()
-    text = content.decode("utf-8")
-    raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    csv_opts = raw.get("csv", {})
-    mapping = Mapping(
-        source=raw["source"],
-        date_format=raw.get("date_format", "%Y-%m-%d"),
-        encoding=csv_opts.get("encoding", "utf-8"),
-        delimiter=csv_opts.get("delimiter", ","),
-        lookups=raw.get("lookups", {}),
-        entities=raw["entities"],
-        placeholders=tuple(raw.get("placeholders", ())),
+    try:
+        text = content.decode("utf-8")
+        raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except (UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
+        raise MappingError(f"{path}: not a UTF-8 YAML or JSON mapping: {e}") from None
+    try:
+        schema = MappingSchema.model_validate(raw)
+    except ValidationError as e:
+        raise _describe(e, path) from None
+    return Mapping(
+        source=schema.source,
+        date_format=schema.date_format,
+        encoding=schema.csv.encoding,
+        delimiter=schema.csv.delimiter,
+        lookups=schema.lookups,
+        entities={
+            e: {"fields": {n: r.model_dump(exclude_unset=True) for n, r in s.fields.items()}}
+            for e, s in schema.entities.items()
+        },
+        placeholders=tuple(schema.placeholders),
         digest=hashlib.sha256(content).hexdigest(),
     )
-    if not _supported(mapping.encoding):
-        raise ValueError(
-            f"{path}: csv.encoding {mapping.encoding!r} is not supported; "
-            f"use one of {', '.join(SUPPORTED_ENCODINGS)}"
-        )
-    for entity, spec in mapping.entities.items():
-        contract = get_contract(entity)
-        unknown = set(spec["fields"]) - set(contract.field_names)
-        if unknown:
-            raise ValueError(f"{path}: {entity} maps unknown fields {sorted(unknown)}")
-    return mapping
 
 
 def _supported(encoding: str) -> bool:
