@@ -42,14 +42,12 @@ Guarantees:
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import datetime as dt
 import hashlib
 import itertools
 import json
 import os
-import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,6 +64,7 @@ from pydantic import (
 )
 
 from oms_pipeline.contracts.entities import ENTITIES, get_contract
+from oms_pipeline.sources import landing as L
 
 BOM = "\ufeff"
 
@@ -83,9 +82,6 @@ SUPPORTED_ENCODINGS = (
     "cp1252",
     "latin-1",
 )
-
-# ``.<landed name>.<pid>.tmp``: an entity file being written by the import in process ``pid``.
-_TEMP_RE = re.compile(r"^\.(?P<name>.+-[0-9a-f]{12}\.jsonl)\.(?P<pid>\d+)\.tmp$")
 
 # What an import refuses with a message that names the problem (bad header, wrong encoding,
 # unsupported encoding, already imported, missing file): entry points print it, not a traceback.
@@ -412,38 +408,6 @@ def export_digest(mapping: Mapping, csv_path: str) -> str:
     return h.hexdigest()[:12]
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (POSIX; elsewhere every process counts as alive)."""
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
-def remove_stale_temps(folders: list[str], name: str) -> list[str]:
-    """Remove import temporaries left in ``folders`` by a killed import; returns their paths.
-
-    A temporary is stale when it belongs to the export landing as ``name`` (this import
-    replaces it) or to a process that no longer exists. Another live import's files are kept.
-    """
-    removed = []
-    for folder in folders:
-        if not os.path.isdir(folder):
-            continue
-        for entry in os.listdir(folder):
-            m = _TEMP_RE.match(entry)
-            if m and (m["name"] == name or not _alive(int(m["pid"]))):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(folder, entry))
-                    removed.append(os.path.join(folder, entry))
-    return removed
-
-
 def _encoding_error(csv_path: str, encoding: str) -> ExportEncodingError:
     """The first byte of ``csv_path`` that ``encoding`` cannot decode, as a readable error."""
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -469,8 +433,9 @@ def _encoding_error(csv_path: str, encoding: str) -> ExportEncodingError:
 def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, int]:
     """Write one JSON-lines file per entity under ``landing/<entity>/``; returns record counts.
 
-    Files are named ``<source>-<export name>-<digest>.jsonl`` and appear only when the whole
-    export converted (temporary hidden names, then an atomic ``os.replace`` per entity). An
+    Files are named ``<source>-<export name>-<digest>.jsonl`` (``sources.landing``'s scheme) and
+    appear only when the whole export converted (``sources.landing.PendingFile``: temporary
+    hidden names, fsync, then an atomic rename per entity). An
     entity file already landed by an earlier import of the same export (same digest, so same
     content) is kept and not counted: a re-import lands only the missing ones.
     Raises ``ExportAlreadyImported`` when every entity file of this export and mapping already
@@ -479,36 +444,32 @@ def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, i
     the landing folder.
     """
     base = os.path.splitext(os.path.basename(csv_path))[0]
-    name = f"{mapping.source}-{base}-{export_digest(mapping, csv_path)}.jsonl"
-    remove_stale_temps([os.path.join(landing, e) for e in mapping.entities], name)
-    finals = {e: os.path.join(landing, e, name) for e in mapping.entities}
+    name = L.landing_name(mapping.source, base, export_digest(mapping, csv_path))
+    L.remove_stale_temps([os.path.join(landing, e) for e in mapping.entities], name)
+    finals = {e: L.landing_path(landing, e, name) for e in mapping.entities}
     missing = [e for e, p in finals.items() if not os.path.exists(p)]
     if not missing:
         raise ExportAlreadyImported(
             f"{csv_path} was already imported with this mapping: {', '.join(finals.values())}; "
             "a corrected export (different content) lands as a new file"
         )
-    temps = {e: os.path.join(landing, e, f".{name}.{os.getpid()}.tmp") for e in missing}
     outputs = dict.fromkeys(missing, 0)
+    pending: dict[str, L.PendingFile] = {}
     try:
-        with contextlib.ExitStack() as stack:
-            handles = {}
-            for entity, temp in temps.items():
-                os.makedirs(os.path.dirname(temp), exist_ok=True)
-                handles[entity] = stack.enter_context(open(temp, "w", encoding="utf-8"))
-            fh = stack.enter_context(open(csv_path, encoding=mapping.encoding, newline=""))
+        for entity in missing:
+            pending[entity] = L.PendingFile(finals[entity])
+        with open(csv_path, encoding=mapping.encoding, newline="") as fh:
             try:
                 for row in _rows(fh, mapping):
                     for entity in missing:
                         record = map_row(row, mapping.entities[entity], mapping)
-                        handles[entity].write(json.dumps(record, sort_keys=True) + "\n")
+                        pending[entity].write_lines([json.dumps(record, sort_keys=True)])
                         outputs[entity] += 1
             except UnicodeDecodeError:
                 raise _encoding_error(csv_path, mapping.encoding) from None
-        for entity, temp in temps.items():
-            os.replace(temp, finals[entity])
+        for p in pending.values():
+            p.commit()
     finally:
-        for temp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temp)
+        for p in pending.values():
+            p.discard()  # after a commit: nothing left to remove
     return outputs
