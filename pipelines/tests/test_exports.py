@@ -122,6 +122,92 @@ def test_placeholders_are_no_value_and_fallbacks_apply(tmp_path):
     assert map_row(row | {"Pack Price": "N/A"}, spec, mapping)["unit_price"] is None
 
 
+# --- a mapping is checked against its typed schema when it is loaded --------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # an unknown key, named with its path and the keys allowed there
+        (
+            ('  delimiter: ","', '  delimiter: ","\n  quoting: all'),
+            ["csv: unknown key(s) ['quoting']; allowed: delimiter, encoding"],
+        ),
+        (
+            ("order_id: {column: Order ID}", "order_id: {column: Order ID, colum: x}"),
+            ["entities.orders.fields.order_id: unknown key(s) ['colum']; allowed: add_days,"],
+        ),
+        # a wrong type: no silent coercion
+        (
+            ("source: superstore", "source: [superstore]"),
+            ["source: Input should be a valid string"],
+        ),
+        (
+            ("Same Day: 0", "Same Day: zero"),
+            ["lookups.sla_days.Same Day: Input should be a valid integer (got 'zero')"],
+        ),
+        (
+            (
+                "order_ts: {column: Order Date, date: timestamp}",
+                "order_ts: {column: Order Date, date: datetime}",
+            ),
+            ["entities.orders.fields.order_ts.date: Input should be 'timestamp' or 'date'"],
+        ),
+        # no source, or two, for one field
+        (
+            ("currency: {const: USD}", "currency: {const: USD, column: Currency}"),
+            [
+                "entities.orders.fields.currency: a field rule needs exactly one of column, const, "
+                "template, add_days; found ['column', 'const']"
+            ],
+        ),
+        # an entity or a field the contracts do not have
+        (
+            ("  customers:\n", "  clients:\n"),
+            ["entities.clients: unknown entity; allowed: orders,"],
+        ),
+        (
+            ("line_profit: {column: Profit}", "profit: {column: Profit}"),
+            ["entities.orders.fields: unknown field(s) ['profit']; allowed: ", "line_profit"],
+        ),
+        (
+            ("lookup: sla_days", "lookup: ship_days"),
+            ["add_days.lookup: 'ship_days' is not under lookups; defined: sla_days"],
+        ),
+        # an encoding Python does not know, or one imports do not support
+        (
+            ("encoding: utf-8", "encoding: ebcdic"),
+            ["csv.encoding: 'ebcdic' is not supported; use one of utf-8, "],
+        ),
+        (
+            ("encoding: utf-8", "encoding: cp037"),
+            ["csv.encoding: 'cp037' is not supported; use one of utf-8, ", "latin-1"],
+        ),
+    ],
+)
+def test_a_bad_mapping_is_refused_at_load_naming_the_key_and_what_is_allowed(
+    tmp_path, change, expected
+):
+    text = (MAPPINGS / "superstore.yaml").read_text(encoding="utf-8")
+    old, new = change
+    assert old in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(exports.MappingError) as err:
+        load_mapping(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: invalid mapping: ")
+    for part in expected:
+        assert part in message
+
+
+def test_a_mapping_file_that_is_not_utf8_yaml_is_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes("source: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(exports.MappingError, match="not a UTF-8 YAML or JSON mapping"):
+        load_mapping(str(path))
+
+
 # --- 5. an import is all or nothing; a re-import is new or detected ---------------------------
 
 

@@ -42,22 +42,29 @@ Guarantees:
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import datetime as dt
 import hashlib
 import itertools
 import json
 import os
-import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from oms_pipeline.contracts.entities import get_contract
+from oms_pipeline.contracts.entities import ENTITIES, get_contract
+from oms_pipeline.sources import landing as L
 
 BOM = "\ufeff"
 
@@ -75,9 +82,6 @@ SUPPORTED_ENCODINGS = (
     "cp1252",
     "latin-1",
 )
-
-# ``.<landed name>.<pid>.tmp``: an entity file being written by the import in process ``pid``.
-_TEMP_RE = re.compile(r"^\.(?P<name>.+-[0-9a-f]{12}\.jsonl)\.(?P<pid>\d+)\.tmp$")
 
 # What an import refuses with a message that names the problem (bad header, wrong encoding,
 # unsupported encoding, already imported, missing file): entry points print it, not a traceback.
@@ -108,33 +112,166 @@ class Mapping:
         return {k: int(v) for k, v in self.lookups.get("sla_days", {}).items()}
 
 
+class _Strict(BaseModel):
+    """A mapping node: no coercion, and a key it does not know is refused naming the allowed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = set(cls.model_fields)
+            unknown = sorted(str(k) for k in data if k not in allowed)
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
+        return data
+
+
+class AddDays(_Strict):
+    """``{column, lookup, key}``: the date in ``column`` plus ``lookups[lookup][row[key]]`` days."""
+
+    column: str
+    lookup: str
+    key: str
+
+
+class FieldRule(_Strict):
+    """How one canonical field is obtained: exactly one of column, const, template, add_days."""
+
+    column: str | None = None
+    const: str | int | float | bool | None = None
+    template: str | None = None
+    add_days: AddDays | None = None
+    date: Literal["timestamp", "date"] | None = None
+    date_format: str | list[str] | None = None
+    placeholders: list[str] | None = None
+    fallback: FieldRule | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldRule:
+        sources = [k for k in _RULE_SOURCES if k in self.model_fields_set]
+        if len(sources) != 1:
+            raise ValueError(
+                f"a field rule needs exactly one of {', '.join(_RULE_SOURCES)}; found "
+                f"{sources or 'none'}"
+            )
+        return self
+
+
+_RULE_SOURCES = ("column", "const", "template", "add_days")
+
+
+class EntityMapping(_Strict):
+    fields: dict[str, FieldRule]
+
+
+class CsvOptions(_Strict):
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    @field_validator("encoding")
+    @classmethod
+    def _supported_encoding(cls, value: str) -> str:
+        if not _supported(value):
+            raise ValueError(
+                f"{value!r} is not supported; use one of {', '.join(SUPPORTED_ENCODINGS)}"
+            )
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"{value!r} is not one character (e.g. ',', ';' or a tab)")
+        return value
+
+
+class MappingSchema(_Strict):
+    """The typed schema of a mapping file; entity and field names come from the contracts."""
+
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    date_format: str | list[str] = "%Y-%m-%d"
+    csv: CsvOptions = CsvOptions()
+    placeholders: list[str] = []
+    lookups: dict[str, dict[str, int]] = {}
+    entities: dict[str, EntityMapping]
+
+    @model_validator(mode="after")
+    def _contract_names(self) -> MappingSchema:
+        problems = []
+        for entity, spec in self.entities.items():
+            if entity not in ENTITIES:
+                problems.append(
+                    f"entities.{entity}: unknown entity; allowed: {', '.join(ENTITIES)}"
+                )
+                continue
+            allowed = get_contract(entity).field_names
+            unknown = sorted(set(spec.fields) - set(allowed))
+            if unknown:
+                problems.append(
+                    f"entities.{entity}.fields: unknown field(s) {unknown}; allowed: "
+                    f"{', '.join(allowed)}"
+                )
+            for name, rule in spec.fields.items():
+                while rule is not None:
+                    if rule.add_days is not None and rule.add_days.lookup not in self.lookups:
+                        problems.append(
+                            f"entities.{entity}.fields.{name}.add_days.lookup: "
+                            f"{rule.add_days.lookup!r} is not under lookups; defined: "
+                            f"{', '.join(self.lookups) or 'none'}"
+                        )
+                    rule = rule.fallback
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MappingError(ValueError):
+    """A mapping file that does not fit ``MappingSchema``: every problem with its key path."""
+
+
+def _describe(err: ValidationError, path: str) -> MappingError:
+    problems = []
+    for e in err.errors(include_url=False):
+        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] not in ("value_error", "assertion_error") and "input" in e:
+            msg += f" (got {e['input']!r})"
+        problems.append(f"{where or '<top level>'}: {msg}")
+    return MappingError(f"{path}: invalid mapping: " + "; ".join(problems))
+
+
 def load_mapping(path: str) -> Mapping:
+    """Read and validate a mapping file (YAML or JSON, UTF-8) against ``MappingSchema``.
+
+    Raises ``MappingError`` (a ``ValueError``) naming each bad key path and what is allowed:
+    unknown keys, wrong types, unknown entities or fields, an unsupported ``csv.encoding``.
+    """
     with open(path, "rb") as fb:
         content = fb.read()
-    text = content.decode("utf-8")
-    raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    csv_opts = raw.get("csv", {})
-    mapping = Mapping(
-        source=raw["source"],
-        date_format=raw.get("date_format", "%Y-%m-%d"),
-        encoding=csv_opts.get("encoding", "utf-8"),
-        delimiter=csv_opts.get("delimiter", ","),
-        lookups=raw.get("lookups", {}),
-        entities=raw["entities"],
-        placeholders=tuple(raw.get("placeholders", ())),
+    try:
+        text = content.decode("utf-8")
+        raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except (UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
+        raise MappingError(f"{path}: not a UTF-8 YAML or JSON mapping: {e}") from None
+    try:
+        schema = MappingSchema.model_validate(raw)
+    except ValidationError as e:
+        raise _describe(e, path) from None
+    return Mapping(
+        source=schema.source,
+        date_format=schema.date_format,
+        encoding=schema.csv.encoding,
+        delimiter=schema.csv.delimiter,
+        lookups=schema.lookups,
+        entities={
+            e: {"fields": {n: r.model_dump(exclude_unset=True) for n, r in s.fields.items()}}
+            for e, s in schema.entities.items()
+        },
+        placeholders=tuple(schema.placeholders),
         digest=hashlib.sha256(content).hexdigest(),
     )
-    if not _supported(mapping.encoding):
-        raise ValueError(
-            f"{path}: csv.encoding {mapping.encoding!r} is not supported; "
-            f"use one of {', '.join(SUPPORTED_ENCODINGS)}"
-        )
-    for entity, spec in mapping.entities.items():
-        contract = get_contract(entity)
-        unknown = set(spec["fields"]) - set(contract.field_names)
-        if unknown:
-            raise ValueError(f"{path}: {entity} maps unknown fields {sorted(unknown)}")
-    return mapping
 
 
 def _supported(encoding: str) -> bool:
@@ -271,38 +408,6 @@ def export_digest(mapping: Mapping, csv_path: str) -> str:
     return h.hexdigest()[:12]
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (POSIX; elsewhere every process counts as alive)."""
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
-def remove_stale_temps(folders: list[str], name: str) -> list[str]:
-    """Remove import temporaries left in ``folders`` by a killed import; returns their paths.
-
-    A temporary is stale when it belongs to the export landing as ``name`` (this import
-    replaces it) or to a process that no longer exists. Another live import's files are kept.
-    """
-    removed = []
-    for folder in folders:
-        if not os.path.isdir(folder):
-            continue
-        for entry in os.listdir(folder):
-            m = _TEMP_RE.match(entry)
-            if m and (m["name"] == name or not _alive(int(m["pid"]))):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(folder, entry))
-                    removed.append(os.path.join(folder, entry))
-    return removed
-
-
 def _encoding_error(csv_path: str, encoding: str) -> ExportEncodingError:
     """The first byte of ``csv_path`` that ``encoding`` cannot decode, as a readable error."""
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -328,8 +433,9 @@ def _encoding_error(csv_path: str, encoding: str) -> ExportEncodingError:
 def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, int]:
     """Write one JSON-lines file per entity under ``landing/<entity>/``; returns record counts.
 
-    Files are named ``<source>-<export name>-<digest>.jsonl`` and appear only when the whole
-    export converted (temporary hidden names, then an atomic ``os.replace`` per entity). An
+    Files are named ``<source>-<export name>-<digest>.jsonl`` (``sources.landing``'s scheme) and
+    appear only when the whole export converted (``sources.landing.PendingFile``: temporary
+    hidden names, fsync, then an atomic rename per entity). An
     entity file already landed by an earlier import of the same export (same digest, so same
     content) is kept and not counted: a re-import lands only the missing ones.
     Raises ``ExportAlreadyImported`` when every entity file of this export and mapping already
@@ -338,36 +444,32 @@ def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, i
     the landing folder.
     """
     base = os.path.splitext(os.path.basename(csv_path))[0]
-    name = f"{mapping.source}-{base}-{export_digest(mapping, csv_path)}.jsonl"
-    remove_stale_temps([os.path.join(landing, e) for e in mapping.entities], name)
-    finals = {e: os.path.join(landing, e, name) for e in mapping.entities}
+    name = L.landing_name(mapping.source, base, export_digest(mapping, csv_path))
+    L.remove_stale_temps([os.path.join(landing, e) for e in mapping.entities], name)
+    finals = {e: L.landing_path(landing, e, name) for e in mapping.entities}
     missing = [e for e, p in finals.items() if not os.path.exists(p)]
     if not missing:
         raise ExportAlreadyImported(
             f"{csv_path} was already imported with this mapping: {', '.join(finals.values())}; "
             "a corrected export (different content) lands as a new file"
         )
-    temps = {e: os.path.join(landing, e, f".{name}.{os.getpid()}.tmp") for e in missing}
     outputs = dict.fromkeys(missing, 0)
+    pending: dict[str, L.PendingFile] = {}
     try:
-        with contextlib.ExitStack() as stack:
-            handles = {}
-            for entity, temp in temps.items():
-                os.makedirs(os.path.dirname(temp), exist_ok=True)
-                handles[entity] = stack.enter_context(open(temp, "w", encoding="utf-8"))
-            fh = stack.enter_context(open(csv_path, encoding=mapping.encoding, newline=""))
+        for entity in missing:
+            pending[entity] = L.PendingFile(finals[entity])
+        with open(csv_path, encoding=mapping.encoding, newline="") as fh:
             try:
                 for row in _rows(fh, mapping):
                     for entity in missing:
                         record = map_row(row, mapping.entities[entity], mapping)
-                        handles[entity].write(json.dumps(record, sort_keys=True) + "\n")
+                        pending[entity].write_lines([json.dumps(record, sort_keys=True)])
                         outputs[entity] += 1
             except UnicodeDecodeError:
                 raise _encoding_error(csv_path, mapping.encoding) from None
-        for entity, temp in temps.items():
-            os.replace(temp, finals[entity])
+        for p in pending.values():
+            p.commit()
     finally:
-        for temp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temp)
+        for p in pending.values():
+            p.discard()  # after a commit: nothing left to remove
     return outputs

@@ -10,7 +10,8 @@ quarantined`` holds for records (``docs/landing-files.md``):
   ``changed_after_ingest`` (overwritten or appended to after bronze read it: only the version
   read is in bronze, the change is not ingested);
 - ``ignored``: a name starting with ``_`` or ``.`` in its path (temporary files being written,
-  the feed's bookkeeping); Spark file sources and Autoloader skip these by convention.
+  the feed's bookkeeping); Spark file sources and Autoloader skip these by convention
+  (``sources.landing.is_hidden``, the rule the landing writer's temporary names follow).
 
 What the stream has read comes from the stream's own file log, so an empty file read is
 ``ingested`` too: locally the file source's log in the checkpoint (``sources/0``: one JSON entry
@@ -33,6 +34,7 @@ from pyspark.sql import SparkSession
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.sources.landing import is_hidden
 
 LANDING_FILES_TABLE = "landing_files"
 STATUSES = ("ingested", "pending", "skipped", "ignored")
@@ -115,10 +117,6 @@ def autoloader_log(spark: SparkSession, checkpoint: str) -> dict[str, Seen]:
     }
 
 
-def _hidden(part: str) -> bool:
-    return part.startswith((".", "_")) or part.endswith("._COPYING_")
-
-
 def _changed(seen: Seen, size: int, modified_ms: int) -> str | None:
     if seen.size is not None and seen.size != size:
         return f"size {seen.size} -> {size} bytes since it was ingested"
@@ -149,7 +147,7 @@ def classify(
             size, mtime = st.st_size, st.st_mtime_ns // 1_000_000
             parts = os.path.relpath(path, landing_root).split(os.sep)
             entity = parts[0] if len(parts) > 1 and parts[0] in entities else None
-            if any(_hidden(p) for p in parts):
+            if any(is_hidden(p) for p in parts):
                 out.append(
                     LandedFile(path, entity, size, mtime, "ignored", HIDDEN_NAME,
                                "a name starting with '_' or '.' is not data (temporary or "

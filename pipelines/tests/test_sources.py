@@ -1,0 +1,107 @@
+"""The synthetic world, the event factory in both modes and the one landing-file writer (plain
+Python, no Spark)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from oms_pipeline.contracts.entities import SEGMENTS
+from oms_pipeline.exports import convert_export, load_mapping
+from oms_pipeline.io.landing_files import classify
+from oms_pipeline.sources import factory, landing
+from oms_pipeline.sources.factory import FeedConfig, GeneratorConfig, batch_events, generate
+
+from .conftest import FIXTURES, MAPPINGS
+
+NAME = re.compile(r"^(?P<source>[A-Za-z0-9][^/]*?)-(?P<run>[^/]+)-(?P<part>[^/-]+)\.jsonl$")
+
+
+def _names(root: Path) -> set[str]:
+    return {p.name for p in root.rglob("*") if p.is_file()}
+
+
+def test_segments_are_the_contracts_in_both_modes(tmp_path):
+    m = generate(str(tmp_path), GeneratorConfig(seed=5, customers=200, orders=20))
+    assert {c["segment"] for c in m.customers} == set(SEGMENTS)
+    cat = factory.master_data(FeedConfig(seed=5))
+    assert {c["segment"] for c in cat.customers} == set(SEGMENTS)
+
+
+def test_every_producer_lands_under_one_naming_scheme(tmp_path):
+    gen, feed, imp = tmp_path / "gen", tmp_path / "feed", tmp_path / "imp"
+    generate(str(gen), GeneratorConfig(seed=5, orders=10, files_per_entity=2))
+    cfg = FeedConfig(seed=5)
+    factory.write_feed_batch(str(feed), 5, 3, batch_events(cfg, factory.master_data(cfg), 3, 20))
+    convert_export(
+        load_mapping(str(MAPPINGS / "superstore.yaml")),
+        str(FIXTURES / "superstore" / "superstore.csv"),
+        str(imp),
+    )
+    parsed = {
+        root.name: {(m["source"], m["run"], m["part"]) for m in map(NAME.match, _names(root))}
+        for root in (gen, feed, imp)
+    }
+    assert parsed["gen"] == {("generated", "s5", "f0000"), ("generated", "s5", "f0001")}
+    assert parsed["feed"] == {("feed", "s5", "b00000003")}
+    ((source, run, digest),) = parsed["imp"]
+    assert (source, run) == ("superstore", "superstore") and re.fullmatch("[0-9a-f]{12}", digest)
+
+
+@pytest.mark.parametrize(
+    ("source", "run", "part"),
+    [(".hidden", "s1", "b1"), ("_x", "s1", "b1"), ("feed", "", "b1"), ("feed", "a/b", "b1")],
+)
+def test_a_name_the_readers_would_skip_or_misplace_is_refused(source, run, part):
+    with pytest.raises(ValueError, match="landing file"):
+        landing.landing_name(source, run, part)
+
+
+def test_a_write_killed_midway_leaves_only_an_ignored_temporary(tmp_path, monkeypatch):
+    final = str(tmp_path / "orders" / landing.landing_name("feed", "s1", "b00000000"))
+
+    def lines():
+        yield '{"order_id": "O1"}'
+        raise KeyboardInterrupt  # killed part-way
+
+    with pytest.raises(KeyboardInterrupt):
+        landing.write_landing_file(final, lines())
+    assert not os.path.exists(final) and _names(tmp_path) == set()
+
+    # A kill between write and rename (the process dies, no clean-up runs): a hidden temporary.
+    monkeypatch.setattr(landing.PendingFile, "discard", lambda self: None)
+    monkeypatch.setattr(os, "replace", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        landing.write_landing_file(final, ['{"order_id": "O1"}'])
+    monkeypatch.undo()
+    (temp,) = [f for f in classify(str(tmp_path), {}) if f.entity == "orders"]
+    assert os.path.basename(temp.path).startswith(".") and temp.status == "ignored"
+    assert landing.remove_stale_temps([os.path.dirname(final)], os.path.basename(final))
+    written = landing.write_landing_file(final, ['{"order_id": "O1"}', '{"order_id": "O2"}'])
+    assert Path(written).read_text() == '{"order_id": "O1"}\n{"order_id": "O2"}\n'
+    assert [f.status for f in classify(str(tmp_path), {})] == ["pending"]
+
+
+def test_feed_batches_carry_every_kind_of_malformed_line():
+    cfg = FeedConfig(seed=1, malformed_rate=0.2)
+    cat = factory.master_data(cfg)
+    bad = set()
+    for n in range(3):
+        for entity, rows in batch_events(cfg, cat, n, 200).items():
+            for row in rows:
+                try:
+                    r = json.loads(row)
+                except ValueError:
+                    bad.add("unparsable")
+                    continue
+                if "???" in r.values():
+                    bad.add("bad_value")
+                elif "n/a" in r.values():
+                    bad.add("wrong_type")
+                elif factory._KEY[entity] not in r:
+                    bad.add("missing_key")
+    assert bad == {"unparsable", "bad_value", "wrong_type", "missing_key"}
