@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.config import PipelineSettings, TableLocator, bronze_table, quarantine_table
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import (
@@ -50,10 +50,6 @@ AUDIT_SCHEMA = StructType(
 
 # (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
 BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
-
-
-def quarantine_table(entity: str) -> str:
-    return f"quarantine_{entity}"
 
 
 def _as_landed(valid: DataFrame) -> DataFrame:
@@ -200,7 +196,7 @@ def start_silver(
     options = {}
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)
-    stream = read_table_stream(spark, loc, "bronze", entity, **options)
+    stream = read_table_stream(spark, loc, "bronze", bronze_table(entity), **options)
     app_id = writer_id(loc.checkpoint("silver", entity))
 
     def run(batch: DataFrame, batch_id: int) -> None:
