@@ -145,7 +145,21 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
 
   constructor(name: string, args: LakehouseCatalogArgs, opts?: pulumi.ComponentResourceOptions) {
     // Checked before anything is registered, so a bad grant fails the preview cleanly.
+    // Schema and volume names are the package's (its manifest), so a grant naming one the
+    // package does not have is caught here rather than by the type checker.
+    const known: readonly string[] = [
+      "catalog",
+      ...SCHEMAS.map((schema) => `schema:${schema}`),
+      ...VOLUMES.map(volumeSecurable),
+      "externalLocation:landing",
+      "externalLocation:lakehouse",
+      "storageCredential",
+    ];
     for (const extra of args.additionalGrants ?? []) {
+      if (!known.includes(extra.securable))
+        throw new Error(
+          `${extra.securable} grant: no such securable in the catalog; allowed: ${known.join(", ")}`,
+        );
       assertAllowedPrivileges(`${extra.securable} grant`, extra.privileges);
     }
     super("oms:catalog:LakehouseCatalog", name, {}, opts);
@@ -329,10 +343,7 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
     // Sorted so resource names and registration order are stable.
     for (const securable of [...book.keys()].sort()) {
       const ref = securables[securable];
-      if (!ref)
-        throw new Error(
-          `grant on ${securable}: no such securable in the catalog; allowed: ${Object.keys(securables).join(", ")}`,
-        );
+      if (!ref) throw new Error(`${securable}: no such securable in the catalog`);
       const emitted = authoritativeGrants(
         `${name}-grants-${securable.replace(/[:.]/g, "-")}`,
         ref,
