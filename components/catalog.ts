@@ -12,14 +12,41 @@ import {
   Privilege,
   SecurableRef,
 } from "./grants";
+import { manifestFile, PIPELINE_MANIFEST } from "./pipelineManifest";
 
-/** Schemas of the catalog, in data-flow order. */
-export const SCHEMAS = ["bronze", "silver", "gold", "ops"] as const;
-export type SchemaName = (typeof SCHEMAS)[number];
+/** Schemas of the catalog, in data-flow order: the pipeline package's layers (its manifest). */
+export const SCHEMAS: readonly string[] = PIPELINE_MANIFEST.layers.map((l) => l.name);
+/** A schema of {@link SCHEMAS}. */
+export type SchemaName = string;
 
-/** Volumes of the `ops` schema. */
+/**
+ * The pipeline's volumes. Their names, schema and comments are the package's (its manifest); the
+ * stack stores each differently (external landing, managed checkpoints and artifacts), so it
+ * knows them by name and fails when the package's list differs.
+ */
 export const VOLUMES = ["landing", "checkpoints", "artifacts"] as const;
 export type VolumeName = (typeof VOLUMES)[number];
+{
+  const published = Object.keys(PIPELINE_MANIFEST.volumes).sort();
+  if (published.join() !== [...VOLUMES].sort().join())
+    throw new Error(
+      `${manifestFile()}: volumes must be ${[...VOLUMES].sort().join(", ")} (the volumes the catalog component stores), not ${published.join(", ")}`,
+    );
+}
+
+/** `/Volumes/<catalog>/<schema>/<volume>`: the package's volume path template, filled in. */
+export const volumePath = (names: { catalog: string; schema: string; volume: string }): string =>
+  PIPELINE_MANIFEST.volume_path.replace(
+    /\{(catalog|schema|volume)\}/g,
+    (_, key: keyof typeof names) => names[key],
+  );
+
+/** Schema of a pipeline volume (the package's manifest). */
+export const volumeSchema = (volume: VolumeName): string =>
+  PIPELINE_MANIFEST.volumes[volume].schema;
+/** The grant address of a pipeline volume, `volume:<schema>.<volume>`. */
+export const volumeSecurable = (volume: VolumeName): Securable =>
+  `volume:${volumeSchema(volume)}.${volume}`;
 
 /** Folder of the landing container that OMS drops its extracts into (the landing volume's root). */
 export const LANDING_PREFIX = "oms/";
@@ -28,7 +55,7 @@ export const LANDING_PREFIX = "oms/";
 export type Securable =
   | "catalog"
   | `schema:${SchemaName}`
-  | `volume:ops.${VolumeName}`
+  | `volume:${SchemaName}.${VolumeName}`
   | "externalLocation:landing"
   | "externalLocation:lakehouse"
   | "storageCredential";
@@ -113,12 +140,26 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
   >;
   /** The catalog's managed storage root. */
   public readonly storageRoot: pulumi.Output<string>;
-  /** The one Grants resource per securable (securables without grants are absent). */
-  public readonly grants: Readonly<Partial<Record<Securable, databricks.Grants>>>;
+  /** The one Grants resource per securable, by {@link Securable} (absent: no grants on it). */
+  public readonly grants: Readonly<Record<string, databricks.Grants>>;
 
   constructor(name: string, args: LakehouseCatalogArgs, opts?: pulumi.ComponentResourceOptions) {
     // Checked before anything is registered, so a bad grant fails the preview cleanly.
+    // Schema and volume names are the package's (its manifest), so a grant naming one the
+    // package does not have is caught here rather than by the type checker.
+    const known: readonly string[] = [
+      "catalog",
+      ...SCHEMAS.map((schema) => `schema:${schema}`),
+      ...VOLUMES.map(volumeSecurable),
+      "externalLocation:landing",
+      "externalLocation:lakehouse",
+      "storageCredential",
+    ];
     for (const extra of args.additionalGrants ?? []) {
+      if (!known.includes(extra.securable))
+        throw new Error(
+          `${extra.securable} grant: no such securable in the catalog; allowed: ${known.join(", ")}`,
+        );
       assertAllowedPrivileges(`${extra.securable} grant`, extra.privileges);
     }
     super("oms:catalog:LakehouseCatalog", name, {}, opts);
@@ -198,63 +239,54 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
       { ...child, protect: args.protect ?? false },
     );
 
-    const schemaComments: Record<SchemaName, string> = {
-      bronze: "Raw OMS records as landed, append-only, with ingestion metadata",
-      silver: "Cleaned, deduplicated and conformed OMS entities",
-      gold: "Business-ready aggregates and facts for BI",
-      ops: "Pipeline operations: quarantined records, checkpoints, landing volume",
-    };
-    const schemas = Object.fromEntries(
-      SCHEMAS.map((schema) => [
-        schema,
+    const schemas: Record<SchemaName, databricks.Schema> = Object.fromEntries(
+      PIPELINE_MANIFEST.layers.map((layer) => [
+        layer.name,
         new databricks.Schema(
-          `${name}-${schema}`,
+          `${name}-${layer.name}`,
           {
             catalogName: catalog.name,
-            name: schema,
-            comment: schemaComments[schema],
+            name: layer.name,
+            comment: layer.comment,
             forceDestroy: args.forceDestroy,
           },
           child,
         ),
       ]),
-    ) as Record<SchemaName, databricks.Schema>;
+    );
+    const volume = (v: VolumeName) => ({
+      catalogName: catalog.name,
+      schemaName: schemas[volumeSchema(v)].name,
+      name: v,
+      comment: PIPELINE_MANIFEST.volumes[v].comment,
+    });
 
     const landingVolume = new databricks.Volume(
       `${name}-landing-volume`,
       {
-        catalogName: catalog.name,
-        schemaName: schemas.ops.name,
-        name: "landing",
+        ...volume("landing"),
         // External: the files belong to the OMS drop, not to Unity Catalog, and must survive a
         // DROP VOLUME. A sub-folder, so the location itself stays free for other uses.
         volumeType: "EXTERNAL",
         storageLocation: pulumi.interpolate`${landing.url}${LANDING_PREFIX}`,
-        comment: "Raw OMS extracts, read by the Autoloader streams",
       },
       child,
     );
     const checkpointsVolume = new databricks.Volume(
       `${name}-checkpoints-volume`,
       {
-        catalogName: catalog.name,
-        schemaName: schemas.ops.name,
-        name: "checkpoints",
+        ...volume("checkpoints"),
         // Managed: streaming checkpoints are pipeline state and go with the catalog.
         volumeType: "MANAGED",
-        comment: "Structured Streaming checkpoints and schema-tracking locations",
       },
       child,
     );
     const artifactsVolume = new databricks.Volume(
       `${name}-artifacts-volume`,
       {
-        catalogName: catalog.name,
-        schemaName: schemas.ops.name,
-        name: "artifacts",
+        ...volume("artifacts"),
         // Separate from checkpoints so the jobs' identity can read its code but not rewrite it.
         volumeType: "MANAGED",
-        comment: "Pipeline code the jobs run (content-addressed wheels uploaded by the stack)",
       },
       child,
     );
@@ -279,11 +311,14 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
       grant(
         `schema:${schema}`,
         args.dataEngineersGroup,
-        schema === "ops" ? ENGINEER_OPS_PRIVILEGES : ENGINEER_SCHEMA_PRIVILEGES,
+        VOLUMES.some((v) => volumeSchema(v) === schema)
+          ? ENGINEER_OPS_PRIVILEGES
+          : ENGINEER_SCHEMA_PRIVILEGES,
       );
     }
-    grant("schema:gold", args.analystsGroup, READER_GOLD_PRIVILEGES);
-    grant("schema:gold", args.biReadersGroup, READER_GOLD_PRIVILEGES);
+    const gold: Securable = `schema:${PIPELINE_MANIFEST.contracts.gold.schema}`;
+    grant(gold, args.analystsGroup, READER_GOLD_PRIVILEGES);
+    grant(gold, args.biReadersGroup, READER_GOLD_PRIVILEGES);
     for (const extra of args.additionalGrants ?? [])
       grant(extra.securable, extra.principal, extra.privileges);
 
@@ -292,25 +327,26 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
       volume: (v: databricks.Volume) =>
         pulumi.interpolate`${v.catalogName}.${v.schemaName}.${v.name}`,
     };
-    const securables: Record<Securable, SecurableRef> = {
+    const securables: Partial<Record<Securable, SecurableRef>> = {
       catalog: { catalog: catalog.name },
-      "schema:bronze": { schema: fullName.schema(schemas.bronze) },
-      "schema:silver": { schema: fullName.schema(schemas.silver) },
-      "schema:gold": { schema: fullName.schema(schemas.gold) },
-      "schema:ops": { schema: fullName.schema(schemas.ops) },
-      "volume:ops.landing": { volume: fullName.volume(landingVolume) },
-      "volume:ops.checkpoints": { volume: fullName.volume(checkpointsVolume) },
-      "volume:ops.artifacts": { volume: fullName.volume(artifactsVolume) },
+      ...Object.fromEntries(
+        SCHEMAS.map((s) => [`schema:${s}`, { schema: fullName.schema(schemas[s]) }]),
+      ),
+      ...Object.fromEntries(
+        VOLUMES.map((v) => [volumeSecurable(v), { volume: fullName.volume(volumeResources[v]) }]),
+      ),
       "externalLocation:landing": { externalLocation: landing.name },
       "externalLocation:lakehouse": { externalLocation: lakehouse.name },
       storageCredential: { storageCredential: credential.name },
     };
-    const grants: Partial<Record<Securable, databricks.Grants>> = {};
+    const grants: Record<string, databricks.Grants> = {};
     // Sorted so resource names and registration order are stable.
     for (const securable of [...book.keys()].sort()) {
+      const ref = securables[securable];
+      if (!ref) throw new Error(`${securable}: no such securable in the catalog`);
       const emitted = authoritativeGrants(
         `${name}-grants-${securable.replace(/[:.]/g, "-")}`,
-        securables[securable],
+        ref,
         book.get(securable) ?? [],
         { parent: this, provider },
       );
@@ -319,17 +355,21 @@ export class LakehouseCatalog extends pulumi.ComponentResource {
 
     this.catalogName = catalog.name;
     this.storageRoot = storageRoot;
-    this.schemas = Object.fromEntries(
-      SCHEMAS.map((s) => [s, fullName.schema(schemas[s])]),
-    ) as Record<SchemaName, pulumi.Output<string>>;
+    this.schemas = Object.fromEntries(SCHEMAS.map((s) => [s, fullName.schema(schemas[s])]));
     this.volumes = Object.fromEntries(
       VOLUMES.map((v) => [v, fullName.volume(volumeResources[v])]),
     ) as Record<VolumeName, pulumi.Output<string>>;
-    // Derived from names (not the provider's computed volume_path) so they are known at preview.
+    // Derived from names (not the provider's computed volume_path) so they are known at preview;
+    // the template is the package's (the paths its jobs read and write).
     this.volumePaths = Object.fromEntries(
       VOLUMES.map((v) => {
         const vol = volumeResources[v];
-        return [v, pulumi.interpolate`/Volumes/${vol.catalogName}/${vol.schemaName}/${vol.name}`];
+        return [
+          v,
+          pulumi
+            .all([vol.catalogName, vol.schemaName, vol.name])
+            .apply(([catalog, schema, volume]) => volumePath({ catalog, schema, volume })),
+        ];
       }),
     ) as Record<VolumeName, pulumi.Output<string>>;
     this.storageCredentialName = credential.name;

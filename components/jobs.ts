@@ -8,14 +8,18 @@
  * catalog component: the identity must exist before the catalog (its grants go through
  * `additionalGrants`), the jobs after it (they name the catalog's schemas and volumes).
  */
-import * as fs from "fs";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { parse as parseToml } from "smol-toml";
-import { CONTRACTS } from "./freshnessAlert";
-import { LakehouseGrant, SchemaName, VolumeName } from "./catalog";
+import { LakehouseGrant, SCHEMAS, SchemaName, VolumeName, volumeSecurable } from "./catalog";
 import { buildPipelinePackage, PACKAGE_NAME } from "./pipelinePackage";
+import {
+  ENTRY_POINTS,
+  entitySilverTables,
+  jobEntryPoints,
+  manifestFile,
+  PIPELINE_MANIFEST,
+  PIPELINES_DIR,
+} from "./pipelineManifest";
 import { OBJECTIVE_TAG } from "../policy/freshness";
 
 /** Databricks Runtime the package is pinned to (Spark 4.0.0, Delta 4.0.0; see pipelines/). */
@@ -23,54 +27,12 @@ export const RUNTIME_VERSION = "17.3.x-scala2.13";
 /** Serverless environment version whose Spark / Databricks Connect matches DBR 17. */
 export const SERVERLESS_ENVIRONMENT_VERSION = "4";
 
-/** The Silver layout (`silver.toml`), read by the pipeline as `oms_pipeline.contracts.silver`. */
-export const SILVER_CONTRACT = path.join(CONTRACTS, "silver.toml");
-
 /**
- * Reads each entity's Silver tables, in write order, from the Silver layout. The pipeline checks
- * the whole contract when it loads (kinds, keys, guards); here the names the stack uses are
- * checked. Throws, naming the file and the key, when the file is missing, is not TOML, or an
- * entity has no `tables` list of lowercase identifiers.
- */
-export function readEntitySilverTables(
-  file: string = SILVER_CONTRACT,
-): Readonly<Record<string, readonly string[]>> {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${file}: cannot read the Silver layout: ${(e as Error).message}`);
-  }
-  const fail = (key: string, expected: string): never => {
-    throw new Error(`${file}: ${key} must be ${expected}`);
-  };
-  const ident = /^[a-z_][a-z0-9_]*$/;
-  const entities = Object.entries(doc);
-  if (entities.length === 0) fail("the file", "a list of tables per entity ([[<entity>.tables]])");
-  return Object.fromEntries(
-    entities.map(([entity, body]) => {
-      if (!ident.test(entity)) fail(`entity "${entity}"`, "a lowercase identifier");
-      const tables = (body as Record<string, unknown> | undefined)?.tables;
-      if (!Array.isArray(tables) || tables.length === 0)
-        fail(`${entity}.tables`, "a non-empty list of tables");
-      return [
-        entity,
-        (tables as Record<string, unknown>[]).map((t, i) =>
-          typeof t?.name === "string" && ident.test(t.name)
-            ? t.name
-            : fail(`${entity}.tables[${i}].name`, "a lowercase identifier (letters, digits, _)"),
-        ),
-      ];
-    }),
-  );
-}
-
-/**
- * The pipeline's entities and the Silver tables each one writes, from the Silver layout; the
- * stack tests compare them with the package's own reading (`EntityContract.silver_tables`).
+ * The pipeline's entities and the Silver tables each one writes, in write order, as the package's
+ * manifest publishes them (from its Silver layout, `contracts/silver.toml`).
  */
 export const ENTITY_SILVER_TABLES: Readonly<Record<string, readonly string[]>> =
-  readEntitySilverTables();
+  entitySilverTables(PIPELINE_MANIFEST);
 
 /**
  * Hours between refreshes of the Power BI model's imported (Dual) dimensions. A model on shared
@@ -81,13 +43,8 @@ export const ENTITY_SILVER_TABLES: Readonly<Record<string, readonly string[]>> =
  */
 export const POWERBI_REFRESH_HOURS = 3;
 
-/** Console-script entry points of the package the tasks call (pyproject [project.scripts]). */
-export const ENTRY_POINTS = {
-  bronze: "oms-bronze-ingest",
-  silver: "oms-silver",
-  gold: "oms-gold-refresh",
-  powerBiRefresh: "oms-powerbi-refresh",
-} as const;
+/** Console-script entry points of this repository's package the tasks call, by kind of task. */
+export { ENTRY_POINTS };
 
 /**
  * Unity Catalog privileges of the pipeline principal: exactly what the jobs do. Read the landing
@@ -99,16 +56,20 @@ export function pipelineGrants(principal: pulumi.Input<string>): LakehouseGrant[
   const writeSchema = ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"] as const;
   return [
     { securable: "catalog", principal, privileges: ["USE_CATALOG"] },
-    ...(["bronze", "silver", "gold", "ops"] as const).map(
+    ...SCHEMAS.map(
       (schema): LakehouseGrant => ({
         securable: `schema:${schema}`,
         principal,
         privileges: [...writeSchema],
       }),
     ),
-    { securable: "volume:ops.landing", principal, privileges: ["READ_VOLUME"] },
-    { securable: "volume:ops.checkpoints", principal, privileges: ["READ_VOLUME", "WRITE_VOLUME"] },
-    { securable: "volume:ops.artifacts", principal, privileges: ["READ_VOLUME"] },
+    { securable: volumeSecurable("landing"), principal, privileges: ["READ_VOLUME"] },
+    {
+      securable: volumeSecurable("checkpoints"),
+      principal,
+      privileges: ["READ_VOLUME", "WRITE_VOLUME"],
+    },
+    { securable: volumeSecurable("artifacts"), principal, privileges: ["READ_VOLUME"] },
   ];
 }
 
@@ -286,13 +247,17 @@ export class PipelineJobs extends pulumi.ComponentResource {
   public readonly packageVersion: string;
 
   constructor(name: string, args: PipelineJobsArgs, opts?: pulumi.ComponentResourceOptions) {
+    // --- Code: the wheel, content-addressed. Same sources → same path and bytes → no diff.
+    // What the tasks name (scripts, entities, tables) is what the shipped wheel's manifest says;
+    // read before anything is registered, so a stale or incomplete package fails the preview.
+    const pipelinesDir = args.pipelinesDir ?? PIPELINES_DIR;
+    const pkg = buildPipelinePackage(pipelinesDir);
+    const entryPoints = jobEntryPoints(pkg.manifest, manifestFile(pipelinesDir));
     super("oms:jobs:PipelineJobs", name, {}, opts);
     const child = { parent: this, provider: args.provider };
     const s = args.settings;
     const continuous = s.trigger === "continuous";
 
-    // --- Code: the wheel, content-addressed. Same sources → same path and bytes → no diff. ---
-    const pkg = buildPipelinePackage(args.pipelinesDir ?? path.join(__dirname, "..", "pipelines"));
     const artifact = new databricks.File(
       `${name}-wheel`,
       {
@@ -430,7 +395,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
       ? ["--trigger", "processingTime", "--processing-time", s.processingTime]
       : ["--trigger", "availableNow"];
     const streamArgs = [...triggerArgs, "--max-files-per-trigger", String(s.maxFilesPerTrigger)];
-    const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+    const entities = Object.keys(pkg.manifest.entities).sort();
     // Where the bronze reader and the landing-file report find landing files and checkpoints.
     const landingArgs = [
       "--catalog",
@@ -446,11 +411,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
     const goldTask = (): Task => ({
       taskKey: "gold_refresh",
       description: "silver change feed -> gold facts, dimensions and aggregates",
-      pythonWheelTask: wheelTask(ENTRY_POINTS.gold, [
-        "--catalog",
-        args.catalogName,
-        ...triggerArgs,
-      ]),
+      pythonWheelTask: wheelTask(entryPoints.gold, ["--catalog", args.catalogName, ...triggerArgs]),
       ...onCompute(),
       ...retries(),
     });
@@ -472,7 +433,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
             {
               taskKey: eventsTaskKey(entity),
               description: `Kafka: topic ${entity} -> bronze.${entity}`,
-              pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+              pythonWheelTask: wheelTask(entryPoints.bronze, [
                 ...landingArgs,
                 "--entity",
                 entity,
@@ -497,7 +458,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
         {
           taskKey: `bronze_${entity}`,
           description: `Autoloader: landing/${entity} -> bronze.${entity}`,
-          pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+          pythonWheelTask: wheelTask(entryPoints.bronze, [
             ...landingArgs,
             "--entity",
             entity,
@@ -519,7 +480,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
             : [`bronze_${entity}`, ...(events ? [eventsTaskKey(entity)] : [])]
                 .sort()
                 .map((taskKey) => ({ taskKey })),
-          pythonWheelTask: wheelTask(ENTRY_POINTS.silver, [
+          pythonWheelTask: wheelTask(entryPoints.silver, [
             "--catalog",
             args.catalogName,
             "--checkpoint-root",
@@ -543,7 +504,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
           dependsOns: continuous
             ? undefined
             : entities.map((entity) => ({ taskKey: `bronze_${entity}` })),
-          pythonWheelTask: wheelTask(ENTRY_POINTS.bronze, [
+          pythonWheelTask: wheelTask(entryPoints.bronze, [
             ...landingArgs,
             "--autoloader",
             "on",
@@ -599,9 +560,17 @@ export class PipelineJobs extends pulumi.ComponentResource {
     // Gold under steady traffic ("Trigger jobs when source tables are updated"); the minimum
     // time between triggers throttles refreshes instead.
     const silverTables = entities
-      .flatMap((e) => ENTITY_SILVER_TABLES[e])
-      .sort()
-      .map((t) => pulumi.interpolate`${args.schemas.silver}.${t}`);
+      .flatMap((e) => {
+        const silver = pkg.manifest.entities[e].silver;
+        const schema = args.schemas[silver.schema];
+        if (schema === undefined)
+          throw new Error(
+            `${manifestFile(pipelinesDir)}: entities.${e}.silver.schema ${silver.schema} is not a schema of the catalog (${Object.keys(args.schemas).join(", ")})`,
+          );
+        return silver.tables.map((t) => [`${silver.schema}.${t}`, schema, t] as const);
+      })
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, schema, t]) => pulumi.interpolate`${schema}.${t}`);
     const gold = continuous
       ? undefined
       : new databricks.Job(
@@ -643,7 +612,7 @@ export class PipelineJobs extends pulumi.ComponentResource {
               {
                 taskKey: "powerbi_refresh",
                 description: "refresh the Power BI model's Dual dimensions when Gold changed them",
-                pythonWheelTask: wheelTask(ENTRY_POINTS.powerBiRefresh, [
+                pythonWheelTask: wheelTask(entryPoints.powerBiRefresh, [
                   // Gold dimensions are compared with ops.powerbi_dimension_watermark.
                   "--catalog",
                   args.catalogName,

@@ -10,15 +10,24 @@
  * same bytes, any changed source file gives a new content hash, a new file name and therefore a
  * new upload and job update. test/pipelinePackage.spec.ts proves the file list and metadata equal
  * those of the package's own build backend (setuptools).
+ *
+ * The package's manifest (`oms_pipeline/manifest.json`, see pipelineManifest.ts) is one of the
+ * shipped files: the builder checks it and hands it to the stack with the wheel, so what the
+ * stack declares (entry points, tables, schemas, volumes) is what the wheel it uploads says.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { zipSync, type Zippable } from "fflate";
 import { parse as parseToml } from "smol-toml";
+import {
+  manifestFile,
+  PACKAGE_NAME,
+  PipelineManifest,
+  readPipelineManifest,
+} from "./pipelineManifest";
 
-/** Distribution (import) name of the package, as Databricks' python_wheel_task names it. */
-export const PACKAGE_NAME = "oms_pipeline";
+export { PACKAGE_NAME };
 
 /**
  * Dependencies the Databricks runtime already provides (and pins): installing them from the wheel's
@@ -38,6 +47,8 @@ export interface PipelinePackage {
   readonly fileName: string;
   /** Console-script entry points (name → `module:function`) from pyproject's [project.scripts]. */
   readonly entryPoints: Readonly<Record<string, string>>;
+  /** The manifest the wheel ships (`oms_pipeline/manifest.json`), checked. */
+  readonly manifest: PipelineManifest;
   /** The wheel's bytes. */
   readonly wheel: Buffer;
 }
@@ -139,8 +150,30 @@ const recordHash = (data: Buffer) =>
   `sha256=${crypto.createHash("sha256").update(data).digest("base64url")}`;
 
 /**
+ * The manifest of the package in `pipelinesDir`, checked against its pyproject's console scripts
+ * (a stale manifest would make the stack call scripts the wheel does not install). Throws naming
+ * the manifest file when it is missing, malformed or stale.
+ */
+function packageManifest(pipelinesDir: string, scripts: Record<string, string>): PipelineManifest {
+  const file = manifestFile(pipelinesDir);
+  const manifest = readPipelineManifest(file);
+  const show = (m: Record<string, string>) =>
+    Object.keys(m)
+      .sort()
+      .map((k) => `${k} = ${m[k]}`)
+      .join(", ");
+  if (show(manifest.entry_points) !== show(scripts)) {
+    throw new Error(
+      `${file}: stale: its entry_points (${show(manifest.entry_points)}) are not pyproject.toml's [project.scripts] (${show(scripts)}); regenerate it with \`python -m oms_pipeline.manifest --write\` in pipelines/`,
+    );
+  }
+  return manifest;
+}
+
+/**
  * Builds the wheel of the pipeline package in `pipelinesDir` (the folder holding pyproject.toml
- * and src/). Pure: reads files, writes nothing.
+ * and src/). Pure: reads files, writes nothing. Throws when the package's manifest is missing,
+ * malformed or stale (see {@link packageManifest}).
  */
 export function buildPipelinePackage(pipelinesDir: string): PipelinePackage {
   const pyproject = readPyproject(path.join(pipelinesDir, "pyproject.toml"));
@@ -150,6 +183,7 @@ export function buildPipelinePackage(pipelinesDir: string): PipelinePackage {
   const src = path.join(pipelinesDir, "src");
   const pkgDir = path.join(src, PACKAGE_NAME);
   if (!fs.existsSync(pkgDir)) throw new Error(`pipeline package not found at ${pkgDir}`);
+  const manifest = packageManifest(pipelinesDir, pyproject.scripts);
 
   const files = listFiles(pkgDir, src).map((name) => ({
     name,
@@ -207,6 +241,7 @@ export function buildPipelinePackage(pipelinesDir: string): PipelinePackage {
     fullVersion,
     fileName: `${PACKAGE_NAME}-${fullVersion}-py3-none-any.whl`,
     entryPoints: pyproject.scripts,
+    manifest,
     wheel,
   };
 }

@@ -14,6 +14,7 @@
  * Figures that are not declared by the stack are named constants with their source; the README's
  * Jobs section lists them and which rest on documentation rather than a run.
  */
+import { ENTRY_POINTS } from "../components/pipelineManifest";
 
 /** Seconds, and where each figure of the bound comes from. */
 export const ASSUMPTIONS = {
@@ -56,8 +57,12 @@ export interface FreshnessBound {
 /** The tag carrying the stack's objective on each pipeline job. */
 export const OBJECTIVE_TAG = "freshness_objective_seconds";
 
-/** The entry points of the three stages (pyproject [project.scripts]). */
-const STAGES = { bronze: "oms-bronze-ingest", silver: "oms-silver", gold: "oms-gold-refresh" };
+/** The entry points of the three stages (the pipeline package's manifest). */
+export const STAGES = {
+  bronze: ENTRY_POINTS.bronze,
+  silver: ENTRY_POINTS.silver,
+  gold: ENTRY_POINTS.gold,
+} as const;
 
 interface TaskProps {
   readonly taskKey?: string;

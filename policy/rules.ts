@@ -11,7 +11,7 @@
  * "(known after deploy…)", in the policy pack reading one aborts the check as not applicable.
  */
 
-import { freshnessBound, OBJECTIVE_TAG } from "./freshness";
+import { freshnessBound, OBJECTIVE_TAG, STAGES } from "./freshness";
 
 /** Resource inputs as the rules see them: plain JSON. */
 export type Props = Readonly<Record<string, unknown>>;
@@ -935,7 +935,7 @@ export const STACK_RULES: readonly StackRule[] = [
     validate: (resources) => {
       const jobs = resources.filter((r) => r.type === TYPES.job);
       // Only stacks with the medallion pipeline: a stack without a Gold stage has no objective.
-      if (!jobs.some((j) => JSON.stringify(j.props.tasks ?? []).includes('"oms-gold-refresh"')))
+      if (!jobs.some((j) => JSON.stringify(j.props.tasks ?? []).includes(`"${STAGES.gold}"`)))
         return [];
       const bound = freshnessBound(jobs);
       const show = (n: number) => (Number.isFinite(n) ? `${n} s` : "unbounded");

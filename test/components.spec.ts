@@ -8,7 +8,7 @@ import { CLIENT, recorder } from "../scripts/plan/recorder";
 import { promiseOf, settle } from "../scripts/plan/harness";
 import { LakehouseStorage } from "../components/storage";
 import { DatabricksWorkspace } from "../components/workspace";
-import { LakehouseCatalog, LakehouseGrant } from "../components/catalog";
+import { LakehouseCatalog, LakehouseGrant, Securable } from "../components/catalog";
 import { SqlWarehouse } from "../components/warehouse";
 import { mergeGrants, Privilege } from "../components/grants";
 import { WorkspaceNetwork } from "../components/network";
@@ -380,6 +380,23 @@ describe("components alone", () => {
           ]),
         ),
     ).to.throw(/privilege ALL_PRIVILEGES for catalog grant is not allowed/);
+    expect(recorder.ofType("oms:catalog:LakehouseCatalog")).to.have.length(0);
+  });
+
+  it("LakehouseCatalog: refuses a grant on a schema or volume the pipeline package does not have", () => {
+    const provider = testProvider();
+    // A volume name is checked by the type system too; a cast stands for bypassing it.
+    for (const securable of ["schema:platinum", "volume:ops.uploads"] as Securable[]) {
+      expect(
+        () =>
+          new LakehouseCatalog(
+            "unitunknown",
+            catalogArgs(provider, [{ securable, principal: "someone", privileges: ["SELECT"] }]),
+          ),
+      ).to.throw(
+        `${securable} grant: no such securable in the catalog; allowed: catalog, schema:bronze`,
+      );
+    }
     expect(recorder.ofType("oms:catalog:LakehouseCatalog")).to.have.length(0);
   });
 

@@ -10,7 +10,7 @@ import * as path from "path";
 import { expect } from "chai";
 import { ROOT } from "../scripts/plan/harness";
 
-const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+export const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 const CHECKER = path.join(ROOT, "pipelines", "tools", "check_job_params.py");
 
 /** A python_wheel_task task as the stack declares it. */
@@ -27,6 +27,8 @@ export interface CheckReport {
   results: { taskKey: string; ok: boolean; error: string | null; target: string }[];
   entities: Record<string, string[]>;
   distribution: { version: string; path: string };
+  /** The wheel's `manifest.json`, and the manifest its package builds from its own modules. */
+  manifest: { shipped: unknown; package: unknown };
 }
 
 function requirePython(): void {

@@ -11,7 +11,10 @@ fails to parse: the report says which and why; exit 2 only for unusable input).
 
 Input:  {"tasks": [{"taskKey": "...", "entryPoint": "oms-silver", "parameters": ["--catalog", ...]}]}
 Output: {"results": [{"taskKey", "entryPoint", "target", "ok", "error", "args"}],
-         "entities": {"orders": ["order_lines"], ...}, "distribution": {"name", "version", "path"}}
+         "entities": {"orders": ["order_lines"], ...}, "distribution": {"name", "version", "path"},
+         "manifest": {"shipped": <oms_pipeline/manifest.json of the importable package>,
+                      "package": <the manifest that package builds from its own modules and its
+                                  distribution's entry points>}}
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def main(argv: list[str]) -> int:
         return 2
     with open(argv[0], encoding="utf-8") as fh:
         request = json.load(fh)
+    from oms_pipeline import manifest
     from oms_pipeline.contracts.entities import CONTRACTS, ENTITIES
 
     dist = metadata.distribution("oms-pipeline")
@@ -80,6 +84,10 @@ def main(argv: list[str]) -> int:
             "name": dist.metadata["Name"],
             "version": dist.version,
             "path": str(dist.locate_file("")),
+        },
+        "manifest": {
+            "shipped": manifest.shipped(),
+            "package": manifest.build(manifest.scripts_from_distribution()),
         },
     }
     print(json.dumps(report, default=str))

@@ -6,7 +6,48 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-LAYERS = ("bronze", "silver", "gold", "ops")
+# The schemas of the catalog, in data-flow order (medallion layers, then pipeline operations),
+# with what each holds. The stack creates them from the package manifest (``manifest.py``).
+LAYER_COMMENTS: dict[str, str] = {
+    "bronze": "Raw OMS records as landed, append-only, with ingestion metadata",
+    "silver": "Cleaned, deduplicated and conformed OMS entities",
+    "gold": "Business-ready aggregates and facts for BI",
+    "ops": "Pipeline operations: quarantined records, checkpoints, landing volume",
+}
+LAYERS = tuple(LAYER_COMMENTS)
+
+# Unity Catalog volumes of the pipeline: name -> (schema, what it holds). Files in a volume are
+# addressed as /Volumes/<catalog>/<schema>/<volume>/<path> ("What are Unity Catalog volumes?").
+# Landing files of an entity are under <landing>/<entity>/ (TableLocator.landing); checkpoints
+# under <checkpoints>/<layer>/<entity>/... (TableLocator.checkpoint); the stack uploads this
+# package's wheels to artifacts. The stack creates them from the package manifest.
+VOLUME_PATH = "/Volumes/{catalog}/{schema}/{volume}"
+VOLUMES: dict[str, tuple[str, str]] = {
+    "landing": ("ops", "Raw OMS extracts, read by the Autoloader streams"),
+    "checkpoints": ("ops", "Structured Streaming checkpoints and schema-tracking locations"),
+    "artifacts": (
+        "ops",
+        "Pipeline code the jobs run (content-addressed wheels uploaded by the stack)",
+    ),
+}
+
+
+def volume_path(catalog: str, volume: str) -> str:
+    """``/Volumes/<catalog>/<schema>/<volume>`` of one of :data:`VOLUMES`; ValueError otherwise."""
+    if volume not in VOLUMES:
+        raise ValueError(f"unknown volume {volume!r}; expected one of {', '.join(VOLUMES)}")
+    return VOLUME_PATH.format(catalog=catalog, schema=VOLUMES[volume][0], volume=volume)
+
+
+def bronze_table(entity: str) -> str:
+    """The bronze table (layer ``bronze``) an entity's records land in, as landed."""
+    return entity
+
+
+def quarantine_table(entity: str) -> str:
+    """The table (layer ``ops``) holding an entity's rejected records with their reasons."""
+    return f"quarantine_{entity}"
+
 
 DEFAULT_SLA_DAYS: dict[str, int] = {
     "Same Day": 0,
@@ -55,7 +96,7 @@ class TableLocator:
         if self.landing_root:
             return os.path.join(self.landing_root, entity)
         if self.catalog:
-            return f"/Volumes/{self.catalog}/ops/landing/{entity}"
+            return f"{volume_path(self.catalog, 'landing')}/{entity}"
         assert self.lakehouse_root is not None
         return os.path.join(self.lakehouse_root, "_landing", entity)
 
@@ -63,7 +104,7 @@ class TableLocator:
         if self.checkpoint_root:
             root = self.checkpoint_root
         elif self.catalog:
-            root = f"/Volumes/{self.catalog}/ops/checkpoints"
+            root = volume_path(self.catalog, "checkpoints")
         else:
             assert self.lakehouse_root is not None
             root = os.path.join(self.lakehouse_root, "_checkpoints")

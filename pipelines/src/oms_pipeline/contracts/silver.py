@@ -1,8 +1,8 @@
 """The Silver layout: per landed entity, the Silver tables its stream writes, in write order.
 
 Plain Python (no Spark import). The tables' names, kinds, keys, event-time columns and MERGE guards
-have one home, ``silver.toml`` beside this module (its header documents every key), which the
-stack reads too (``components/jobs.ts``). :func:`~oms_pipeline.io.tables.merge_silver` runs the
+have one home, ``silver.toml`` beside this module (its header documents every key); the stack
+reads the table names through the package manifest (``oms_pipeline.manifest``). :func:`~oms_pipeline.io.tables.merge_silver` runs the
 MERGE a :class:`SilverTable` declares; ``pipeline/silver.py`` computes the rows.
 """
 

@@ -15,7 +15,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from oms_pipeline.config import TableLocator
+from oms_pipeline.config import TableLocator, bronze_table
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.io import landing_files
 from oms_pipeline.io.events import KafkaSource, read_event_stream
@@ -43,17 +43,18 @@ def start_bronze(
     so a batch replayed after a crash between its append and its checkpoint commit is skipped.
     """
     contract = get_contract(entity)
+    table = bronze_table(entity)
     ensure_table(
         spark,
         loc,
         "bronze",
-        entity,
+        table,
         bronze_schema(contract),
         comment=f"Raw {entity} as landed (contract v{contract.version}), append-only.",
     )
     # A bronze table from before a lineage column existed (``_landed_at``, the Kafka lineage)
     # gets it here.
-    add_missing_columns(spark, loc, "bronze", entity, bronze_schema(contract))
+    add_missing_columns(spark, loc, "bronze", table, bronze_schema(contract))
     if events is None:
         stream = read_landing_stream(
             spark,
@@ -71,7 +72,7 @@ def start_bronze(
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         # txnAppId/txnVersion: a batch replayed after a failure is skipped by Delta.
-        append(stamp_batch(batch, batch_id), loc, "bronze", entity, txn=(app_id, batch_id))
+        append(stamp_batch(batch, batch_id), loc, "bronze", table, txn=(app_id, batch_id))
 
     writer = stream.writeStream.option("checkpointLocation", os.path.join(checkpoint, "stream"))
     return start_foreach_batch(writer, name, write_batch, trigger)

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.config import PipelineSettings, TableLocator, bronze_table, quarantine_table
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import (
@@ -51,10 +51,6 @@ AUDIT_SCHEMA = StructType(
 
 # (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
 BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
-
-
-def quarantine_table(entity: str) -> str:
-    return f"quarantine_{entity}"
 
 
 # How an entity's accepted (typed, valid) records become the rows of its first Silver table, for
@@ -197,7 +193,7 @@ def start_silver(
     options = {}
     if max_files_per_trigger:
         options["maxFilesPerTrigger"] = str(max_files_per_trigger)
-    stream = read_table_stream(spark, loc, "bronze", entity, **options)
+    stream = read_table_stream(spark, loc, "bronze", bronze_table(entity), **options)
     app_id = writer_id(loc.checkpoint("silver", entity))
 
     def run(batch: DataFrame, batch_id: int) -> None:
