@@ -72,7 +72,13 @@ function drawChart(fig, visual) {
   box.appendChild(canvas);
   fig.appendChild(box);
   const axisTitle = visual.columns.map((c) => c.ref).join(", ");
-  const valueAxis = { beginAtZero: true, ticks: { callback: (v) => formatValue(visual.measures[0].name, v) } };
+  const first = visual.measures[0].name;
+  const whole = !((measures[first] && measures[first].format) || "").includes(".");
+  // Whole-number formats get whole-number ticks (no "1, 1, 2" from rounded 0.5 steps).
+  const valueAxis = {
+    beginAtZero: true,
+    ticks: { precision: whole ? 0 : undefined, callback: (v) => formatValue(first, v) },
+  };
   const categoryAxis = { title: { display: true, text: axisTitle } };
   charts.set(
     visual.name,
