@@ -1,6 +1,7 @@
-// The local dashboards in headless Chromium: the page served by the live run (scripts/run-local,
-// here `python -m oms_pipeline.live --no-feed` on a temporary folder) shows the four views with
-// drawn charts, and redraws with new figures after the real pipeline has processed new events.
+// The local dashboard in headless Chromium: the page served by the live run (scripts/run-local,
+// here `python -m oms_pipeline.live --no-feed` on a temporary folder) shows every page and every
+// visual of the Power BI report (read here from its PBIR source, by name) with data, and redraws
+// with new figures after the real pipeline has processed new events.
 //
 // The test lands a fixed amount of data itself (feed batches written by the project's own feed)
 // instead of letting a paced feed run: the pipeline's work is then bounded, and each wait is for
@@ -18,7 +19,7 @@ const repo = path.resolve(__dirname, "..");
 const python = path.join(repo, ".venv", "bin", "python");
 const chromiumPath = "/usr/bin/chromium";
 const artifacts = path.join(repo, "test-artifacts");
-const VIEWS = ["view-orders", "view-sla", "view-inventory", "view-revenue"];
+const reportPages = path.join(repo, "powerbi", "OmsLakehouse.Report", "definition", "pages");
 // The Spark defaults every test's Spark runs with (interpreted expressions; see the file).
 const sparkConf = path.join(repo, "pipelines", "tests", "spark-conf");
 
@@ -73,25 +74,69 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
   }
 }
 
-interface ViewState {
-  id: string;
+interface ReportPage {
+  name: string;
+  displayName: string;
+  visuals: { name: string; title: string }[];
+}
+
+const readJson = (file: string): unknown => JSON.parse(fs.readFileSync(file, "utf8"));
+
+/** The report's pages and visual titles, straight from the PBIR files (pages.json order). */
+function pbirPages(): ReportPage[] {
+  const { pageOrder } = readJson(path.join(reportPages, "pages.json")) as { pageOrder: string[] };
+  return pageOrder.map((name) => {
+    const page = readJson(path.join(reportPages, name, "page.json")) as { displayName: string };
+    const dir = path.join(reportPages, name, "visuals");
+    const visuals = fs.readdirSync(dir).map((v) => {
+      const doc = readJson(path.join(dir, v, "visual.json")) as {
+        visual: {
+          visualContainerObjects?: {
+            title?: { properties: { text?: { expr: { Literal: { Value: string } } } } }[];
+          };
+        };
+      };
+      const literal = doc.visual.visualContainerObjects?.title?.[0]?.properties.text?.expr.Literal;
+      return { name: v, title: literal ? literal.Value.slice(1, -1) : v };
+    });
+    return { name, displayName: page.displayName, visuals };
+  });
+}
+
+interface ShownPage {
+  heading: string;
   version: number;
-  charts: number[];
+  visuals: Record<string, { title: string; rows: number; drawn: number }>;
 }
 
 // Browser-side code is passed as text: this project compiles without the DOM library.
-async function viewState(page: Page): Promise<ViewState[]> {
-  return page.evaluate<ViewState[]>(`${JSON.stringify(VIEWS)}.map((id) => {
-    const section = document.getElementById(id);
-    const charts = Array.from(section.querySelectorAll("figure.chart")).map(
-      (f) => f.querySelectorAll("svg .bar, svg path.line").length,
-    );
-    return { id, version: Number(section.dataset.version), charts };
-  })`);
+async function shownPages(page: Page): Promise<ShownPage[]> {
+  return page.evaluate<ShownPage[]>(`Array.from(document.querySelectorAll("section.page")).map(
+    (section) => ({
+      heading: section.querySelector("h2").textContent,
+      version: Number(section.dataset.version),
+      visuals: Object.fromEntries(
+        Array.from(section.querySelectorAll("figure[data-visual]")).map((f) => [
+          f.dataset.visual,
+          {
+            title: f.querySelector("figcaption").textContent,
+            rows: Number(f.dataset.rows),
+            // Drawn marks: a Chart.js canvas with its chart, card values, table rows.
+            drawn:
+              (f.querySelector("canvas") && Chart.getChart(f.querySelector("canvas")) ? 1 : 0) +
+              f.querySelectorAll(".kpi .value").length +
+              f.querySelectorAll("tbody tr").length,
+          },
+        ]),
+      ),
+    }),
+  )`);
 }
 
-async function kpi(page: Page, measure: string): Promise<string> {
-  return page.locator(`#view-orders .kpi[data-measure="${measure}"] .value`).first().innerText();
+async function ordersCard(page: Page): Promise<string> {
+  return page
+    .locator('figure[data-visual="ordersCard"] .kpi[data-measure="Orders"] .value')
+    .innerText();
 }
 
 describe("local dashboards (headless Chromium)", function () {
@@ -135,7 +180,7 @@ describe("local dashboards (headless Chromium)", function () {
     }
   });
 
-  it("shows the four views with charts and updates as events arrive", async function () {
+  it("shows every page and visual of the PBIR report with data, and updates as events arrive", async function () {
     const caughtUp = (st: RunStatus) =>
       st.port &&
       (st.dashboard_version ?? 0) >= 1 &&
@@ -168,19 +213,29 @@ describe("local dashboards (headless Chromium)", function () {
     );
     const page = await context.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
+    const report = pbirPages();
+    expect(report).to.have.length.greaterThan(0);
     await page.waitForFunction(
-      `${JSON.stringify(VIEWS)}.every((id) => Number(document.getElementById(id).dataset.version) >= 1)`,
+      `document.querySelectorAll("section.page").length === ${report.length} &&
+       Array.from(document.querySelectorAll("section.page")).every((s) => Number(s.dataset.version) >= 1)`,
       undefined,
       { timeout: CEILING_MS, polling: 1000 },
     );
 
-    const first = await viewState(page);
-    for (const view of first) {
-      expect(view.charts, `${view.id} charts`).to.have.length(2);
-      for (const marks of view.charts)
-        expect(marks, `${view.id} has drawn marks`).to.be.greaterThan(0);
-    }
-    const orders = await kpi(page, "Orders");
+    const shown = await shownPages(page);
+    expect(shown.map((p) => p.heading)).to.deep.equal(report.map((p) => p.displayName));
+    report.forEach((want, i) => {
+      const got = shown[i].visuals;
+      expect(Object.keys(got).sort(), `${want.displayName} visuals`).to.deep.equal(
+        want.visuals.map((v) => v.name).sort(),
+      );
+      for (const v of want.visuals) {
+        expect(got[v.name].title, `${v.name} title`).to.equal(v.title);
+        expect(got[v.name].rows, `${v.name} has data`).to.be.greaterThan(0);
+        expect(got[v.name].drawn, `${v.name} is drawn`).to.be.greaterThan(0);
+      }
+    });
+    const orders = await ordersCard(page);
     expect(orders).to.match(/^[\d,]+$/);
 
     // New events land (two more feed batches, with new orders); the page must redraw with a
@@ -188,14 +243,14 @@ describe("local dashboards (headless Chromium)", function () {
     landFeedBatches(path.join(root, "landing"), 4);
     await page.waitForFunction(
       `(() => {
-        const section = document.getElementById("view-orders");
-        const value = section.querySelector('.kpi[data-measure="Orders"] .value').textContent;
-        return Number(section.dataset.version) > ${first[0].version} && value !== ${JSON.stringify(orders)};
+        const section = document.querySelector('section.page[data-page="orderTrends"]');
+        const value = section.querySelector('figure[data-visual="ordersCard"] .kpi[data-measure="Orders"] .value').textContent;
+        return Number(section.dataset.version) > ${shown[0].version} && value !== ${JSON.stringify(orders)};
       })()`,
       undefined,
       { timeout: CEILING_MS, polling: 1000 },
     );
-    const updated = Number((await kpi(page, "Orders")).replace(/,/g, ""));
+    const updated = Number((await ordersCard(page)).replace(/,/g, ""));
     expect(updated).to.be.greaterThan(Number(orders.replace(/,/g, "")));
 
     fs.mkdirSync(artifacts, { recursive: true });

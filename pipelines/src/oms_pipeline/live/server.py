@@ -1,7 +1,7 @@
 """The local dashboard's HTTP server: static page plus two JSON endpoints (HTTP only).
 
 - ``/``                 the dashboard page (``oms_pipeline/live/static/``)
-- ``/static/<file>``    its script and style sheet
+- ``/static/<path>``    its script, style sheet and vendored chart library
 - ``/api/dashboard``    the latest Gold snapshot (``queries.dashboard``), with a version number
 - ``/api/status``       run status: layer counts, quarantine, freshness, throughput
 
@@ -45,9 +45,11 @@ class Snapshot:
 
 
 def _static(name: str) -> bytes | None:
-    if "/" in name or name.startswith("."):
+    # Files under static/ only (vendor/chart.js/... included): no empty or dot-led path part.
+    parts = name.split("/")
+    if any(not p or p.startswith(".") for p in parts):
         return None
-    f = resources.files("oms_pipeline.live").joinpath("static", name)
+    f = resources.files("oms_pipeline.live").joinpath("static", *parts)
     return f.read_bytes() if f.is_file() else None
 
 
