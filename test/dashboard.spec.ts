@@ -1,5 +1,5 @@
 // The local dashboard in headless Chromium: the page served by the live run (scripts/run-local,
-// here `python -m oms_pipeline.live --no-feed` on a temporary folder) shows every page and every
+// here `python -m oms_pipeline --no-feed` on a temporary folder) shows every page and every
 // visual of the Power BI report (read here from its PBIR source, by name) with data, and redraws
 // with new figures after the real pipeline has processed new events.
 //
@@ -39,7 +39,7 @@ interface RunStatus {
 function landFeedBatches(landing: string, batches: number): void {
   const script = [
     "import sys",
-    "from oms_pipeline.live.feed import FeedConfig",
+    "from oms_pipeline.sources.factory import FeedConfig",
     "from oms_pipeline.live.feeder import Feeder",
     "f = Feeder(sys.argv[1], FeedConfig(seed=7), rate=10, tick_s=3, batches=int(sys.argv[2]),",
     "           until=None, paced=False)",
@@ -158,7 +158,7 @@ describe("local dashboards (headless Chromium)", function () {
     const log = fs.openSync(path.join(root, "run.log"), "a");
     run = new ProcessGroup(
       python,
-      ["-m", "oms_pipeline.live", "--root", root, "--port", "0", "--no-feed"].concat([
+      ["-m", "oms_pipeline", "--root", root, "--port", "0", "--no-feed"].concat([
         "--status-every",
         "1",
       ]),

@@ -16,13 +16,13 @@ import time
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.generator import GeneratorConfig, generate
 from oms_pipeline.live.benchmark import load, machine, machine_table
 from oms_pipeline.pipeline.bronze import run_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.session import local_session
+from oms_pipeline.sources.factory import GeneratorConfig, generate
 
 SETTINGS = PipelineSettings(as_of_date=dt.date(2025, 3, 1))
 

@@ -15,9 +15,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
-from oms_pipeline.generator import GeneratorConfig, Manifest, generate
 from oms_pipeline.io.tables import current_version, read_table, table_exists
 from oms_pipeline.live.runner import run_once
+from oms_pipeline.sources.factory import GeneratorConfig, Manifest, generate
 
 AS_OF = dt.date(2025, 3, 1)
 SLA = {"Standard": 5, "Express": 1, "Economy": 7}

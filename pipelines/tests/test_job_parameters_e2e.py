@@ -23,8 +23,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import TableLocator
-from oms_pipeline.generator import GeneratorConfig, generate
 from oms_pipeline.io.tables import read_table, table_exists
+from oms_pipeline.sources.factory import GeneratorConfig, generate
 
 FIXTURES = Path(__file__).resolve().parents[2] / "test" / "fixtures"
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}

@@ -27,7 +27,6 @@ from pyspark.sql.types import StructType
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.generator import GeneratorConfig, Manifest, generate
 from oms_pipeline.io.events import KafkaSource, entity_topic, kafka_options
 from oms_pipeline.io.tables import ensure_table, read_table, table_exists
 from oms_pipeline.jobs import bronze_ingest
@@ -37,6 +36,7 @@ from oms_pipeline.pipeline.bronze import run_bronze, start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger, stop_between_batches
+from oms_pipeline.sources.factory import GeneratorConfig, Manifest, generate
 from oms_pipeline.transforms.bronze import EVENT_LINEAGE, bronze_schema
 from tests import test_generated_e2e as oracle
 

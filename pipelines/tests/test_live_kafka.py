@@ -27,10 +27,10 @@ from oms_pipeline.io.tables import read_table
 from oms_pipeline.live import feed_writer as W
 from oms_pipeline.live import runner
 from oms_pipeline.live.broker import KafkaBroker
-from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feed_kafka import KafkaSink, record_key
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.runner import LiveOptions, LiveRun
+from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
 
 SEED, RATE = 5, 20.0  # 20 events per batch (tick 1 s)
 

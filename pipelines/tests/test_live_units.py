@@ -16,13 +16,13 @@ from pyspark.sql import SparkSession
 
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.live import feed_writer as W
-from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import evaluate_sets
 from oms_pipeline.live.runner import LiveOptions, LiveRun, landing_times, landing_units
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.session import _jvm_ignores_sigterm
+from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
 
 
 def test_feed_batches_are_deterministic_and_distinct() -> None:

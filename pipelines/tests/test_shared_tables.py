@@ -12,10 +12,10 @@ from pyspark.sql import SparkSession
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.generator import GeneratorConfig, generate
 from oms_pipeline.io.tables import ensure_table, is_create_race, read_table, table_exists
 from oms_pipeline.jobs import bronze_ingest, silver
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
+from oms_pipeline.sources.factory import GeneratorConfig, generate
 
 
 def all_at_once(targets: list) -> list[BaseException]:

@@ -348,7 +348,7 @@ def _once(a: argparse.Namespace) -> int:
 
 
 def _generate(a: argparse.Namespace) -> int:
-    from oms_pipeline.generator import GeneratorConfig, generate
+    from oms_pipeline.sources.factory import GeneratorConfig, generate
 
     manifest = generate(
         a.landing,

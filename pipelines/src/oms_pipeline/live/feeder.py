@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from oms_pipeline.live import feed_writer as W
-from oms_pipeline.live.feed import FeedConfig, batch_events, master_data
+from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
 
 
 @dataclass

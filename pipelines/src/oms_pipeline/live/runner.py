@@ -37,7 +37,6 @@ from oms_pipeline.io.events import KafkaSource, entity_topic
 from oms_pipeline.io.tables import table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
-from oms_pipeline.live.feed import FeedConfig
 from oms_pipeline.live.feed_kafka import KafkaSink
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
@@ -51,6 +50,7 @@ from oms_pipeline.pipeline.freshness_log import (
 from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, run_silver, start_silver
 from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger
+from oms_pipeline.sources.factory import FeedConfig
 
 # The feed's clock starts on FeedConfig.start; Gold's as-of date (inventory cover, RFM) is fixed
 # four weeks in, so it does not move while the run streams (a moving as-of date would force a
