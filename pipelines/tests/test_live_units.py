@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
+import threading
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -21,7 +21,7 @@ from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import evaluate_sets
 from oms_pipeline.live.runner import LiveOptions, LiveRun, landing_times, landing_units
 from oms_pipeline.live.server import DashboardServer, Snapshot
-from oms_pipeline.session import _jvm_ignores_sigterm
+from oms_pipeline.session import _jvm_ignores_sigterm, start_signal_free_thread
 from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
 
 
@@ -192,12 +192,25 @@ def test_a_sigterm_while_the_jvm_starts_is_kept_for_python() -> None:
     try:
         with _jvm_ignores_sigterm():
             assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # what the JVM inherits
-            os.kill(os.getpid(), signal.SIGTERM)
+            # To the main thread: a process-directed signal could land in a thread that earlier
+            # tests started (see test_helper_threads_leave_stop_signals_to_the_main_thread).
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
             assert received == []
         assert received == [signal.SIGTERM]
         assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_helper_threads_leave_stop_signals_to_the_main_thread() -> None:
+    """A thread the run starts while SIGTERM is ignored must not take a process-directed SIGTERM
+    (it would be discarded): it blocks both stop signals, whatever the main thread's mask."""
+    seen: list[set[int]] = []
+    start_signal_free_thread(
+        lambda: seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, set())), "probe"
+    ).join()
+    assert {signal.SIGINT, signal.SIGTERM} <= seen[0]
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
 def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_path, capsys) -> None:

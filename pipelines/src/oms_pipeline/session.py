@@ -6,7 +6,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pyspark.sql import SparkSession
 
@@ -86,6 +86,22 @@ def local_session(
     return spark
 
 
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def start_signal_free_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread with SIGINT and SIGTERM blocked, so the process's stop signals are
+    always delivered to the main thread (a new thread inherits its creator's signal mask,
+    pthread_sigmask(3)); Python runs signal handlers in the main thread only anyway."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return thread
+
+
 @contextlib.contextmanager
 def _jvm_ignores_sigterm() -> Iterator[None]:
     """Start the Spark JVM with SIGTERM ignored, as PySpark already starts it with SIGINT ignored.
@@ -100,7 +116,10 @@ def _jvm_ignores_sigterm() -> Iterator[None]:
     SIGTERM is also blocked meanwhile, so one sent while the JVM starts is not lost: Linux keeps a
     blocked signal pending even while it is ignored (signal(7): a blocked signal is never
     discarded as ignored), and it reaches Python's own handler once that is back and the signal
-    unblocked.
+    unblocked. The block is the calling thread's: a process-directed SIGTERM goes to any thread
+    that does not block it, and one that lands in another thread while the signal is ignored is
+    discarded. Threads that may run meanwhile are therefore started with
+    :func:`start_signal_free_thread`.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -598,7 +598,7 @@ class LiveRun:
 # --- starting a run: Spark, the broker, signals while they start ------------------------------
 def _spark(lakehouse: str) -> SparkSession:
     """Start embedded Spark, showing progress: the first start resolves the Delta jars (Ivy)."""
-    from oms_pipeline.session import local_session
+    from oms_pipeline.session import local_session, start_signal_free_thread
 
     say("Starting Spark + Delta (the first start downloads the Delta jars; later ones take ~10 s)")
     done = threading.Event()
@@ -608,7 +608,7 @@ def _spark(lakehouse: str) -> SparkSession:
         while not done.wait(10):
             say(f"  ... still starting Spark ({time.monotonic() - t0:.0f} s)")
 
-    threading.Thread(target=ticker, daemon=True).start()
+    start_signal_free_thread(ticker, "oms-spark-start")
     try:
         spark = local_session(
             "oms-live",
