@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { parse as parseToml } from "smol-toml";
+import { PIPELINE_MANIFEST, PipelineManifest } from "./pipelineManifest";
 
 /** The pipeline package's contracts folder: the one home of the ops tables and the alert SQL. */
 export const CONTRACTS = path.join(
@@ -28,8 +28,6 @@ export const CONTRACTS = path.join(
   "oms_pipeline",
   "contracts",
 );
-/** The ops tables' contract (`ops.toml`), read by the pipeline as `oms_pipeline.contracts.ops`. */
-export const OPS_CONTRACT = path.join(CONTRACTS, "ops.toml");
 /** The query template, in the pipeline package (the one home of the alert's SQL). */
 export const FRESHNESS_ALERT_TEMPLATE = path.join(CONTRACTS, "freshness_alert.sql");
 
@@ -55,104 +53,16 @@ export interface FreshnessLogContract {
 }
 
 /**
- * Reads the freshness log's contract from `ops.toml`. Throws, naming the file and the key, when a
- * key is missing or has the wrong type.
+ * The freshness log's contract as the package manifest publishes it (`contracts/ops.toml`, read
+ * and checked by `oms_pipeline.contracts.ops`; see pipelineManifest.ts).
  */
-export function readFreshnessLogContract(file: string = OPS_CONTRACT): FreshnessLogContract {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${file}: not valid TOML: ${(e as Error).message}`);
-  }
-  const fail = (key: string, expected: string): never => {
-    throw new Error(`${file}: ${key} must be ${expected}`);
-  };
-  const text = (v: unknown, key: string): string =>
-    typeof v === "string" && v !== "" ? v : fail(key, "a non-empty string");
-  const ident = (v: unknown, key: string): string =>
-    typeof v === "string" && /^[a-z_][a-z0-9_]*$/.test(v)
-      ? v
-      : fail(key, "a lowercase identifier (letters, digits, _)");
-  const log = (doc.freshness_log ?? fail("freshness_log", "a table")) as Record<string, unknown>;
-  const window = log.p95_window_minutes;
-  const properties = (log.properties ?? {}) as Record<string, unknown>;
-  const columns =
-    Array.isArray(log.columns) && log.columns.length > 0
-      ? (log.columns as Record<string, unknown>[])
-      : fail("freshness_log.columns", "a non-empty list");
-  const seen = new Set<string>();
-  return {
-    schema: ident(doc.schema, "schema"),
-    name: ident(log.name, "freshness_log.name"),
-    comment: text(log.comment, "freshness_log.comment"),
-    properties: Object.fromEntries(
-      Object.entries(properties).map(([k, v]) => [k, text(v, `freshness_log.properties.${k}`)]),
-    ),
-    columns: columns.map((c, i) => {
-      const at = `freshness_log.columns[${i}]`;
-      const unknown = Object.keys(c)
-        .filter((k) => !COLUMN_KEYS.includes(k))
-        .sort();
-      if (unknown.length > 0)
-        fail(`${at}.${unknown[0]}`, `absent (allowed keys: ${[...COLUMN_KEYS].sort().join(", ")})`);
-      const name = ident(c.name, `${at}.name`);
-      if (seen.has(name)) fail(`${at}.name`, `unique (${name} is declared twice)`);
-      seen.add(name);
-      const type = typeof c.type === "string" && isSparkType(c.type) ? c.type : undefined;
-      return {
-        name,
-        type:
-          type ??
-          fail(`${at}.type`, "a Spark SQL type such as bigint, timestamp, map<string,bigint>"),
-        comment: text(c.comment, `${at}.comment`),
-        nullable:
-          c.nullable === undefined || typeof c.nullable === "boolean"
-            ? c.nullable !== false
-            : fail(`${at}.nullable`, "true or false"),
-      };
-    }),
-    p95WindowMinutes:
-      Number.isInteger(window) && (window as number) > 0
-        ? (window as number)
-        : fail("freshness_log.p95_window_minutes", "a positive integer"),
-  };
+export function freshnessLogContract(manifest: PipelineManifest): FreshnessLogContract {
+  const { p95_window_minutes: p95WindowMinutes, ...log } = manifest.freshness_log;
+  return { ...log, p95WindowMinutes };
 }
 
-/** The keys a column of the contract may have. */
-const COLUMN_KEYS: readonly string[] = ["name", "type", "comment", "nullable"];
-const SIMPLE_TYPES = new Set(
-  "string boolean binary date timestamp timestamp_ntz tinyint smallint int bigint float double".split(
-    " ",
-  ),
-);
-
-/**
- * True for a Spark SQL type the contract may use: a simple type, `decimal(p,s)`, `array<T>` or
- * `map<K,V>` without spaces (as Unity Catalog's column specs want them; the pipeline's
- * `is_spark_type` accepts the same).
- */
-export function isSparkType(type: string): boolean {
-  if (SIMPLE_TYPES.has(type) || /^decimal\(\d+,\d+\)$/.test(type)) return true;
-  const inner = /^(array|map)<(.+)>$/.exec(type);
-  if (!inner) return false;
-  const [, kind, args] = inner;
-  const parts: string[] = [];
-  let depth = 0;
-  let start = 0;
-  [...args].forEach((ch, i) => {
-    depth += ch === "<" || ch === "(" ? 1 : ch === ">" || ch === ")" ? -1 : 0;
-    if (ch === "," && depth === 0) {
-      parts.push(args.slice(start, i));
-      start = i + 1;
-    }
-  });
-  parts.push(args.slice(start));
-  return parts.length === (kind === "array" ? 1 : 2) && parts.every(isSparkType);
-}
-
-/** The freshness log's contract, read once. */
-export const FRESHNESS_LOG = readFreshnessLogContract();
+/** The freshness log's contract of this repository's package. */
+export const FRESHNESS_LOG = freshnessLogContract(PIPELINE_MANIFEST);
 
 /**
  * How often the alerts run, in minutes: once per objective (at least every minute), and never

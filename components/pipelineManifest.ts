@@ -2,8 +2,9 @@
  * The pipeline package's manifest (`pipelines/src/oms_pipeline/manifest.json`): the facts the
  * stack deploys the package with, published by the package itself (`oms_pipeline.manifest`)
  * instead of restated here: console-script entry points and the job each runs, the catalog's
- * schemas, the volumes and their path template, and per entity its bronze, Silver and quarantine
- * tables and contract version.
+ * schemas, the volumes and their path template, per entity its bronze, Silver and quarantine
+ * tables and contract version, and the Gold freshness log's table (`contracts/ops.toml`, checked
+ * by the package when it loads it: column types, names, nullability).
  *
  * The file is package data: the wheel the stack builds ships it (see pipelinePackage.ts), so the
  * jobs run exactly the package the stack read, and `pulumi up` needs no Python. The package's
@@ -62,6 +63,27 @@ const MANIFEST = z
         })
         .strict(),
     ),
+    freshness_log: z
+      .object({
+        schema: ident,
+        name: ident,
+        comment: z.string().min(1),
+        properties: z.record(z.string().min(1), z.string().min(1)),
+        columns: z
+          .array(
+            z
+              .object({
+                name: ident,
+                type: z.string().min(1),
+                comment: z.string().min(1),
+                nullable: z.boolean(),
+              })
+              .strict(),
+          )
+          .min(1, "must not be empty"),
+        p95_window_minutes: z.number().int().positive(),
+      })
+      .strict(),
     contracts: z
       .object({
         gold: z.object({ schema: ident, version: z.number().int().positive() }).strict(),
@@ -86,6 +108,7 @@ const MANIFEST = z
       if (!schemas.has(schema)) issue(at, `must be one of the layers (${[...schemas].join(", ")})`);
     };
     for (const [v, { schema }] of Object.entries(m.volumes)) inSchema(["volumes", v], schema);
+    inSchema(["freshness_log", "schema"], m.freshness_log.schema);
     for (const [e, body] of Object.entries(m.entities))
       for (const kind of ["bronze", "silver", "quarantine"] as const)
         inSchema(["entities", e, kind, "schema"], body[kind].schema);

@@ -14,10 +14,9 @@ import {
   freshnessAlertMinutes,
   FRESHNESS_LOG,
   freshnessAlertSql,
-  isSparkType,
-  OPS_CONTRACT,
-  readFreshnessLogContract,
+  freshnessLogContract,
 } from "../components/freshnessAlert";
+import { manifestFile, readPipelineManifest } from "../components/pipelineManifest";
 
 const FRESHNESS_TABLE = FRESHNESS_LOG.name;
 
@@ -164,68 +163,33 @@ for (const stack of ["dev", "prod"]) {
 }
 
 describe("freshness log contract", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ops-contract-"));
-  let n = 0;
-  const write = (text: string): string => {
-    const file = path.join(dir, `ops-${(n += 1)}.toml`);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ops-manifest-"));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("accepts the Spark SQL types Unity Catalog columns take, and no others", () => {
-    const ok = [
-      "bigint",
-      "timestamp",
-      "decimal(18,4)",
-      "map<string,bigint>",
-      "array<map<string,int>>",
-    ];
-    const bad = ["bgint", "map<string>", "map<string, bigint>", "array<>", "decimal(18)"];
-    expect(ok.filter(isSparkType)).to.deep.equal(ok);
-    expect(bad.filter(isSparkType)).to.deep.equal([]);
-  });
-
-  it("reads the package's contract", () => {
-    expect(readFreshnessLogContract(OPS_CONTRACT)).to.deep.equal(FRESHNESS_LOG);
+  it("is the package's, as its manifest publishes it", () => {
+    expect(FRESHNESS_LOG.columns).to.deep.equal(packageColumns());
     expect(FRESHNESS_LOG.columns.map((c) => c.name)).to.include.members(["refresh_id", "events"]);
+    expect(freshnessLogContract(readPipelineManifest())).to.deep.equal(FRESHNESS_LOG);
   });
 
-  it("rejects a broken contract, naming the file and the key", () => {
-    const good = fs.readFileSync(OPS_CONTRACT, "utf8");
-    const cases: [string, RegExp][] = [
-      [
-        good.replace("p95_window_minutes = 15", "p95_window_minutes = 0"),
-        /freshness_log\.p95_window_minutes must be a positive integer/,
-      ],
-      [
-        good.replace('name = "gold_freshness"', "name = 3"),
-        /freshness_log\.name must be a lowercase identifier/,
-      ],
-      [
-        good.replace('type = "bigint"', 'type = "bgint"'),
-        /freshness_log\.columns\[4\]\.type must be a Spark SQL type/,
-      ],
-      [
-        good.replace('name = "files"', 'name = "rows"'),
-        /freshness_log\.columns\[6\]\.name must be unique/,
-      ],
-      [
-        good.replace("nullable = false", "nulable = false"),
-        /freshness_log\.columns\[0\]\.nulable must be absent/,
-      ],
-      [good.replace("[freshness_log]", "[freshness_log"), /not valid TOML/],
-      [good.replace('type = "bigint"', "type = 1"), /freshness_log\.columns\[\d+\]\.type must be/],
-      [
-        good.replace("nullable = false", 'nullable = "no"'),
-        /freshness_log\.columns\[0\]\.nullable must be true or false/,
-      ],
+  it("is refused when the manifest's freshness log is missing or malformed, naming the key", () => {
+    type Log = { p95_window_minutes: unknown; schema: unknown; columns: { nullable: unknown }[] };
+    type Doc = { freshness_log?: Log };
+    const good = JSON.parse(fs.readFileSync(manifestFile(), "utf8")) as Doc;
+    const cases: [(log: Doc) => void, RegExp][] = [
+      [(m) => delete m.freshness_log, /freshness_log: Required/],
+      [(m) => (m.freshness_log!.p95_window_minutes = 0), /freshness_log\.p95_window_minutes/],
+      [(m) => (m.freshness_log!.columns[0].nullable = "no"), /freshness_log\.columns\.0\.nullable/],
+      [(m) => (m.freshness_log!.schema = "gold_ops"), /freshness_log\.schema: must be one of/],
     ];
-    for (const [text, message] of cases) {
-      const file = write(text);
-      expect(() => readFreshnessLogContract(file)).to.throw(message);
-      expect(() => readFreshnessLogContract(file)).to.throw(file);
-    }
+    cases.forEach(([edit, message], i) => {
+      const m = structuredClone(good);
+      edit(m);
+      const file = path.join(dir, `manifest-${i}.json`);
+      fs.writeFileSync(file, JSON.stringify(m));
+      expect(() => readPipelineManifest(file)).to.throw(message);
+      expect(() => readPipelineManifest(file)).to.throw(file);
+    });
   });
 });
 

@@ -10,6 +10,9 @@ deploys the package with from ``manifest.json`` beside this module instead of re
   template ``/Volumes/{catalog}/{schema}/{volume}`` (``config.VOLUMES``);
 - ``entities``: per landed entity its contract version, bronze table, Silver tables in write
   order (``contracts/silver.toml``) and quarantine table, each as ``{schema, name(s)}``;
+- ``freshness_log``: the Gold freshness log as ``contracts/ops.toml`` declares it (schema, name,
+  comment, Delta properties, columns with Spark SQL type, comment and nullability, the alert's
+  p95 look-back in minutes), checked by ``contracts.ops`` when the package loads it;
 - ``contracts``: the Gold contract's schema and version and the SHA-256 of every contract file
   the package ships (``contracts/*.toml``, ``*.sql``), so a deployed job can be traced to
   the exact contract text.
@@ -37,7 +40,7 @@ from typing import Any
 from oms_pipeline import config
 from oms_pipeline.contracts.entities import CONTRACTS
 from oms_pipeline.contracts.gold import GOLD_CONTRACT_VERSION, GOLD_SCHEMA
-from oms_pipeline.contracts.ops import OPS_SCHEMA
+from oms_pipeline.contracts import ops
 
 DISTRIBUTION = "oms-pipeline"
 PACKAGE = "oms_pipeline"
@@ -119,9 +122,20 @@ def build(scripts: Mapping[str, str]) -> dict[str, Any]:
                 "contract_version": c.version,
                 "bronze": {"schema": "bronze", "table": config.bronze_table(name)},
                 "silver": {"schema": "silver", "tables": list(c.silver_tables)},
-                "quarantine": {"schema": OPS_SCHEMA, "table": config.quarantine_table(name)},
+                "quarantine": {"schema": ops.OPS_SCHEMA, "table": config.quarantine_table(name)},
             }
             for name, c in CONTRACTS.items()
+        },
+        "freshness_log": {
+            "schema": ops.OPS_SCHEMA,
+            "name": ops.FRESHNESS_TABLE,
+            "comment": ops.FRESHNESS_COMMENT,
+            "properties": dict(sorted(ops.FRESHNESS_PROPERTIES.items())),
+            "columns": [
+                {"name": c.name, "type": c.type, "comment": c.description, "nullable": c.nullable}
+                for c in ops.FRESHNESS_COLUMNS
+            ],
+            "p95_window_minutes": ops.P95_WINDOW_MINUTES,
         },
         "contracts": {
             "gold": {"schema": GOLD_SCHEMA, "version": GOLD_CONTRACT_VERSION},

@@ -21,7 +21,7 @@ CONTRACT_FILE = "ops.toml"
 ALERT_TEMPLATE = "freshness_alert.sql"
 
 
-# What the contract may say, checked alike by the stack (``readFreshnessLogContract``).
+# What the contract may say (the stack reads the contract from the package manifest).
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 SIMPLE_TYPES = frozenset(
     {
