@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from oms_pipeline import config
+from oms_pipeline.contracts import ops
 from oms_pipeline.contracts.entities import CONTRACTS
 from oms_pipeline.contracts.gold import GOLD_CONTRACT_VERSION, GOLD_SCHEMA
-from oms_pipeline.contracts import ops
 
 DISTRIBUTION = "oms-pipeline"
 PACKAGE = "oms_pipeline"
