@@ -19,7 +19,13 @@ from oms_pipeline.live import feed_writer as W
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
 from oms_pipeline.live.queries import evaluate_sets
-from oms_pipeline.live.runner import LiveOptions, LiveRun, landing_times, landing_units
+from oms_pipeline.live.runner import (
+    LiveOptions,
+    LiveRun,
+    landing_times,
+    landing_units,
+    status_line,
+)
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.session import _jvm_ignores_sigterm, start_signal_free_thread
 from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
@@ -149,9 +155,36 @@ def test_measures_sliced_with_grouping_sets(spark: SparkSession) -> None:
     assert [(r["region"], r["Units"]) for r in out["by_region"]] == [("East", 3), ("West", 3)]
 
 
+def test_the_status_line_leaves_out_gold_totals_no_dashboard_published() -> None:
+    st = {
+        "counts": {"bronze_rows": 40, "silver_rows": 30, "quarantined_rows": 1, "gold": {}},
+        "freshness": {"p50_s": 2.0, "last_minute_p95_s": 3.5},
+        "feed": {"next_batch": 4, "events_total": 200},
+        "pending_in_silver": 2,
+        "pending_unit": "files",
+        "landing_files": {"counts": {"skipped": 1}},
+        "gold_rows_per_s_30s": 45.0,
+        "gold_refreshes": 3,
+        "gold_running": False,
+        "gold_last_s": 1.3,
+    }
+    # Dashboards off (oms bench, --no-dashboards): Gold refreshes, but no totals were queried.
+    line = status_line(st, kafka=False)
+    assert "gold orders" not in line and "shipments" not in line
+    assert line.startswith("feed batch 4 (200 ev) | bronze 40 rows | silver +30 rows this run")
+    assert "skipped files 1 | freshness p50 2.0s p95(1m) 3.5s | 45 ev/s to gold" in line
+    assert line.endswith("last gold refresh 1.3s")
+    st["counts"]["gold"] = {"Orders": 12, "Shipments": None, "Stock On Hand": 900}
+    assert "| gold orders 12, shipments - | freshness p50" in status_line(st, kafka=False)
+    st |= {"pending_unit": "record groups", "gold_refreshes": 0, "gold_running": True}
+    st["counts"]["gold"] = {}
+    line = status_line(st, kafka=True)
+    assert line.endswith("not yet in Gold 2 record groups | first gold refresh running")
+
+
 def test_server_serves_the_page_and_the_published_snapshot() -> None:
     snap = Snapshot()
-    snap.publish_dashboard({"views": {"orders": {}}}, 1.0)
+    snap.publish_dashboard({"totals": {"Orders": 1}}, 1.0)
     snap.publish_status({"state": "running"})
     server = DashboardServer(snap, port=0).start()
     try:

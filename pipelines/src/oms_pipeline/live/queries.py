@@ -320,7 +320,7 @@ def dashboard(spark: SparkSession, loc: TableLocator, root: Path | None = None) 
 
     ``{"pages": [{"name", "displayName", "visuals": [{"name", "title", "type", "columns",
     "measures", "rows"}]}], "totals": {measure: value}, "measures": {name: {"table", "dax",
-    "sql", "format", "description"}}, "views": ...}``. ``root``: the ``powerbi/`` folder.
+    "sql", "format", "description"}}}``. ``root``: the ``powerbi/`` folder.
     """
     root = root or pbip.pbip_root()
     data = report_data(
@@ -339,7 +339,4 @@ def dashboard(spark: SparkSession, loc: TableLocator, root: Path | None = None) 
         }
         for m in measures(root).values()
     }
-    # The run's status line reads its Gold figures from here (live/runner.py).
-    totals = data["totals"]
-    data["views"] = {v: {"kpis": totals} for v in ("orders", "sla", "inventory")}
     return data

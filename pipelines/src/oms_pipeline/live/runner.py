@@ -51,6 +51,7 @@ from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
 from oms_pipeline.pipeline.silver import quarantine_table, run_silver, start_silver
 from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger
 from oms_pipeline.sources.factory import FeedConfig
+from oms_pipeline.sources.landing import write_landing_file
 
 # The feed's clock starts on FeedConfig.start; Gold's as-of date (inventory cover, RFM) is fixed
 # four weeks in, so it does not move while the run streams (a moving as-of date would force a
@@ -65,6 +66,8 @@ LOCAL_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 GOLD_JOB_GROUP = "oms-live-gold"
 # Seconds between two walks of the landing folders for the status line and dashboards.
 LANDING_WALK_EVERY_S = 15.0
+# The Gold totals of the dashboard queries the status shows (``counts.gold``).
+GOLD_FIGURES = ("Orders", "Shipments", "Stock On Hand")
 
 
 @dataclass
@@ -100,6 +103,32 @@ def _shown(value: float | int | None, unit: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def status_line(st: dict[str, Any], *, kafka: bool) -> str:
+    """The console status line of a ``LiveRun.status`` dict. Gold's order and shipment totals
+    come from the dashboard queries: without published dashboards they are left out."""
+    c, fr, feed = st["counts"], st["freshness"], st["feed"]
+    fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
+    backlog = f"not yet in Gold {st['pending_in_silver']} {st['pending_unit']}"
+    if not kafka:
+        skipped = (st["landing_files"] or {}).get("counts", {}).get("skipped", 0)
+        backlog += f" | skipped files {skipped}"
+    g = c["gold"]
+    totals = (
+        f"gold orders {_shown(g['Orders'])}, shipments {_shown(g['Shipments'])} | " if g else ""
+    )
+    gold = (
+        f"{totals}freshness p50 {_shown(fr['p50_s'], 's')} p95(1m) "
+        f"{_shown(fr['last_minute_p95_s'], 's')} | {st['gold_rows_per_s_30s']:.0f} ev/s to gold"
+        f" | last gold refresh {_shown(st['gold_last_s'], 's')}"
+        if st["gold_refreshes"] or g
+        else ("first gold refresh running" if st["gold_running"] else "no gold refresh yet")
+    )
+    return (
+        f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
+        f"quarantined {c['quarantined_rows']} | {backlog} | {gold}"
+    )
 
 
 # What a silver batch is counted by for freshness: one landed file, or the records of one topic
@@ -242,29 +271,18 @@ class LiveRun:
 
     def start_streams(self, trigger: Trigger) -> None:
         self.streams = Streams(trigger, self.stop_event)
+        spark, loc, o = self.spark, self.loc, self.opts
         bronze = [
             partial(
-                start_bronze,
-                self.spark,
-                self.loc,
-                e,
-                trigger,
-                use_autoloader=False,
-                events=self.events(e),
+                start_bronze, spark, loc, e, trigger, use_autoloader=False, events=self.events(e)
             )
-            for e in self.opts.entities
+            for e in o.entities
         ]
         silver = [
             partial(
-                start_silver,
-                self.spark,
-                self.loc,
-                self.opts.settings,
-                e,
-                trigger,
-                on_batch=self._on_silver_batch,
+                start_silver, spark, loc, o.settings, e, trigger, on_batch=self._on_silver_batch
             )
-            for e in self.opts.entities
+            for e in o.entities
         ]
         self.streams.start(bronze + silver)
 
@@ -373,51 +391,18 @@ class LiveRun:
     def publish_status(self) -> dict[str, Any]:
         st = self.status()
         self.snapshot.publish_status(st)
-        os.makedirs(os.path.dirname(self.status_path), exist_ok=True)
-        tmp = self.status_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(st, fh, default=str)
-        os.replace(tmp, self.status_path)
+        write_landing_file(self.status_path, [json.dumps(st, default=str)])  # atomic
         return st
 
     def print_status(self, st: dict[str, Any]) -> None:
-        if self.opts.quiet:
-            return
-        c = st["counts"]
-        g = c["gold"]
-        fr = st["freshness"]
-        feed = st["feed"]
-        fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
-        skipped = (st["landing_files"] or {}).get("counts", {}).get("skipped", 0)
-        gold = (
-            f"gold orders {_shown(g.get('Orders'))}, shipments {_shown(g.get('Shipments'))} | "
-            f"freshness p50 {_shown(fr['p50_s'], 's')} p95(1m) "
-            f"{_shown(fr['last_minute_p95_s'], 's')} | "
-            f"{st['gold_rows_per_s_30s']:.0f} ev/s to gold | "
-            f"last gold refresh {_shown(st['gold_last_s'], 's')}"
-            if st["gold_refreshes"] or g
-            else ("first gold refresh running" if st["gold_running"] else "no gold refresh yet")
-        )
-        backlog = (
-            f"not yet in Gold {st['pending_in_silver']} {st['pending_unit']}"
-            if self.opts.kafka_bootstrap_servers
-            else f"not yet in Gold {st['pending_in_silver']} files | skipped files {skipped}"
-        )
-        say(
-            f"{fed}bronze {c['bronze_rows']} rows | silver +{c['silver_rows']} rows this run | "
-            f"quarantined {c['quarantined_rows']} | {backlog} | {gold}"
-        )
+        if not self.opts.quiet:
+            say(status_line(st, kafka=bool(self.opts.kafka_bootstrap_servers)))
 
     def publish_dashboard(self) -> None:
         refreshes = len(self.gold_times)  # Gold as of now is what the queries below read
         data = queries.dashboard(self.spark, self.loc)
         data["freshness_log"] = recent_refreshes(self.spark, self.loc)
-        views = data["views"]
-        self.gold_kpis = {
-            "Orders": views["orders"]["kpis"].get("Orders"),
-            "Shipments": views["sla"]["kpis"].get("Shipments"),
-            "Stock On Hand": views["inventory"]["kpis"].get("Stock On Hand"),
-        }
+        self.gold_kpis = {k: data["totals"].get(k) for k in GOLD_FIGURES}
         self.snapshot.publish_dashboard(data, time.time())
         self.dashboard_gold_refreshes = refreshes
 
@@ -695,27 +680,15 @@ def start_and_run(
     starting, nothing processed)."""
     os.makedirs(opts.landing, exist_ok=True)
     os.makedirs(opts.lakehouse, exist_ok=True)
-    try:
-        return _start_and_run(opts, root, kafka, serve, after)
-    except KeyboardInterrupt:
-        # Before the run's own signal handling is installed (broker or Spark starting): nothing
-        # was processed, and what started has been stopped.
-        say("Interrupted while starting: nothing processed (the next start begins from here)")
-        return 130
-
-
-def _start_and_run(
-    opts: LiveOptions, root: str, kafka: bool, serve: bool, after: AfterRun | None
-) -> int:
     broker, owned = (None, False)
-    if kafka:
-        broker, owned = start_broker(root)
-        opts.kafka_bootstrap_servers = broker.bootstrap_servers
-        opts.feed_dir = str(broker.run_dir)
-        say(f"Broker data {broker.run_dir}\n         Lakehouse {opts.lakehouse}")
-    else:
-        say(f"Landing {opts.landing}\n         Lakehouse {opts.lakehouse}")
     try:
+        if kafka:
+            broker, owned = start_broker(root)
+            opts.kafka_bootstrap_servers = broker.bootstrap_servers
+            opts.feed_dir = str(broker.run_dir)
+            say(f"Broker data {broker.run_dir}\n         Lakehouse {opts.lakehouse}")
+        else:
+            say(f"Landing {opts.landing}\n         Lakehouse {opts.lakehouse}")
         with _stop_requests_held("Spark has started") as stop_requested:
             spark = _spark(opts.lakehouse)
         try:
@@ -728,6 +701,11 @@ def _start_and_run(
             return code
         finally:
             spark.stop()
+    except KeyboardInterrupt:
+        # Before the run's own signal handling is installed (broker or Spark starting): nothing
+        # was processed; what started is stopped (Spark above, the broker below).
+        say("Interrupted while starting: nothing processed (the next start begins from here)")
+        return 130
     finally:
         if owned:
             say("Stopping the Kafka broker this run started (its log is kept for the next run)")
