@@ -33,6 +33,18 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def _layers(spark, loc: TableLocator) -> dict[str, float]:
+    """Seconds of bronze, silver (availableNow over what is new) and the Gold refresh."""
+    once = Trigger(available_now=True)
+    return {
+        "bronze_s": _timed(
+            lambda: run_bronze(spark, loc, list(ENTITIES), once, use_autoloader=False)
+        ),
+        "silver_s": _timed(lambda: run_silver(spark, loc, SETTINGS, list(ENTITIES), once)),
+        "gold_s": _timed(lambda: refresh_gold(spark, loc, SETTINGS)),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--orders", type=int, default=2000)
@@ -57,12 +69,7 @@ def main() -> None:
     files = glob.glob(f"{loc.landing_root}/*/*.jsonl")
     spark.read.json(files).count()  # warm the JVM once so the floor is not start-up time
     result["parse_floor_s"] = _timed(lambda: spark.read.json(files).count())
-    once = Trigger(available_now=True)
-    result["bronze_s"] = _timed(
-        lambda: run_bronze(spark, loc, list(ENTITIES), once, use_autoloader=False)
-    )
-    result["silver_s"] = _timed(lambda: run_silver(spark, loc, SETTINGS, list(ENTITIES), once))
-    result["gold_s"] = _timed(lambda: refresh_gold(spark, loc, SETTINGS))
+    result |= _layers(spark, loc)
     result["end_to_end_s"] = result["bronze_s"] + result["silver_s"] + result["gold_s"]
     for k in ("parse_floor", "bronze", "silver", "gold", "end_to_end"):
         result[f"{k}_events_per_s"] = round(events / result[f"{k}_s"], 1)
@@ -80,13 +87,7 @@ def main() -> None:
                 id_prefix=f"B{b:02d}-",
             ),
         )
-        ev = sum(mb.lines_written.values())
-        t = {"batch": b + 1, "events": ev}
-        t["bronze_s"] = _timed(
-            lambda: run_bronze(spark, loc, list(ENTITIES), once, use_autoloader=False)
-        )
-        t["silver_s"] = _timed(lambda: run_silver(spark, loc, SETTINGS, list(ENTITIES), once))
-        t["gold_s"] = _timed(lambda: refresh_gold(spark, loc, SETTINGS))
+        t = {"batch": b + 1, "events": sum(mb.lines_written.values())} | _layers(spark, loc)
         t["total_s"] = t["bronze_s"] + t["silver_s"] + t["gold_s"]
         batches.append(t)
         print(json.dumps(t), flush=True)

@@ -13,6 +13,7 @@ import pytest
 from oms_pipeline.contracts.entities import SEGMENTS
 from oms_pipeline.exports import convert_export, load_mapping
 from oms_pipeline.io.landing_files import classify
+from oms_pipeline.live import feed_writer
 from oms_pipeline.sources import factory, landing
 from oms_pipeline.sources.factory import FeedConfig, GeneratorConfig, batch_events, generate
 
@@ -36,7 +37,7 @@ def test_every_producer_lands_under_one_naming_scheme(tmp_path):
     gen, feed, imp = tmp_path / "gen", tmp_path / "feed", tmp_path / "imp"
     generate(str(gen), GeneratorConfig(seed=5, orders=10, files_per_entity=2))
     cfg = FeedConfig(seed=5)
-    factory.write_feed_batch(str(feed), 5, 3, batch_events(cfg, factory.master_data(cfg), 3, 20))
+    feed_writer.write_batch(str(feed), 5, 3, batch_events(cfg, factory.master_data(cfg), 3, 20))
     convert_export(
         load_mapping(str(MAPPINGS / "superstore.yaml")),
         str(FIXTURES / "superstore" / "superstore.csv"),

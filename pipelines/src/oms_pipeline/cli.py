@@ -317,7 +317,6 @@ def _live(a: argparse.Namespace) -> int:
                 path=a.benchmarks_file,
                 command=f"scripts/run-local --benchmark{source} --rate {a.rate:g} "
                 f"--duration {a.duration:g}",
-                source=a.source,
                 load_at_start=load_at_start,
             )
 

@@ -194,10 +194,6 @@ def write_benchmarks(path: str, result: dict[str, Any]) -> None:
         fh.write(text.rstrip("\n") + "\n")
 
 
-def stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def report(
     spark: SparkSession,
     run: Any,
@@ -205,12 +201,11 @@ def report(
     *,
     path: str,
     command: str,
-    source: str,
     load_at_start: str,
 ) -> None:
     """Write the figures of a finished benchmark ``run`` (a ``LiveRun``) to ``path``
-    (BENCHMARKS.md), beside the raw parse floor of the same events (from ``broker`` when the
-    run read Kafka, else from the landing files)."""
+    (BENCHMARKS.md, the block of its source), beside the raw parse floor of the same events
+    (from ``broker`` when the run read Kafka, else from the landing files)."""
     from oms_pipeline.live.runner import say
 
     o = run.opts
@@ -224,8 +219,8 @@ def report(
     else:
         floor = parse_floor(spark, o.landing)
     result = {
-        "measured_at": stamp(),
-        "source": source,
+        "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "source": "files" if broker is None else "kafka",
         "command": command,
         "machine": machine(load_at_start),
         "rate": o.rate,

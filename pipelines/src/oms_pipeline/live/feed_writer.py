@@ -16,11 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from oms_pipeline.sources.factory import feed_file as batch_file
-from oms_pipeline.sources.factory import write_feed_batch as write_batch
-from oms_pipeline.sources.landing import write_landing_file
-
-__all__ = ["FeedState", "batch_file", "read_state", "write_batch", "write_state"]
+from oms_pipeline.sources import landing as L
 
 STATE_DIR = "_feed"
 
@@ -47,4 +43,22 @@ def read_state(landing: str) -> FeedState:
 
 def write_state(landing: str, state: FeedState) -> None:
     """Replace the state file atomically (``sources.landing``'s writer: temp, fsync, rename)."""
-    write_landing_file(_state_path(landing), [json.dumps(state.__dict__)])
+    L.write_landing_file(_state_path(landing), [json.dumps(state.__dict__)])
+
+
+def batch_file(landing: str, entity: str, seed: int, n: int) -> str:
+    """The landing file of ``entity``'s share of feed batch ``n``."""
+    return L.landing_path(landing, entity, L.landing_name("feed", f"s{seed}", f"b{n:08d}"))
+
+
+def write_batch(landing: str, seed: int, n: int, lines: dict[str, list[str]]) -> list[str]:
+    """Land the files of batch ``n`` that are not there yet; returns the paths written.
+
+    A file already there was written before an interruption with identical content: kept."""
+    written = []
+    for entity, rows in lines.items():
+        final = batch_file(landing, entity, seed, n)
+        if not os.path.exists(final):
+            L.remove_stale_temps([os.path.dirname(final)], os.path.basename(final))
+            written.append(L.write_landing_file(final, rows))
+    return written

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,9 +42,6 @@ _TYPED = {"orders": "quantity", "shipments": "status_ts", "inventory": "quantity
           "customers": "updated_ts"}  # fmt: skip
 _RULED = {"orders": "status", "shipments": "status", "inventory": "event_type",
           "customers": "segment"}  # fmt: skip
-
-
-# --- events ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -194,34 +190,23 @@ def malformed(rng: random.Random, line: str, entity: str) -> str:
     return json.dumps(r, sort_keys=True)
 
 
-@dataclass(frozen=True)
-class Noisy:
-    """An entity's lines as landed (shuffled), and how many are duplicates and malformed."""
-
-    lines: list[str]
-    duplicates: int
-    malformed: int
-
-
 def noise(
     rng: random.Random, entity: str, records: Sequence[dict], duplicate_rate: float,
     malformed_rate: float,
-) -> Noisy:  # fmt: skip
+) -> tuple[list[str], int, int]:  # fmt: skip
     """``records`` as JSON lines plus exact duplicates (``duplicate_rate``, rounded down) and
-    malformed lines (``malformed_rate``, rounded at random), in random order."""
+    malformed lines (``malformed_rate``, rounded at random), in random order; returns (the lines
+    as landed, how many are duplicates, how many are malformed)."""
     good = [json.dumps(r, sort_keys=True, default=str) for r in records]
     if not good:
-        return Noisy([], 0, 0)
+        return [], 0, 0
     dups = [rng.choice(good) for _ in range(int(len(good) * duplicate_rate))]
     expected = len(good) * malformed_rate
     n_bad = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
     bad = [malformed(rng, rng.choice(good), entity) for _ in range(n_bad)]
     everything = good + dups + bad
     rng.shuffle(everything)
-    return Noisy(everything, len(dups), len(bad))
-
-
-# --- batch mode --------------------------------------------------------------------------------
+    return everything, len(dups), len(bad)
 
 
 @dataclass(frozen=True)
@@ -350,24 +335,20 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
                 on_hand += delta
             m.stock.append({"sku": p["sku"], "location_id": loc, "on_hand": on_hand})
 
-    k = max(1, cfg.files_per_entity)
+    k, run = max(1, cfg.files_per_entity), f"{cfg.id_prefix}s{cfg.seed}"
     for entity, recs in records.items():
-        landed = noise(rng, entity, recs, cfg.duplicate_rate, cfg.malformed_rate)
-        m.valid_records[entity] = len(recs)
-        m.duplicates[entity], m.malformed[entity] = landed.duplicates, landed.malformed
-        m.lines_written[entity] = len(landed.lines)
-        run = f"{cfg.id_prefix}s{cfg.seed}"
+        lines, m.duplicates[entity], m.malformed[entity] = noise(
+            rng, entity, recs, cfg.duplicate_rate, cfg.malformed_rate
+        )
+        m.valid_records[entity], m.lines_written[entity] = len(recs), len(lines)
         m.files[entity] = [
             L.write_landing_file(
                 L.landing_path(landing, entity, L.landing_name("generated", run, f"f{f:04d}")),
-                landed.lines[f::k],
+                lines[f::k],
             )
             for f in range(k)
         ]
     return m
-
-
-# --- streaming mode ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -446,25 +427,7 @@ def batch_events(cfg: FeedConfig, cat: W.MasterData, n: int, target: int) -> dic
         k += 1
     lines_out: dict[str, list[str]] = {}
     for entity in ENTITY_ORDER:
-        landed = noise(rng, entity, out[entity], cfg.duplicate_rate, cfg.malformed_rate)
-        if landed.lines:
-            lines_out[entity] = landed.lines
+        lines = noise(rng, entity, out[entity], cfg.duplicate_rate, cfg.malformed_rate)[0]
+        if lines:
+            lines_out[entity] = lines
     return lines_out
-
-
-def feed_file(landing: str, entity: str, seed: int, n: int) -> str:
-    """The landing file of ``entity``'s share of feed batch ``n``."""
-    return L.landing_path(landing, entity, L.landing_name("feed", f"s{seed}", f"b{n:08d}"))
-
-
-def write_feed_batch(landing: str, seed: int, n: int, lines: dict[str, list[str]]) -> list[str]:
-    """Land the files of batch ``n`` that are not there yet; returns the paths written.
-
-    A file already there was written before an interruption with identical content: kept."""
-    written = []
-    for entity, rows in lines.items():
-        final = feed_file(landing, entity, seed, n)
-        if not os.path.exists(final):
-            L.remove_stale_temps([os.path.dirname(final)], os.path.basename(final))
-            written.append(L.write_landing_file(final, rows))
-    return written
