@@ -171,7 +171,6 @@ def process_landed(
     settings: PipelineSettings,
     entities: Sequence[str],
     *,
-    max_files_per_trigger: int | None = None,
     events: Mapping[str, KafkaSource | None] | None = None,
     on_silver_batch: Callable[[str, int, DataFrame, dict[str, int]], None] | None = None,
     stop: threading.Event | None = None,
@@ -182,28 +181,10 @@ def process_landed(
     goes on from there)."""
     once = Trigger(available_now=True)
     progress("Drain: bronze, everything available now")
-    if not run_bronze(
-        spark,
-        loc,
-        entities,
-        once,
-        use_autoloader=False,
-        max_files_per_trigger=max_files_per_trigger,
-        events=events,
-        stop=stop,
-    ):
+    if not run_bronze(spark, loc, entities, once, use_autoloader=False, events=events, stop=stop):
         return False
     progress("Drain: silver, everything bronze holds")
-    return run_silver(
-        spark,
-        loc,
-        settings,
-        entities,
-        once,
-        max_files_per_trigger=max_files_per_trigger,
-        on_batch=on_silver_batch,
-        stop=stop,
-    )
+    return run_silver(spark, loc, settings, entities, once, on_batch=on_silver_batch, stop=stop)
 
 
 def run_once(
@@ -212,11 +193,10 @@ def run_once(
     settings: PipelineSettings,
     *,
     entities: Sequence[str] = ENTITIES,
-    max_files_per_trigger: int | None = None,
 ) -> RefreshReport:
     """Everything landed so far through every layer (availableNow), the landing-file report
     (``ops.landing_files``), then a Gold refresh; the library form of ``oms once``."""
-    process_landed(spark, loc, settings, entities, max_files_per_trigger=max_files_per_trigger)
+    process_landed(spark, loc, settings, entities)
     report_landing_files(spark, loc, use_autoloader=False)
     return refresh_gold(spark, loc, settings)
 
@@ -470,7 +450,8 @@ class LiveRun:
             "but not yet in Gold (the next start processes them)"
         )
 
-    def run(self, *, serve: bool = True, dashboards: bool = True) -> int:
+    def run(self, *, serve: bool = True) -> int:
+        """The run; ``serve``: the dashboard server and the dashboard queries (off: ``oms bench``)."""
         o = self.opts
         self.install_signals()
         # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
@@ -538,7 +519,7 @@ class LiveRun:
                 else:
                     self.stop_event.wait(0.25)
                 now = time.monotonic()
-                if dashboards and now - last_dash >= o.dashboard_every_s and self.gold_changed:
+                if serve and now - last_dash >= o.dashboard_every_s and self.gold_changed:
                     self.gold_changed = False
                     self.publish_dashboard()
                     last_dash = now
@@ -565,7 +546,7 @@ class LiveRun:
                     report_landing_files(self.spark, self.loc, use_autoloader=False)
                 except Exception as exc:  # the report must not turn a clean stop into a failure
                     say(f"landing-file report not written: {exc}")
-            if drained and dashboards:
+            if drained and serve:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
             self.collect_progress()  # the last line shows the counts the run ends with
@@ -695,7 +676,7 @@ def start_and_run(
             if stop_requested.is_set():
                 raise KeyboardInterrupt
             run = LiveRun(spark, opts)
-            code = run.run(serve=serve, dashboards=serve)
+            code = run.run(serve=serve)
             if after is not None:
                 after(spark, run, broker)
             return code

@@ -5,11 +5,10 @@ Names: ``<landing>/<entity>/<source>-<run>-<part>.jsonl`` -- ``source`` the prod
 name), ``part`` the piece of it (a file number, a batch number, an export's content digest, so
 a corrected export is a new file). A landed file is never rewritten: a correction is a new name.
 
-Writes are atomic: the content goes to ``.<name>.<pid>.tmp`` in the same folder, is flushed and
-fsync'ed, then renamed into place (``os.replace``) and the folder fsync'ed. A name starting with
-``.`` or ``_`` is skipped by Spark's file sources and by Autoloader (the Hadoop hidden-file
-filter), so the pipeline never reads a partial file; ``io.landing_files`` reports such names as
-``ignored`` by the same rule (``is_hidden``).
+Writes are atomic: the content goes to ``.<name>.<pid>.tmp`` in the same folder, is fsync'ed and
+renamed into place, then the folder is fsync'ed. Spark's file sources and Autoloader skip names
+starting with ``.`` or ``_`` (the Hadoop hidden-file filter), so the pipeline never reads a
+partial file; ``io.landing_files`` reports such names as ``ignored`` by the same rule.
 """
 
 from __future__ import annotations
@@ -75,16 +74,12 @@ class PendingFile:
 
 def _fsync_dir(folder: str) -> None:
     """Persist a rename (POSIX: the directory entry); a no-op where folders cannot be opened."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_landing_file(final: str, lines: Iterable[str]) -> str:
