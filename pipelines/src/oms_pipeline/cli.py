@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from oms_pipeline.config import LAYERS, PipelineSettings, TableLocator
+from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.live.runner import LIVE_AS_OF, LiveOptions, say, start_and_run
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ def _live(a: argparse.Namespace) -> int:
 
     root = os.path.abspath(a.root)
     settings = PipelineSettings(as_of_date=LIVE_AS_OF)
-    entities = None
+    entities = ENTITIES
     feed = not a.no_feed
     if a.benchmark:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -300,10 +301,9 @@ def _live(a: argparse.Namespace) -> int:
         host=a.host,
         port=None if a.benchmark else a.port,
         status_every_s=a.status_every,
+        entities=entities,
         settings=settings,
     )
-    if entities:
-        opts.entities = entities
     after = None
     if a.benchmark:
         load_at_start = benchmark.load()

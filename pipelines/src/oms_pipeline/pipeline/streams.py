@@ -104,14 +104,12 @@ STOP_GRACE_S = 60.0
 def stop_between_batches(query: StreamingQuery, grace_s: float | None = STOP_GRACE_S) -> bool:
     """Stop ``query`` while none of its micro-batches runs; True if it stopped between batches.
 
-    ``StreamingQuery.stop`` interrupts the query's thread wherever it is. In Spark's own code
-    (planning, offset and commit logs, waiting for the next trigger) that is handled as a stop;
-    inside a Python foreachBatch function it makes the function's next Spark call fail, throws
-    the batch's work away and, before :class:`StoppedDuringBatch`, logged a
-    ``StackOverflowError``. So the stop waits until no foreachBatch call runs -- at most
-    ``grace_s`` seconds (a safety net for a batch that never ends; None: no limit), after which it interrupts the
-    batch: nothing it wrote is committed in the checkpoint, and the restart runs it again
-    (Delta transaction ids skip the writes it had made).
+    ``StreamingQuery.stop`` interrupts the query's thread wherever it is: in Spark's own code
+    that is a clean stop, but inside a Python foreachBatch function it fails the function's next
+    Spark call and throws the batch's work away. So the stop first waits until no foreachBatch
+    call runs, at most ``grace_s`` seconds (a safety net; None: no limit); a batch interrupted
+    after that is not committed in the checkpoint, and the restart runs it again (Delta
+    transaction ids skip the writes it had made).
     """
     gate = _GATES.pop(query.id, None)
     between = gate.close(grace_s) if gate is not None else True

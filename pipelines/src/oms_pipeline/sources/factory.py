@@ -44,21 +44,10 @@ _RULED = {"orders": "status", "shipments": "status", "inventory": "event_type",
           "customers": "segment"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Line:
-    """One order line as placed: its product, quantity, discount and final status."""
-
-    record: dict  # the fields every event of the line carries
-    product: dict
-    quantity: int
-    discount: Decimal
-    cancelled: bool
-
-    @property
-    def net_amount(self) -> Decimal:
-        return (self.quantity * self.product["price"] * (1 - self.discount)).quantize(
-            Decimal("0.0001")
-        )
+def net_amount(line: dict) -> Decimal:
+    """A placed line's net amount in USD: quantity x unit price x (1 - discount), to 4 places."""
+    price, discount = Decimal(line["unit_price"]), Decimal(line["discount"])
+    return (line["quantity"] * price * (1 - discount)).quantize(Decimal("0.0001"))
 
 
 def order(
@@ -70,8 +59,9 @@ def order(
     *,
     cancelled: bool,
     max_lines: int,
-) -> tuple[list[dict], list[Line]]:
-    """The line events of order ``oid`` (1..``max_lines`` lines) and its lines."""
+) -> tuple[list[dict], list[dict]]:
+    """The line events of order ``oid`` (1..``max_lines`` lines) and its lines as placed (the
+    fields every event of a line carries)."""
     events, lines = [], []
     for ln in range(rng.randint(1, max_lines)):
         p = rng.choice(products)
@@ -98,7 +88,7 @@ def order(
             events.append(
                 base | {"status": "CANCELLED", "event_ts": W.ts(order_t + CANCELLED_AFTER)}
             )
-        lines.append(Line(base, p, qty, Decimal(disc), cancelled))
+        lines.append(base)
     return events, lines
 
 
@@ -270,11 +260,10 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
     # Customers: the first version before the period, some with a later change in it.
     versions: dict[str, list[dict]] = {}
     for c in world.customers:
-        versions[c["customer_id"]] = [c]
+        vs = versions[c["customer_id"]] = [c]
         if rng.random() < cfg.customer_update_rate:
             t = t0 + dt.timedelta(days=rng.randrange(cfg.days), hours=3)
-            versions[c["customer_id"]].append(customer_version(rng, c, t))
-    for vs in versions.values():
+            vs.append(customer_version(rng, c, t))
         records["customers"].extend(vs)
         m.customers.append(vs[-1])
 
@@ -295,12 +284,12 @@ def generate(landing: str, config: GeneratorConfig | None = None) -> Manifest:
         m.order_lines.extend(
             {
                 "order_id": oid,
-                "line_id": ln.record["line_id"],
+                "line_id": ln["line_id"],
                 "customer_id": cid,
-                "sku": ln.product["sku"],
-                "category": ln.product["category"],
-                "quantity": ln.quantity,
-                "net_amount": str(ln.net_amount),
+                "sku": ln["sku"],
+                "category": ln["category"],
+                "quantity": ln["quantity"],
+                "net_amount": str(net_amount(ln)),
                 "status": "CANCELLED" if cancelled else "CONFIRMED",
                 "order_date": order_t.date().isoformat(),
                 "region": cust["region"],
@@ -405,7 +394,7 @@ def batch_events(cfg: FeedConfig, cat: W.MasterData, n: int, target: int) -> dic
         if not cancelled:
             out["inventory"].extend(
                 stock_movement(
-                    f"I{ln.record['line_id']}", ln.product["sku"], loc, -ln.quantity,
+                    f"I{ln['line_id']}", ln["sku"], loc, -ln["quantity"],
                     order_t + SALE_AFTER,
                 )
                 for ln in lines
