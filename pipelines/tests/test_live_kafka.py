@@ -5,7 +5,7 @@ running there, uses it and leaves it running. Two one-shot runs (``duration_s=0`
 publishes its batches, then availableNow streams and a Gold refresh) share one lakehouse: the
 first must hold every published record in bronze once and reach Gold, the second must resume
 the feed and the streams without a record twice. Expected records come from the feed's own
-batches (``feed.batch_events``), keyed as the producer keys them.
+batches (``factory.batch_events``), keyed as the producer keys them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The feed as a Kafka producer: each entity's lines of a batch become records on its topic.
 
-The same batches as the landing files (``feed.batch_events``: duplicates and malformed lines
+The same batches as the landing files (``factory.batch_events``: duplicates and malformed lines
 included), one record per line, on the topic ``io.events.entity_topic`` names. Each record's key
 is ``s<seed>-b<batch>-<entity>-<line>``, unique in the feed, so a batch interrupted by a crash
 is finished without publishing a line twice: the keys of its lines the broker already holds are

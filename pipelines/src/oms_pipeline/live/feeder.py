@@ -1,6 +1,6 @@
 """The feed thread: emits one batch every ``tick`` seconds at the requested event rate.
 
-The batches are ``feed.batch_events``'s; a sink delivers them: landing files (``FileSink``, the
+The batches are ``factory.batch_events``'s; a sink delivers them: landing files (``FileSink``, the
 default) or Kafka records (``feed_kafka.KafkaSink``). The feed's position (``feed_writer``'s state
 file) lives in the folder the feeder is given, whichever the sink.
 """

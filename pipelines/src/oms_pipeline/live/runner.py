@@ -422,17 +422,14 @@ class LiveRun:
         self.spark.sparkContext.cancelJobGroup(GOLD_JOB_GROUP)
 
     def kept(self) -> str:
-        """What the lakehouse holds when the run ends, for the last console line."""
-        self.collect_progress()
-        gold = (
-            f"Gold as of the last of {len(self.gold_times)} refreshes this run"
-            if self.gold_times
-            else (
-                "Gold as before this run"
-                if table_exists(self.spark, self.loc, "gold", "fact_order_lines")
-                else "no Gold yet"
-            )
-        )
+        """What the lakehouse holds when the run ends, for the last console line (after
+        ``collect_progress``)."""
+        if self.gold_times:
+            gold = f"Gold as of the last of {len(self.gold_times)} refreshes this run"
+        elif table_exists(self.spark, self.loc, "gold", "fact_order_lines"):
+            gold = "Gold as before this run"
+        else:
+            gold = "no Gold yet"
         kept = (
             f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
             f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
@@ -451,7 +448,7 @@ class LiveRun:
         )
 
     def run(self, *, serve: bool = True) -> int:
-        """The run; ``serve``: the dashboard server and the dashboard queries (off: ``oms bench``)."""
+        """The run; ``serve``: the dashboard server and its queries (off for ``oms bench``)."""
         o = self.opts
         self.install_signals()
         # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
