@@ -40,6 +40,7 @@ from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed_kafka import KafkaSink
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
+from oms_pipeline.live.profile import Profiler, local_stages
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import report_landing_files, run_bronze, start_bronze
 from oms_pipeline.pipeline.freshness_log import (
@@ -89,6 +90,8 @@ class LiveOptions:
     kafka_bootstrap_servers: str | None = None
     # Folder of the feed's position (``feed_writer`` state); None: the landing folder.
     feed_dir: str | None = None
+    # Record where each cycle's time goes (``live.profile``); the benchmark reports it.
+    profile: bool = False
 
 
 def say(msg: str) -> None:
@@ -220,6 +223,11 @@ class LiveRun:
         self.gold_cancelled = False
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
+        self.profiler: Profiler | None = None  # set by start_and_run with opts.profile
+
+    def _phase(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """A Gold phase, profiled when the run is."""
+        return self.profiler.phase(name) if self.profiler else contextlib.nullcontext()
 
     # --- hooks ------------------------------------------------------------------------------
     def _on_silver_batch(
@@ -300,9 +308,18 @@ class LiveRun:
         snap = self.tracker.gold_started()
         t0 = time.time()
         self.gold_running = True
+        cycle = (
+            self.profiler.refresh(drain=self.state == "draining")
+            if self.profiler
+            else contextlib.nullcontext()
+        )
         try:
-            report = self.gold_report = refresh_gold(self.spark, self.loc, self.opts.settings)
-            record_refresh(self.spark, self.loc, report)  # the ops freshness log, as deployed
+            with cycle:
+                report = self.gold_report = refresh_gold(
+                    self.spark, self.loc, self.opts.settings, observe=self._phase
+                )
+                with self._phase("gold/freshness_log"):
+                    record_refresh(self.spark, self.loc, report)  # the ops freshness log
         finally:
             self.gold_running = False
         t1 = time.time()
@@ -526,6 +543,8 @@ class LiveRun:
                 sink=sink,
             )
             self.feeder.start()
+            if self.profiler is not None:
+                self.profiler.feed_started()
             into = f"Kafka at {o.kafka_bootstrap_servers}" if sink else o.landing
             say(f"Feed: {o.rate:g} events/s into {into} (seed {o.seed})")
         self.state = "running"
@@ -546,6 +565,8 @@ class LiveRun:
                         "Gold refresh), then stopping"
                     )
                     self.state = "draining"
+                    if self.profiler is not None:
+                        self.profiler.feed_ended()
                     drained = self.drain()
                     break
                 if self.tracker.pending:
@@ -722,7 +743,16 @@ def _start_and_run(
             if stop_requested.is_set():
                 raise KeyboardInterrupt
             run = LiveRun(spark, opts)
-            code = run.run(serve=serve, dashboards=serve)
+            if opts.profile:
+                paths, stage_map, steps = local_stages(run.loc, opts.entities)
+                run.profiler = Profiler(spark, GOLD_JOB_GROUP, paths, stage_map, steps)
+                run.profiler.start()  # before the streams start: it listens to them
+            try:
+                code = run.run(serve=serve, dashboards=serve)
+            finally:
+                if run.profiler is not None:
+                    run.profiler.stop()
+                    run.profiler.dump(os.path.join(opts.lakehouse, "_run", "profile.json"))
             if after is not None:
                 after(spark, run, broker)
             return code
