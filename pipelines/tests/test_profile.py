@@ -150,6 +150,7 @@ def scripted_run() -> dict:
     split = {"addBatch": 2.0, "walCommit+commitOffsets": 0.5}
     batches = [
         Batch("bronze/orders", "rb", T0 + 25, 3.0, 1000, True, split),  # warm-up
+        Batch("bronze/orders", "rb", T0 + 32, 4.0, 200, True, split),  # from the warm-up to 2
         Batch("bronze/orders", "rb", T0 + 45, 3.0, 1000, True, split),  # cycle 2
         Batch("bronze/orders", "rb", T0 + 75, 2.0, 500, True, split),  # cycle 3
         Batch("silver/orders", "rs", T0 + 60, 5.0, 900, True, split),  # cycle 2 (its end)
@@ -212,20 +213,22 @@ def test_each_record_counts_in_its_stage_and_cycle_warm_up_and_drain_left_out() 
     assert p.cpu_s == pytest.approx(90.0)  # the samples at or before the window's ends
     got = {s: (f.runs, f.jobs, f.commits, round(f.seconds, 3), f.rows) for s, f in p.stages.items()}
     assert got == {
-        "bronze/orders": (2, 1, 2, 5.0, 1500),
+        "bronze/orders": (3, 1, 2, 9.0, 1700),  # a batch counts in the cycle it ended in
         "silver/orders": (1, 3, 2, 5.1, 900),  # the idle report adds seconds, no micro-batch
         "gold/changes": (2, 4, 0, 2.0, 0),
         "gold/fact_order_lines": (2, 12, 2, 16.0, 60),
         "gold/freshness_log": (1, 1, 0, 2.0, 0),
     }
-    assert p.stages["bronze/orders"].split == {"addBatch": 4.0, "walCommit+commitOffsets": 1.0}
+    assert p.stages["bronze/orders"].split == {"addBatch": 6.0, "walCommit+commitOffsets": 1.5}
     assert p.per_cycle(p.stages["gold/fact_order_lines"].seconds) == pytest.approx(8.0)
 
 
 def test_too_few_refreshes_make_the_window_the_feeds_last_two_thirds() -> None:
     run = scripted_run()
     run["refreshes"] = run["refreshes"][1:2] + run["refreshes"][-1:]  # T0+60 and the drain
+    run["phases"] = [*run["phases"], Phase("gold/dim_date", T0 + 30, T0 + 40, 3)]
     p = account(**run)
+    assert p.stages["gold/dim_date"].jobs == 3  # a phase counts where it ended
     assert (p.cycles, p.window) == (1, (T0 + 35, T0 + 105))
     assert "two thirds" in p.how
     assert p.cpu_s == pytest.approx(150.0 - 52.0)
