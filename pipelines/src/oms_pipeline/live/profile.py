@@ -9,9 +9,12 @@ micro-batches (or refreshes), Spark jobs, Delta commits, seconds and rows.
 A *cycle* is one Gold refresh plus what the streams did since the previous refresh ended: cycle
 ``i`` spans ``(end of refresh i-1, end of refresh i]``. The warm-up is the first ``warmup``
 refreshes (default 1: the first refresh is a full rebuild on a cold JVM, while the streams run
-their first micro-batches) and everything before their end; the drain's refresh at the end of a
-run (availableNow streams, not the steady state) is never counted. The steady-state window is the
-remaining cycles; figures are totals over that window and their mean per cycle.
+their first micro-batches) and everything before their end; the drain at the end of a run
+(availableNow streams and their refresh, not the steady state) is never counted. The
+steady-state window is the remaining cycles; figures are totals over that window and their mean
+per cycle. A run whose streams fall so far behind that Gold refreshes at most ``warmup`` times
+before the drain has no such cycle: its window is then the last two thirds of the feed
+(:func:`steady_window`), and the figures are per refresh ending in it, or totals when none does.
 
 Attribution:
 
