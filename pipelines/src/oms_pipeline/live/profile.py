@@ -267,8 +267,9 @@ def steady_window(
     """The steady-state window (epoch seconds) and how it was chosen.
 
     With more than ``warmup`` Gold refreshes before the drain: from the end of the last warm-up
-    refresh to the end of the last refresh before the drain (whole cycles). Otherwise, with the
-    feed's start and end (``feed``, epoch seconds): its last two thirds (the first third is the
+    refresh to the end of the last refresh before the drain (whole cycles). Otherwise, with
+    ``feed`` (epoch seconds of the feed's start and of the drain's start, which waits for the
+    Gold refresh running when the feed ends): its last two thirds (the first third is the
     warm-up), however many refreshes end in it. Neither: no window.
     """
     steady = sorted((r for r in refreshes if not r.drain), key=lambda r: r.end_s)
@@ -282,7 +283,8 @@ def steady_window(
         first, last = feed
         return (first + (last - first) / 3, last), (
             f"only {len(steady)} Gold refresh(es) before the drain, so the window is the last two "
-            "thirds of the feed (the first third is the warm-up), up to the drain"
+            "thirds of the time from the feed's start to the drain's (the first third is the "
+            "warm-up)"
         )
     return None, "no Gold refresh and no feed times: nothing to profile"
 
