@@ -553,14 +553,14 @@ def render(profile: Profile, gold_steps: Sequence[str], nproc: int) -> list[str]
         per = "per cycle"
         lead = (
             f"Mean over {n} cycle(s), {wall / n:.1f} s of wall-clock each on average; a cycle is "
-            "one Gold refresh plus what the streams did since the previous one. Window: "
-            f"{profile.how} ({wall:.1f} s)."
+            f"one Gold refresh plus what the streams did since the previous one. Window ({wall:.1f} "
+            f"s): {profile.how}."
         )
     else:
         per = "in the window"
         lead = (
             f"No Gold refresh ended in the window, so the figures are totals over it, not per "
-            f"cycle. Window: {profile.how} ({wall:.1f} s)."
+            f"cycle. Window ({wall:.1f} s): {profile.how}."
         )
     out += [
         lead,
