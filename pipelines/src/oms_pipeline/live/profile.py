@@ -466,7 +466,7 @@ class Profiler:
         self._feed_start = time.time()
 
     def feed_ended(self) -> None:
-        """The feed has finished and the drain begins (the steady state's end)."""
+        """The steady state's end: the drain begins, or the run stops; the first call counts."""
         if self._feed_start is not None and self.feed is None:
             self.feed = (self._feed_start, time.time())
 

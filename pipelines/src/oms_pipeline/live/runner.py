@@ -586,6 +586,8 @@ class LiveRun:
         finally:
             self.reporting = False
             reporter.join(timeout=5)
+            if self.profiler is not None:
+                self.profiler.feed_ended()  # a stopped run's steady state ends here (no drain)
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
