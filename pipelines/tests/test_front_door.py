@@ -23,6 +23,8 @@ CONTINUOUS = Trigger(available_now=False, processing_time="1 second")
         (["--rate", "5", "--duration", "0"], "run", False),  # scripts/run-local's flags
         (["--benchmark", "--rate", "1000"], "run", True),
         (["bench", "--duration", "30"], "bench", True),
+        (["bench", "--profile"], "bench", True),
+        (["--benchmark", "--profile"], "run", True),
         (["run", "--source", "kafka"], "run", False),
     ],
 )
@@ -46,6 +48,7 @@ def test_every_command_parses() -> None:
         (["generate", "--landing", "l", "--malformed-rate", "2"], "'2': expected a number of at least 0 and at most 1"),
         (["show", "gold.x", "--limit", "-1"], "argument --limit: '-1': expected a whole number of at least 1"),
         (["bench", "--mapping", "m.yaml"], "--mapping: only with --import"),
+        (["run", "--profile"], "--profile: only with bench (or run --benchmark)"),
         (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date"),
         (["sideways"], "invalid choice: 'sideways'"),
     ],

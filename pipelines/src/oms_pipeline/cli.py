@@ -131,6 +131,12 @@ def _run_options() -> argparse.ArgumentParser:
     )
     p.add_argument("--mapping", default=None, help="mapping file for --import (YAML or JSON)")
     p.add_argument("--benchmarks-file", default="BENCHMARKS.md", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="with bench: also record, per stage, the Spark jobs, Delta commits and seconds of "
+        "a steady-state cycle, into the same BENCHMARKS.md block",
+    )
     return p
 
 
@@ -205,6 +211,8 @@ def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("--mapping: only with --import")
     if a.import_csv and not a.mapping:
         p.error("--import needs --mapping")
+    if a.profile and not a.benchmark:
+        p.error("--profile: only with bench (or run --benchmark)")
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -303,6 +311,7 @@ def _live(a: argparse.Namespace) -> int:
         status_every_s=a.status_every,
         entities=entities,
         settings=settings,
+        profile=a.profile,
     )
     after = None
     if a.benchmark:
@@ -315,8 +324,8 @@ def _live(a: argparse.Namespace) -> int:
                 run,
                 broker,
                 path=a.benchmarks_file,
-                command=f"scripts/run-local --benchmark{source} --rate {a.rate:g} "
-                f"--duration {a.duration:g}",
+                command=f"scripts/run-local --benchmark{source}"
+                f"{' --profile' if a.profile else ''} --rate {a.rate:g} --duration {a.duration:g}",
                 load_at_start=load_at_start,
             )
 

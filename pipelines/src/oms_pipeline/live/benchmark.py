@@ -168,9 +168,20 @@ def render(result: dict[str, Any]) -> str:
             f"Target: p95 ≤ 15 s at 1,000 events/s on 2 cores — "
             f"{'met' if fr['p95_s'] is not None and fr['p95_s'] <= 15 else 'not met'} "
             "in this run.",
+            *_profile_lines(result),
             end,
         ]
     )
+
+
+def _profile_lines(result: dict[str, Any]) -> list[str]:
+    """The profile's table (``oms bench --profile``), after a blank line; [] without one."""
+    if result.get("profile") is None:
+        return []
+    from oms_pipeline.live.profile import render as render_profile
+
+    lines = render_profile(result["profile"], result["gold_steps"], result["machine"]["nproc"])
+    return ["", *lines]
 
 
 def write_benchmarks(path: str, result: dict[str, Any]) -> None:
@@ -235,6 +246,9 @@ def report(
         "gold_mean_s": sum(run.gold_times) / len(run.gold_times) if run.gold_times else None,
         "parse_floor": floor,
     }
+    if run.opts.profile:
+        result["profile"] = run.profiler.result()
+        result["gold_steps"] = run.profiler.gold_steps
     write_benchmarks(path, result)
     say(
         f"Benchmark: p50 {fr['p50_s']} s, p95 {fr['p95_s']} s, throughput "

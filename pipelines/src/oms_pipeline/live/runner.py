@@ -40,6 +40,7 @@ from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed_kafka import KafkaSink
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
+from oms_pipeline.live.profile import Profiler, Unprofiled, profiled
 from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.bronze import report_landing_files, run_bronze, start_bronze
 from oms_pipeline.pipeline.freshness_log import (
@@ -92,6 +93,8 @@ class LiveOptions:
     kafka_bootstrap_servers: str | None = None
     # Folder of the feed's position (``feed_writer`` state); None: the landing folder.
     feed_dir: str | None = None
+    # Record where each cycle's time goes (``live.profile``); the benchmark reports it.
+    profile: bool = False
 
 
 def say(msg: str) -> None:
@@ -229,6 +232,7 @@ class LiveRun:
         self.gold_cancelled = False
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
+        self.profiler: Profiler | Unprofiled = Unprofiled()  # live.profile.profiled sets it
 
     # --- hooks ------------------------------------------------------------------------------
     def _on_silver_batch(
@@ -299,8 +303,12 @@ class LiveRun:
         t0 = time.time()
         self.gold_running = True
         try:
-            report = self.gold_report = refresh_gold(self.spark, self.loc, self.opts.settings)
-            record_refresh(self.spark, self.loc, report)  # the ops freshness log, as deployed
+            with self.profiler.refresh(drain=self.state == "draining"):
+                report = self.gold_report = refresh_gold(
+                    self.spark, self.loc, self.opts.settings, observe=self.profiler.phase
+                )
+                with self.profiler.phase("gold/freshness_log"):
+                    record_refresh(self.spark, self.loc, report)  # the ops freshness log
         finally:
             self.gold_running = False
         t1 = time.time()
@@ -489,6 +497,7 @@ class LiveRun:
                 sink=sink,
             )
             self.feeder.start()
+            self.profiler.feed_started()
             into = f"Kafka at {o.kafka_bootstrap_servers}" if sink else o.landing
             say(f"Feed: {o.rate:g} events/s into {into} (seed {o.seed})")
         self.state = "running"
@@ -509,6 +518,7 @@ class LiveRun:
                         "Gold refresh), then stopping"
                     )
                     self.state = "draining"
+                    self.profiler.feed_ended()
                     drained = self.drain()
                     break
                 if self.tracker.pending:
@@ -528,6 +538,7 @@ class LiveRun:
         finally:
             self.reporting = False
             reporter.join(timeout=5)
+            self.profiler.feed_ended()  # a stopped run's steady state ends here (no drain)
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
@@ -673,7 +684,8 @@ def start_and_run(
             if stop_requested.is_set():
                 raise KeyboardInterrupt
             run = LiveRun(spark, opts)
-            code = run.run(serve=serve)
+            with profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else contextlib.nullcontext():
+                code = run.run(serve=serve)
             if after is not None:
                 after(spark, run, broker)
             return code

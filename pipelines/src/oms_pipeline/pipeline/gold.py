@@ -14,12 +14,14 @@ any other read, so no table is re-read in the middle of a refresh by accident.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -558,6 +560,14 @@ def _default_as_of(spark: SparkSession, loc: TableLocator) -> dt.date:
     return row[0] if row and row[0] else dt.date(1970, 1, 1)
 
 
+# Observes one phase of a refresh, named ``gold/changes``, ``gold/<table>`` or ``gold/progress``.
+PhaseObserver = Callable[[str], AbstractContextManager[object]]
+
+
+def _unobserved(_phase: str) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
 def refresh_gold(
     spark: SparkSession,
     loc: TableLocator,
@@ -565,25 +575,29 @@ def refresh_gold(
     *,
     full_refresh: bool = False,
     steps: tuple[GoldStep, ...] = GOLD_STEPS,
+    observe: PhaseObserver = _unobserved,
 ) -> RefreshReport:
     """Run the Gold steps over what Silver changed since the last refresh.
 
     A full refresh (asked for, first run, or changed settings / as-of date) rebuilds from whole
     Silver tables. Nothing new in Silver: no step runs and no Gold table is written. The consumed
     Silver versions are recorded only after every step has merged, so an interrupted refresh is
-    redone whole (each MERGE is idempotent).
+    redone whole (each MERGE is idempotent). ``observe`` wraps each phase (a profiler): reading
+    the progress table and the Silver versions (``gold/changes``), each step (``gold/<table>``),
+    writing the progress table (``gold/progress``).
     """
-    progress = _read_progress(spark, loc)
-    as_of = settings.as_of_date or _default_as_of(spark, loc)
-    fingerprint = settings_fingerprint(settings, as_of)
-    full = full_refresh or progress.get("settings") != fingerprint
-    changes: dict[str, DataFrame | None] = {}
-    versions: dict[str, int] = {}
-    for src in SOURCES:
-        last = progress.get(src)
-        changes[src], versions[src] = _changes(
-            spark, loc, src, int(last) if last is not None else None, full
-        )
+    with observe("gold/changes"):
+        progress = _read_progress(spark, loc)
+        as_of = settings.as_of_date or _default_as_of(spark, loc)
+        fingerprint = settings_fingerprint(settings, as_of)
+        full = full_refresh or progress.get("settings") != fingerprint
+        changes: dict[str, DataFrame | None] = {}
+        versions: dict[str, int] = {}
+        for src in SOURCES:
+            last = progress.get(src)
+            changes[src], versions[src] = _changes(
+                spark, loc, src, int(last) if last is not None else None, full
+            )
     previous = {src: int(progress[src]) for src in SOURCES if src in progress}
     report = RefreshReport(full=full, versions=versions, previous_versions=previous)
     if not full and all(c is None for c in changes.values()):
@@ -592,7 +606,8 @@ def refresh_gold(
     ctx = GoldContext(spark, loc, settings, as_of, full, changes)
     for step in step_order(steps):
         t0 = time.perf_counter()
-        ctx.run(step)
+        with observe(f"gold/{step.table}"):
+            ctx.run(step)
         report.step_seconds[step.table] = round(time.perf_counter() - t0, 3)
     counts = ctx.key_counts
     report.affected_orders = counts.get("orders", 0)
@@ -606,7 +621,8 @@ def refresh_gold(
         if v >= 0:
             new_progress[src] = str(v)
     new_progress["settings"] = fingerprint
-    _write_progress(spark, loc, new_progress)
+    with observe("gold/progress"):
+        _write_progress(spark, loc, new_progress)
     return report
 
 
