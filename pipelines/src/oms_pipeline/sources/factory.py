@@ -47,15 +47,8 @@ def net_amount(line: dict) -> Decimal:
     return (line["quantity"] * price * (1 - discount)).quantize(Decimal("0.0001"))
 
 
-def order(
-    rng: random.Random,
-    oid: str,
-    customer: dict,
-    products: Sequence[dict],
-    order_t: dt.datetime,
-    *,
-    cancelled: bool,
-) -> tuple[list[dict], list[dict]]:
+def order(rng: random.Random, oid: str, customer: dict, products: Sequence[dict],
+          order_t: dt.datetime, *, cancelled: bool) -> tuple[list[dict], list[dict]]:  # fmt: skip
     """The line events of order ``oid`` (1-3 lines) and its lines as placed (the fields every
     event of a line carries)."""
     events, lines = [], []
@@ -147,10 +140,10 @@ def malformed(rng: random.Random, line: str, entity: str) -> str:
     r = json.loads(line)
     if kind == "missing_key":
         r.pop(_KEY[entity], None)
+    elif kind == "wrong_type":
+        r[_TYPED[entity]] = "n/a"
     else:
-        r[_TYPED[entity] if kind == "wrong_type" else _RULED[entity]] = (
-            "n/a" if kind == "wrong_type" else "???"
-        )
+        r[_RULED[entity]] = "???"
     return json.dumps(r, sort_keys=True)
 
 
@@ -160,10 +153,8 @@ def _count(rng: random.Random, n: int, rate: float) -> int:
     return int(expected) + (1 if rng.random() < expected - int(expected) else 0)
 
 
-def noise(
-    rng: random.Random, entity: str, records: Sequence[dict], duplicate_rate: float,
-    malformed_rate: float,
-) -> tuple[list[str], int, int]:  # fmt: skip
+def noise(rng: random.Random, entity: str, records: Sequence[dict], duplicate_rate: float,
+          malformed_rate: float) -> tuple[list[str], int, int]:  # fmt: skip
     """``records`` as JSON lines plus exact duplicates (``duplicate_rate``) and malformed lines
     (``malformed_rate``), both counts rounded at random, in random order; returns (the lines as
     landed, how many are duplicates, how many are malformed)."""
