@@ -160,3 +160,59 @@ def test_batch_mode_covers_every_kind_of_event(tmp_path):
 def test_same_seed_same_bytes_in_batch_mode(tmp_path):
     a, b = (generate(str(tmp_path / d), FeedConfig(seed=9, orders=50)) for d in "ab")
     assert _landed(a) == _landed(b) and a.summary() == b.summary()
+
+
+def test_the_oracle_is_read_off_the_records():
+    """Final status by event time, segment as of the order, lead time and promise from the
+    milestones, stock from the latest snapshot plus later movements, the latest version."""
+
+    def line(lid: str, status: str, order_ts: str, event_ts: str) -> dict:
+        return {"order_id": lid[:2], "line_id": lid, "customer_id": "C1", "sku": "P1",
+                "category": "Technology", "quantity": 2, "unit_price": "10.00", "discount": "0.1",
+                "region": "West", "status": status, "order_ts": order_ts, "event_ts": event_ts}  # fmt: skip
+
+    def stock(kind: str, qty: int, ts: str) -> dict:
+        return {"event_type": kind, "sku": "P1", "location_id": "WH-EAST", "quantity": qty,
+                "event_ts": ts}  # fmt: skip
+
+    early, late = "2025-01-01T09:00:00Z", "2025-01-01T11:00:00Z"
+    records = {
+        "customers": [
+            {"customer_id": "C1", "segment": "Corporate", "updated_ts": "2025-01-01T10:00:00Z"},
+            {"customer_id": "C1", "segment": "Consumer", "updated_ts": "2024-12-01T00:00:00Z"},
+        ],
+        "orders": [
+            line("O1-1", "CREATED", early, early),
+            line("O2-1", "CANCELLED", late, "2025-01-01T11:30:00Z"),
+            line("O2-1", "CONFIRMED", late, "2025-01-01T11:05:00Z"),
+        ],
+        "shipments": [
+            {
+                "shipment_id": "S1",
+                "order_id": "O1",
+                "service_level": "Express",
+                "status": status,
+                "status_ts": ts,
+                "actual_delivery_ts": ts,
+                "promised_delivery_date": "2025-01-05",
+            }
+            for status, ts in (
+                ("SHIPPED", "2025-01-03T09:00:00Z"),
+                ("DELIVERED", "2025-01-06T00:00:00Z"),
+            )
+        ],
+        "inventory": [
+            stock("ADJUSTMENT", 10, "2025-01-02T00:00:00Z"),
+            stock("SNAPSHOT", 100, "2025-01-01T00:00:00Z"),
+            stock("ADJUSTMENT", -3, "2025-01-01T12:00:00Z"),
+            stock("SNAPSHOT", 50, "2025-01-01T18:00:00Z"),
+        ],
+    }
+    lines, shipments, on_hand, customers = factory.final_state(records)
+    truth = {x["line_id"]: (x["status"], x["segment"], x["net_amount"]) for x in lines}
+    assert truth == {"O1-1": ("CREATED", "Consumer", "18.0000"),
+                     "O2-1": ("CANCELLED", "Corporate", "18.0000")}  # fmt: skip
+    (s,) = shipments
+    assert (s["ship_lead_days"], s["late_vs_sla"], s["on_time_vs_promise"]) == (2.0, True, False)
+    assert on_hand == [{"sku": "P1", "location_id": "WH-EAST", "on_hand": 60}]
+    assert [c["segment"] for c in customers] == ["Corporate"]
