@@ -303,7 +303,7 @@ def generate(landing: str, config: FeedConfig | None = None) -> Manifest:
     ``generated``, run ``<id_prefix>s<seed>``), and the oracle ``Manifest``."""
     cfg = config or FeedConfig()
     cat = master_data(cfg)
-    batches = [
+    batches = [  # batch n holds orders n, n + batches, n + 2 x batches ...: an even spread
         batch(cfg, cat, n, orders=len(range(n, cfg.orders, cfg.batches)))
         for n in range(cfg.batches)
     ]
