@@ -22,7 +22,7 @@ from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.session import local_session
-from oms_pipeline.sources.factory import GeneratorConfig, generate
+from oms_pipeline.sources.factory import FeedConfig, generate
 
 SETTINGS = PipelineSettings(as_of_date=dt.date(2025, 3, 1))
 
@@ -62,7 +62,7 @@ def main() -> None:
     loc = TableLocator(lakehouse_root=f"{work}/lh", landing_root=f"{work}/landing")
     m = generate(
         loc.landing_root,
-        GeneratorConfig(seed=1, orders=a.orders, customers=max(50, a.orders // 10), products=200),
+        FeedConfig(seed=1, orders=a.orders, customers=max(50, a.orders // 10), products=200),
     )
     events = sum(m.lines_written.values())
     result["events"] = events
@@ -79,7 +79,7 @@ def main() -> None:
     for b in range(a.batches):
         mb = generate(
             loc.landing_root,
-            GeneratorConfig(
+            FeedConfig(
                 seed=100 + b,
                 orders=a.batch_orders,
                 customers=50,

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.io.tables import current_version, read_table, table_exists
 from oms_pipeline.live.runner import run_once
-from oms_pipeline.sources.factory import GeneratorConfig, Manifest, generate
+from oms_pipeline.sources.factory import FeedConfig, Manifest, generate
 
 AS_OF = dt.date(2025, 3, 1)
 SLA = {"Standard": 5, "Express": 1, "Economy": 7}
@@ -30,7 +30,16 @@ def generated(spark: SparkSession, tmp_path_factory) -> tuple[TableLocator, Mani
     loc = TableLocator(lakehouse_root=str(root / "lh"), landing_root=str(root / "landing"))
     manifest = generate(
         loc.landing_root,
-        GeneratorConfig(seed=11, orders=150, customers=40, products=20, malformed_rate=0.02),
+        # A batch a day, so a late event touches one day of many; more customer versions (SCD2).
+        FeedConfig(
+            seed=11,
+            orders=150,
+            customers=40,
+            products=20,
+            malformed_rate=0.02,
+            step_minutes=24 * 60,
+            customer_update_rate=0.05,
+        ),
     )
     report = run_once(spark, loc, SETTINGS)
     assert report.full

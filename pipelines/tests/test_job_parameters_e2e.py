@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from oms_pipeline.config import TableLocator
 from oms_pipeline.io.tables import read_table, table_exists
-from oms_pipeline.sources.factory import GeneratorConfig, generate
+from oms_pipeline.sources.factory import FeedConfig, generate
 
 FIXTURES = Path(__file__).resolve().parents[2] / "test" / "fixtures"
 SCRIPTS = {ep.name: ep for ep in entry_points(group="console_scripts")}
@@ -105,7 +105,7 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
     landing = tmp_path / "landing"
     manifest = generate(
         str(landing),
-        GeneratorConfig(seed=5, orders=40, customers=15, products=10, files_per_entity=2),
+        FeedConfig(seed=5, orders=40, customers=15, products=10, files_per_entity=2),
     )
     loc = TableLocator(lakehouse_root=str(tmp_path / "lakehouse"), landing_root=str(landing))
     tasks = sorted(fixture["jobs"]["ingestion"], key=lambda t: t["taskKey"])

@@ -36,7 +36,7 @@ from oms_pipeline.pipeline.bronze import run_bronze, start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.silver import run_silver
 from oms_pipeline.pipeline.streams import Trigger, stop_between_batches
-from oms_pipeline.sources.factory import GeneratorConfig, Manifest, generate
+from oms_pipeline.sources.factory import FeedConfig, Manifest, generate
 from oms_pipeline.transforms.bronze import EVENT_LINEAGE, bronze_schema
 from tests import test_generated_e2e as oracle
 
@@ -113,7 +113,7 @@ def published(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> 
     """The generator's records (valid, duplicated and malformed), one Kafka record per line."""
     manifest = generate(
         str(tmp_path_factory.mktemp("oms")),
-        GeneratorConfig(seed=17, orders=40, customers=15, products=8, malformed_rate=0.05),
+        FeedConfig(seed=17, orders=40, customers=15, products=8, malformed_rate=0.05),
     )
     broker.create_topics([entity_topic(e) for e in ENTITIES], partitions=2)
     offsets = {}

@@ -15,7 +15,7 @@ from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import ensure_table, is_create_race, read_table, table_exists
 from oms_pipeline.jobs import bronze_ingest, silver
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
-from oms_pipeline.sources.factory import GeneratorConfig, generate
+from oms_pipeline.sources.factory import FeedConfig, generate
 
 
 def all_at_once(targets: list) -> list[BaseException]:
@@ -85,7 +85,7 @@ def test_four_silver_first_batches_run_concurrently_through_the_job_entry_points
     landing, root = tmp_path / "landing", tmp_path / "lakehouse"
     generate(
         str(landing),
-        GeneratorConfig(seed=3, orders=30, customers=10, products=8, files_per_entity=1),
+        FeedConfig(seed=3, orders=30, customers=10, products=8, files_per_entity=1),
     )
     where = ["--lakehouse-root", str(root), "--landing-root", str(landing)]
     assert bronze_ingest.main([*where, "--autoloader", "off"]) == 0

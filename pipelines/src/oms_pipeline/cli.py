@@ -356,11 +356,11 @@ def _once(a: argparse.Namespace) -> int:
 
 
 def _generate(a: argparse.Namespace) -> int:
-    from oms_pipeline.sources.factory import GeneratorConfig, generate
+    from oms_pipeline.sources.factory import FeedConfig, generate
 
     manifest = generate(
         a.landing,
-        GeneratorConfig(
+        FeedConfig(
             seed=a.seed,
             orders=a.orders,
             customers=a.customers,
