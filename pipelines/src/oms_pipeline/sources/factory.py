@@ -47,8 +47,15 @@ def net_amount(line: dict) -> Decimal:
     return (line["quantity"] * price * (1 - discount)).quantize(Decimal("0.0001"))
 
 
-def order(rng: random.Random, oid: str, customer: dict, products: Sequence[dict],
-          order_t: dt.datetime, *, cancelled: bool) -> tuple[list[dict], list[dict]]:  # fmt: skip
+def order(
+    rng: random.Random,
+    oid: str,
+    customer: dict,
+    products: Sequence[dict],
+    order_t: dt.datetime,
+    *,
+    cancelled: bool,
+) -> tuple[list[dict], list[dict]]:
     """The line events of order ``oid`` (1-3 lines) and its lines as placed (the fields every
     event of a line carries)."""
     events, lines = [], []
@@ -153,8 +160,13 @@ def _count(rng: random.Random, n: int, rate: float) -> int:
     return int(expected) + (1 if rng.random() < expected - int(expected) else 0)
 
 
-def noise(rng: random.Random, entity: str, records: Sequence[dict], duplicate_rate: float,
-          malformed_rate: float) -> tuple[list[str], int, int]:  # fmt: skip
+def noise(
+    rng: random.Random,
+    entity: str,
+    records: Sequence[dict],
+    duplicate_rate: float,
+    malformed_rate: float,
+) -> tuple[list[str], int, int]:
     """``records`` as JSON lines plus exact duplicates (``duplicate_rate``) and malformed lines
     (``malformed_rate``), both counts rounded at random, in random order; returns (the lines as
     landed, how many are duplicates, how many are malformed)."""
@@ -222,11 +234,16 @@ def batch(cfg: FeedConfig, cat: W.MasterData, n: int, *, events: int = 0, orders
         out["customers"].extend(cat.customers)
         opening = cfg.start - dt.timedelta(hours=1)
         out["inventory"].extend(
-            stock_snapshot(f"{cfg.id_prefix}I{n:08d}-{p['sku']}-{loc}", p["sku"], loc,
-                           rng.randint(150, 400), opening)
+            stock_snapshot(
+                f"{cfg.id_prefix}I{n:08d}-{p['sku']}-{loc}",
+                p["sku"],
+                loc,
+                rng.randint(150, 400),
+                opening,
+            )
             for p in cat.products
             for loc in W.LOCATIONS
-        )  # fmt: skip
+        )
     weights = [1 / (k + 1) ** 0.7 for k in range(len(cat.customers))]  # a few order a lot
     k = 0
     while k < orders or sum(len(v) for v in out.values()) < events:
@@ -327,8 +344,16 @@ def generate(landing: str, config: FeedConfig | None = None) -> Manifest:
 
 
 # The fields of an order line's truth taken as its latest event carries them.
-LINE_TRUTH = ("order_id", "line_id", "customer_id", "sku", "category", "quantity", "status",
-              "region")  # fmt: skip
+LINE_TRUTH = (
+    "order_id",
+    "line_id",
+    "customer_id",
+    "sku",
+    "category",
+    "quantity",
+    "status",
+    "region",
+)
 
 
 def final_state(records: dict[str, list[dict]]) -> tuple[list, list, list, list]:
@@ -347,10 +372,13 @@ def final_state(records: dict[str, list[dict]]) -> tuple[list, list, list, list]
     latest = {ev["line_id"]: ev for ev in sorted(records["orders"], key=lambda e: e["event_ts"])}
     order_lines = [
         {k: ev[k] for k in LINE_TRUTH}
-        | {"net_amount": str(net_amount(ev)), "order_date": ev["order_ts"][:10],
-           "segment": segment_at(ev["customer_id"], ev["order_ts"])}
+        | {
+            "net_amount": str(net_amount(ev)),
+            "order_date": ev["order_ts"][:10],
+            "segment": segment_at(ev["customer_id"], ev["order_ts"]),
+        }
         for ev in latest.values()
-    ]  # fmt: skip
+    ]
     placed = {ev["order_id"]: dt.datetime.fromisoformat(ev["order_ts"]) for ev in latest.values()}
     sla_days = {s.name: s.sla_days for s in W.SERVICE_LEVELS}
     delivered = {e["shipment_id"]: e for e in records["shipments"] if e["status"] == "DELIVERED"}
@@ -360,10 +388,16 @@ def final_state(records: dict[str, list[dict]]) -> tuple[list, list, list, list]
         lead_days = lead.total_seconds() / 86400
         d = delivered.get(s["shipment_id"])
         on_time = d["actual_delivery_ts"][:10] <= d["promised_delivery_date"] if d else None
-        shipments.append({k: s[k] for k in ("shipment_id", "order_id", "service_level")} | {
-            "ship_lead_days": lead_days, "late_vs_sla": lead_days > sla_days[s["service_level"]],
-            "delivered": d is not None, "on_time_vs_promise": on_time,
-            "status": "DELIVERED" if d else "SHIPPED"})  # fmt: skip
+        shipments.append(
+            {k: s[k] for k in ("shipment_id", "order_id", "service_level")}
+            | {
+                "ship_lead_days": lead_days,
+                "late_vs_sla": lead_days > sla_days[s["service_level"]],
+                "delivered": d is not None,
+                "on_time_vs_promise": on_time,
+                "status": "DELIVERED" if d else "SHIPPED",
+            }
+        )
     on_hand: dict[tuple[str, str], int] = {}
     for ev in sorted(records["inventory"], key=lambda e: e["event_ts"]):  # a snapshot resets
         key, moved = (ev["sku"], ev["location_id"]), ev["event_type"] == "ADJUSTMENT"
