@@ -3,12 +3,14 @@ Spark: the loop is driven with scripted queries, so its order and stops are exac
 
 from __future__ import annotations
 
+import shutil
+import socket
 import threading
 
 import pytest
 
 from oms_pipeline import cli
-from oms_pipeline.live import runner
+from oms_pipeline.live import pbip, runner
 from oms_pipeline.pipeline.streams import Trigger, run_streams
 
 ONCE = Trigger(available_now=True)
@@ -20,7 +22,7 @@ CONTINUOUS = Trigger(available_now=False, processing_time="1 second")
     ("argv", "command", "benchmark"),
     [
         ([], "run", False),
-        (["--rate", "5", "--duration", "0"], "run", False),  # scripts/run-local's flags
+        (["--rate", "5", "--duration", "0", "--batches", "3"], "run", False),  # run-local's flags
         (["--benchmark", "--rate", "1000"], "run", True),
         (["bench", "--duration", "30"], "bench", True),
         (["bench", "--profile"], "bench", True),
@@ -51,6 +53,13 @@ def test_every_command_parses() -> None:
         (["run", "--profile"], "--profile: only with bench (or run --benchmark)"),
         (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date"),
         (["sideways"], "invalid choice: 'sideways'"),
+        (["bench", "--import", "x.csv", "--mapping", "m.yaml"], "--import: not with bench"),
+        (["bench", "--no-feed", "--landing", "l"], "--no-feed and --landing: not with bench"),
+        (["--bench"], "unrecognized arguments: --bench"),  # no prefix of --benchmark(s-file)
+        (["bench", "--benchmark"], "unrecognized arguments: --benchmark"),
+        (["run", "--trigger", "banana"], "argument --trigger: 'banana': expected a positive number and a unit"),
+        (["run", "--trigger", "0 seconds"], "argument --trigger: '0 seconds'"),
+        (["run", "--duration", "0"], "--duration 0 with the feed needs --batches"),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_naming_the_flag(argv, message, capsys, monkeypatch) -> None:
@@ -59,6 +68,46 @@ def test_bad_options_exit_2_naming_the_flag(argv, message, capsys, monkeypatch) 
         cli.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_accepted_triggers_are_spark_intervals() -> None:
+    for text in ("5 seconds", "500 milliseconds", "1 minute", "0.5 seconds", "2 hours"):
+        assert cli.parse(["run", "--trigger", text]).trigger == text
+
+
+def test_a_dashboard_port_in_use_is_refused_before_spark_starts(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["run", "--no-feed", "--duration", "0", "--port", str(port)]) == 2
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_report_the_dashboards_cannot_draw_is_refused_before_spark_starts(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """A visual bound to a measure the semantic model lacks: refused naming its file."""
+    root = tmp_path / "powerbi"
+    shutil.copytree(pbip.pbip_root(), root)
+    visuals = sorted((root / pbip.REPORT_DIR).glob("pages/*/visuals/*/visual.json"))
+    visual = next(v for v in visuals if '"Revenue"' in v.read_text(encoding="utf-8"))
+    visual.write_text(visual.read_text(encoding="utf-8").replace('"Revenue"', '"Gross Margin"'))
+    monkeypatch.setenv("OMS_POWERBI_DIR", str(root))
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
+    assert cli.main(["run", "--no-feed", "--duration", "0", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"Report refused: {visual}" in err and "'Gross Margin'" in err
+
+
+def test_show_without_a_lakehouse_says_so_before_spark_starts(tmp_path, capsys, monkeypatch):
+    import oms_pipeline.session as session
+
+    monkeypatch.setattr(session, "local_session", lambda *_a, **_k: pytest.fail("Spark started"))
+    assert cli.main(["show", "--lakehouse", str(tmp_path / "none"), "gold.fact_order_lines"]) == 2
+    assert f"No lakehouse at {tmp_path / 'none'}" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
 
 
 # --- the start/finish loop --------------------------------------------------------------------

@@ -15,12 +15,15 @@ what is allowed, before Spark starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import faulthandler
 import json
 import math
 import os
+import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -67,9 +70,26 @@ def _number(  # type: ignore[no-untyped-def]
     return parse
 
 
+# A processing-time trigger as ``--trigger`` takes it: a positive number and a unit Spark's
+# interval parser reads (``Trigger.ProcessingTime``).
+TRIGGER = re.compile(r"(\d+(?:\.\d+)?) (millisecond|second|minute|hour)s?")
+
+
+def _interval(text: str) -> str:
+    """An argparse type for ``--trigger``: ``<number> <unit>``; anything else exits 2 naming
+    what is allowed, before Spark would refuse it."""
+    m = TRIGGER.fullmatch(text.strip())
+    if m is None or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a positive number and a unit, one of milliseconds, seconds, "
+            "minutes, hours (e.g. '5 seconds')"
+        )
+    return text.strip()
+
+
 def _run_options() -> argparse.ArgumentParser:
     """The options of ``oms run`` and ``oms bench`` (the flags ``scripts/run-local`` took)."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument(
         "--source",
         choices=SOURCES,
@@ -88,8 +108,8 @@ def _run_options() -> argparse.ArgumentParser:
         type=_number(float, 0),
         default=None,
         help="feed for N seconds (or up to --batches), process everything landed, exit "
-        "(default: run until Ctrl-C, 120 for bench; 0 with --no-feed or --import: process and "
-        "exit)",
+        "(default: run until Ctrl-C, 120 for bench; 0: land the feed's remaining --batches, or "
+        "with --no-feed or --import nothing, then process once and exit)",
     )
     p.add_argument(
         "--batches",
@@ -104,7 +124,13 @@ def _run_options() -> argparse.ArgumentParser:
         default=1.0,
         help="seconds between feed batches (1)",
     )
-    p.add_argument("--trigger", default="5 seconds", help="bronze/silver processing-time trigger")
+    p.add_argument(
+        "--trigger",
+        type=_interval,
+        default="5 seconds",
+        help="bronze/silver processing-time trigger, e.g. '5 seconds', '500 milliseconds', "
+        "'1 minute'",
+    )
     p.add_argument(
         "--port",
         type=_number(int, 0, maximum=65535),
@@ -143,6 +169,7 @@ def _run_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="oms",
+        allow_abbrev=False,
         description="Run the OMS pipeline locally. Without a command: 'run' "
         "(options: oms run --help).",
     )
@@ -151,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         parents=[run_opts],
+        allow_abbrev=False,
         help="synthetic feed -> bronze -> silver -> gold, continuously, with live dashboards "
         "on localhost (the default)",
     )
@@ -160,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "bench",
         parents=[run_opts],
+        allow_abbrev=False,
         help="fixed load (--rate, default 1000) for --duration (default 120) into fresh "
         "folders; writes the figures to BENCHMARKS.md",
     ).set_defaults(benchmark=True)
@@ -207,6 +236,27 @@ def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
                 f"{' and '.join(given)}: not with --source kafka (the feed publishes to the "
                 "broker; --import and --landing are for --source files)"
             )
+    if a.benchmark:
+        given = [
+            flag
+            for flag, value in (
+                ("--import", a.import_csv),
+                ("--no-feed", a.no_feed),
+                ("--landing", a.landing),
+                ("--lakehouse", a.lakehouse),
+            )
+            if value
+        ]
+        if given:
+            p.error(
+                f"{' and '.join(given)}: not with bench (a benchmark feeds --rate events/s into "
+                "fresh folders under <root>/benchmark)"
+            )
+    if a.duration == 0 and not (a.no_feed or a.import_csv or a.batches):
+        p.error(
+            "--duration 0 with the feed needs --batches (how many feed batches to land before "
+            "processing them once), or --no-feed to process what is landed"
+        )
     if a.mapping and not a.import_csv:
         p.error("--mapping: only with --import")
     if a.import_csv and not a.mapping:
@@ -265,6 +315,29 @@ def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: st
         say(f"{csv_path} already landed in {landing}: resuming")
 
 
+def _dashboard_refusal(host: str, port: int) -> str | None:
+    """Why the run's dashboards could not start, checked before Spark starts: the Power BI
+    report they draw (``queries.check_report``) or ``host:port`` already in use. None: fine."""
+    from oms_pipeline.live import pbip, queries
+
+    try:
+        queries.check_report()
+    except pbip.PbipError as e:
+        return f"Report refused: {e}"
+    if port:
+        with socket.socket() as s:
+            # As the dashboard server binds (http.server: SO_REUSEADDR set).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                return (
+                    f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); choose "
+                    "another port, or --port 0 for any free one"
+                )
+    return None
+
+
 def _live(a: argparse.Namespace) -> int:
     """``oms run`` / ``oms bench``: the live run (feed, import or landed files)."""
     from oms_pipeline.live import benchmark
@@ -296,6 +369,11 @@ def _live(a: argparse.Namespace) -> int:
         settings = PipelineSettings(sla_days=mapping.sla_days)
         entities = tuple(mapping.entities)
 
+    if not a.benchmark:  # the dashboards: a report they cannot draw, a port in use
+        refused = _dashboard_refusal(a.host, a.port)
+        if refused:
+            print(refused, file=sys.stderr)
+            return 2
     opts = LiveOptions(
         landing=landing,
         lakehouse=lakehouse,
@@ -334,7 +412,7 @@ def _live(a: argparse.Namespace) -> int:
 
 def _once(a: argparse.Namespace) -> int:
     """``oms once``: the live runner's one-shot pass (no feed, no dashboards); prints the Gold
-    refresh report as JSON."""
+    refresh report as JSON, alone on stdout (the run's progress lines go to stderr)."""
     opts = LiveOptions(
         landing=os.path.abspath(a.landing),
         lakehouse=os.path.abspath(a.lakehouse),
@@ -344,12 +422,13 @@ def _once(a: argparse.Namespace) -> int:
         settings=PipelineSettings(as_of_date=a.as_of_date),
     )
     reports = []
-    code = start_and_run(
-        opts,
-        os.path.dirname(opts.lakehouse),
-        serve=False,
-        after=lambda _spark, run, _broker: reports.append(run.gold_report),
-    )
+    with contextlib.redirect_stdout(sys.stderr):
+        code = start_and_run(
+            opts,
+            os.path.dirname(opts.lakehouse),
+            serve=False,
+            after=lambda _spark, run, _broker: reports.append(run.gold_report),
+        )
     if reports and reports[0] is not None:
         print(json.dumps(reports[0].__dict__, default=str))
     return code
@@ -398,17 +477,33 @@ def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
 
 def _query(a: argparse.Namespace) -> int:
     """``oms show`` / ``oms sql``: print a table or a query's result."""
+    from pyspark.errors import AnalysisException
+
     from oms_pipeline.session import local_session
 
     root = os.path.abspath(a.lakehouse)
+    if not any(os.path.isdir(os.path.join(root, layer)) for layer in LAYERS):
+        print(
+            f"No lakehouse at {root} (none of the folders {', '.join(LAYERS)}); run the "
+            "pipeline first (scripts/run-local) or give --lakehouse",
+            file=sys.stderr,
+        )
+        return 2
     spark = local_session(
         "oms-local", shuffle_partitions=2, warehouse_dir=os.path.join(root, "_warehouse")
     )
-    register_views(spark, TableLocator(lakehouse_root=root))
-    df = spark.table(a.target) if a.command == "show" else spark.sql(a.target)
-    if a.format == "json":
-        for row in df.limit(a.limit).collect():
-            print(json.dumps(row.asDict(recursive=True), default=str))
-    else:
-        df.show(a.limit, truncate=False)
+    tables = register_views(spark, TableLocator(lakehouse_root=root))
+    if a.command == "show" and a.target not in tables:
+        print(f"No table {a.target!r} in {root}; the tables: {', '.join(tables)}", file=sys.stderr)
+        return 2
+    try:
+        df = spark.table(a.target) if a.command == "show" else spark.sql(a.target)
+        rows = df.limit(a.limit).collect() if a.format == "json" else None
+        if rows is None:
+            df.show(a.limit, truncate=False)
+    except AnalysisException as e:  # parse errors too: a message, not a traceback
+        print(f"Query refused: {e.getMessage()}", file=sys.stderr)
+        return 2
+    for row in rows or []:
+        print(json.dumps(row.asDict(recursive=True), default=str))
     return 0

@@ -190,6 +190,22 @@ def _home_table(visual: pbip.Visual, model: dict[str, Measure]) -> str:
     return tables[0]
 
 
+def check_report(root: Path | None = None) -> None:
+    """Refuse a report the local dashboard cannot draw, before a run starts: a TMDL measure
+    without its Spark SQL, a visual binding a measure the model does not define or measures of
+    more than one home table. Raises ``pbip.PbipError`` naming the file."""
+    root = root or pbip.pbip_root()
+    model = measures(root)
+    report = root / pbip.REPORT_DIR
+    for page in pbip.read_pages(report):
+        for v in (v for v in page.visuals if v.measures):
+            try:
+                _home_table(v, model)
+            except pbip.PbipError as e:
+                path = report / "pages" / page.name / "visuals" / v.name / "visual.json"
+                raise pbip.PbipError(f"{path}: {e}") from None
+
+
 def _sort_rows(rows: list[dict], visual: pbip.Visual, key_of: Callable[[pbip.Field], str]) -> None:
     # PBIR sortDefinition, last key first so the first key wins; blanks last as in Power BI.
     for s in reversed(visual.sort):
