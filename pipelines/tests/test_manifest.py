@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,19 @@ BUILT = manifest.build(manifest.scripts_from_pyproject())
 def test_the_committed_manifest_is_the_one_the_sources_build():
     # A stale manifest.json would make the stack deploy facts the package no longer has.
     committed = manifest.SOURCE_MANIFEST.read_text("utf-8")
-    assert committed == manifest.render(BUILT), (
-        "oms_pipeline/manifest.json is stale: run python -m oms_pipeline.manifest --write"
-    )
+    assert committed == manifest.render(BUILT), manifest.stale_message(committed)
     assert manifest.shipped() == BUILT
     assert manifest.main(["--check"]) == 0
+
+
+def test_a_stale_manifest_names_what_changed():
+    changed = json.loads(manifest.render(BUILT))
+    changed["entities"]["orders"]["contract_version"] = "0"
+    changed["volumes"].pop(next(iter(changed["volumes"])))
+    where = manifest.differences(changed, BUILT)
+    assert "entities.orders.contract_version" in where
+    assert any(w.startswith("volumes.") for w in where) and len(where) == 2
+    assert manifest.differences(BUILT, BUILT) == []
 
 
 def test_entry_points_resolve_to_callables_and_jobs_are_the_job_modules():

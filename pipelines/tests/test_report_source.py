@@ -168,10 +168,12 @@ def test_each_measure_sql_equals_what_its_dax_means(
         out = queries.evaluate_sets(
             gold[m.table], [name], {"total": [], "sliced": [col]}, lambda t: f"fixture_{t}"
         )
-        assert out["total"][0][name] == _approx(_dax_value(name, ctx)), name
+        sql, dax = out["total"][0][name], _dax_value(name, ctx)
+        assert sql == _approx(dax), f"{name}: its Spark SQL gives {sql}, its DAX {dax} (total)"
         for row in out["sliced"]:
             sliced = {**ctx, m.table: [r for r in ctx[m.table] if r[col] == row[col]]}
-            assert row[name] == _approx(_dax_value(name, sliced)), (name, row[col])
+            sql, dax = row[name], _dax_value(name, sliced)
+            assert sql == _approx(dax), f"{name}: Spark SQL {sql}, DAX {dax} ({col} = {row[col]})"
 
 
 def test_dax_evaluator_refuses_shapes_it_does_not_know() -> None:

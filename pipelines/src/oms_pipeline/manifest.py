@@ -160,6 +160,27 @@ def _scripts() -> dict[str, str]:
     return scripts_from_pyproject() if PYPROJECT.is_file() else scripts_from_distribution()
 
 
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """The JSON paths (``entities.orders.contract_version``) where two manifests differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            d
+            for key in sorted(old.keys() | new.keys(), key=str)
+            for d in differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        ]
+    return [] if old == new else [path or "(the whole manifest)"]
+
+
+def stale_message(committed: str | None) -> str:
+    """What is stale in ``committed`` (manifest.json's text, None when missing) and the fix."""
+    built = build(_scripts())
+    where = "missing" if committed is None else ", ".join(differences(json.loads(committed), built))
+    return (
+        f"{SOURCE_MANIFEST} is stale ({where}): run "
+        "`.venv/bin/python -m oms_pipeline.manifest --write` and commit it"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m oms_pipeline.manifest",
@@ -177,10 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.check:
         current = SOURCE_MANIFEST.read_text("utf-8") if SOURCE_MANIFEST.is_file() else None
         if current != text:
-            print(
-                f"{SOURCE_MANIFEST} is stale: run python -m oms_pipeline.manifest --write",
-                file=sys.stderr,
-            )
+            print(stale_message(current), file=sys.stderr)
             return 1
     else:
         sys.stdout.write(text)

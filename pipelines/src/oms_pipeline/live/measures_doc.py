@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            print(f"{path} is stale: run python -m oms_pipeline.live.measures_doc", file=sys.stderr)
+            print(
+                f"{path} is stale: run `.venv/bin/python -m oms_pipeline.live.measures_doc` "
+                "and commit it",
+                file=sys.stderr,
+            )
             return 1
         return 0
     path.write_text(text, encoding="utf-8")
