@@ -12,6 +12,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { BuildCommand, DiffCommand, parsePlanCommand, PolicyCommand } from "./plan/args";
 import { loadStackConfig, PROJECT, withConfig } from "./plan/harness";
 import { installMocks } from "./plan/recorder";
 import { buildPlan } from "./plan/build";
@@ -19,35 +20,6 @@ import { diffMarkdown, diffPlans } from "./plan/diff";
 import { planMarkdown } from "./plan/markdown";
 import { parsePlan, planJson } from "./plan/model";
 import { checkPlan, violationsMarkdown } from "./plan/policy";
-
-interface Args {
-  readonly positional: string[];
-  readonly options: Map<string, string[]>;
-}
-
-function parseArgs(argv: readonly string[]): Args {
-  const positional: string[] = [];
-  const options = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg.startsWith("--")) {
-      const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new Error(`--${name} needs a value`);
-      options.set(name, [...(options.get(name) ?? []), value]);
-    } else {
-      positional.push(arg);
-    }
-  }
-  return { positional, options };
-}
-
-const pairs = (values: readonly string[] = [], option: string): [string, string][] =>
-  values.map((v) => {
-    const at = v.indexOf("=");
-    if (at <= 0) throw new Error(`--${option} expects key=value, got ${JSON.stringify(v)}`);
-    return [v.slice(0, at), v.slice(at + 1)];
-  });
 
 function write(file: string | undefined, text: string): void {
   if (!file) {
@@ -59,55 +31,44 @@ function write(file: string | undefined, text: string): void {
   process.stderr.write(`wrote ${file}\n`);
 }
 
-async function build(args: Args): Promise<number> {
-  const stack = args.options.get("stack")?.[0];
-  if (!stack) throw new Error("plan: --stack <name> is required");
-  installMocks(PROJECT, stack);
-  const overrides = Object.fromEntries(pairs(args.options.get("set"), "set"));
-  const config = withConfig(loadStackConfig(stack), overrides);
-  const plan = await buildPlan(stack, config);
-  const out = args.options.get("out")?.[0] ?? path.join("plans", stack);
+async function build(cmd: BuildCommand): Promise<number> {
+  installMocks(PROJECT, cmd.stack);
+  const config = withConfig(loadStackConfig(cmd.stack), Object.fromEntries(cmd.set));
+  const plan = await buildPlan(cmd.stack, config);
+  const out = cmd.out ?? path.join("plans", cmd.stack);
   write(path.join(out, "plan.json"), planJson(plan));
   write(path.join(out, "plan.md"), planMarkdown(plan));
   return 0;
 }
 
-function diff(args: Args): number {
-  const [basePath, headPath] = args.positional;
-  if (!basePath || !headPath) throw new Error("plan:diff: <base plan.json> <head plan.json>");
+function diff(cmd: DiffCommand): number {
   const read = (file: string) => parsePlan(fs.readFileSync(file, "utf8"), file);
-  const result = diffPlans(read(basePath), read(headPath), {
-    renames: pairs(args.options.get("rename"), "rename"),
-  });
-  write(args.options.get("out")?.[0], diffMarkdown(result));
+  const result = diffPlans(read(cmd.base), read(cmd.head), { renames: cmd.renames });
+  write(cmd.out, diffMarkdown(result));
   return 0;
 }
 
-function policy(args: Args): number {
-  if (args.positional.length === 0) throw new Error("policy: <plan.json> ...");
+function policy(cmd: PolicyCommand): number {
   let failed = 0;
-  const sections = args.positional.map((file) => {
+  const sections = cmd.plans.map((file) => {
     const plan = parsePlan(fs.readFileSync(file, "utf8"), file);
     const violations = checkPlan(plan);
     failed += violations.length;
     return violationsMarkdown(plan, violations);
   });
-  write(args.options.get("out")?.[0], sections.join("\n"));
+  write(cmd.out, sections.join("\n"));
   return failed > 0 ? 1 : 0;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const args = parseArgs(rest);
-  switch (command) {
+  const cmd = parsePlanCommand(argv);
+  switch (cmd.command) {
     case "build":
-      return build(args);
+      return build(cmd);
     case "diff":
-      return diff(args);
+      return diff(cmd);
     case "policy":
-      return policy(args);
-    default:
-      throw new Error(`usage: plan.ts build|diff|policy … (got ${JSON.stringify(command)})`);
+      return policy(cmd);
   }
 }
 

@@ -3,6 +3,7 @@
  * warning about replaced data and loosened security.
  */
 import { expect } from "chai";
+import { parsePlanCommand } from "../scripts/plan/args";
 import { loadStackConfig, PROJECT, StackConfig, withConfig } from "../scripts/plan/harness";
 import { stackPlan } from "./plan-cache";
 import { buildPlan, toPlanValue } from "../scripts/plan/build";
@@ -333,5 +334,63 @@ describe("plan diff", () => {
         `${ACCOUNT}::r: \`protect\` removed`,
       ]);
     });
+  });
+});
+
+describe("plan command line", () => {
+  const refused = (argv: string[]) => {
+    try {
+      parsePlanCommand(argv);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`accepted: ${argv.join(" ")}`);
+  };
+
+  it("parses each command", () => {
+    expect(
+      parsePlanCommand(["build", "--stack", "dev", "--set", "a=1", "--set=b=2"]),
+    ).to.deep.equal({
+      command: "build",
+      stack: "dev",
+      out: undefined,
+      set: [
+        ["a", "1"],
+        ["b", "2"],
+      ],
+    });
+    expect(
+      parsePlanCommand(["diff", "a.json", "b.json", "--rename", "oms-dev=oms-prod"]),
+    ).to.deep.include({
+      base: "a.json",
+      head: "b.json",
+      renames: [["oms-dev", "oms-prod"]],
+    });
+    expect(parsePlanCommand(["policy", "a.json", "b.json", "--out", "p.md"])).to.deep.include({
+      plans: ["a.json", "b.json"],
+      out: "p.md",
+    });
+  });
+
+  it("refuses an unknown option, a repeated one, a missing value or positional, naming it", () => {
+    expect(refused(["build", "--stack", "dev", "--bogus", "x"])).to.match(/--bogus/);
+    expect(refused(["build", "--bogus", "x"])).to.match(/--bogus/);
+    expect(refused(["build", "--stack", "dev", "--stack", "prod"])).to.include(
+      "--stack given 2 times (dev, prod): give it once",
+    );
+    expect(refused(["build", "--stack"])).to.match(/--stack/);
+    expect(refused(["build"])).to.include("--stack <name> is required");
+    expect(refused(["build", "--stack", "dev", "--set", "novalue"])).to.include(
+      "--set expects key=value",
+    );
+    expect(refused(["diff", "a.json"])).to.include("expected 2 plan files, got 1");
+    expect(refused(["policy"])).to.include("no plan file given");
+    expect(refused(["deploy"])).to.include("usage: plan.ts build|diff|policy");
+  });
+
+  it("names the stacks there are when asked for one that is not", () => {
+    expect(() => loadStackConfig("nope")).to.throw(
+      /no stack "nope": .*Pulumi\.nope\.yaml does not exist; the stacks: dev, prod/,
+    );
   });
 });

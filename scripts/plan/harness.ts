@@ -24,6 +24,16 @@ export interface StackConfig {
  */
 export function loadStackConfig(stack: string): StackConfig {
   const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) {
+    const stacks = fs
+      .readdirSync(ROOT)
+      .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+      .filter((s): s is string => s !== undefined)
+      .sort();
+    throw new Error(
+      `no stack ${JSON.stringify(stack)}: ${file} does not exist; the stacks: ${stacks.join(", ")}`,
+    );
+  }
   const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as {
     config?: Record<string, unknown>;
   };
