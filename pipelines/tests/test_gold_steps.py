@@ -12,12 +12,15 @@ from pyspark.sql import SparkSession
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.gold import GOLD_TABLES
+from oms_pipeline.contracts.silver import SILVER_TABLES
 from oms_pipeline.pipeline.gold import (
     GOLD_STEPS,
     KEY_SETS,
+    SOURCES,
     GoldContext,
     GoldStep,
     UndeclaredInput,
+    check_sources,
     step_order,
 )
 
@@ -52,6 +55,25 @@ def test_an_unknown_input_is_refused_naming_the_step_and_what_is_allowed() -> No
     bad = dataclasses.replace(_step("dim_date"), inputs=("gold.fact_orders",))
     with pytest.raises(ValueError, match=r"dim_date: unknown input 'gold.fact_orders'.*allowed"):
         step_order((*GOLD_STEPS[:-1], bad))
+
+
+def test_a_silver_input_gold_does_not_consume_is_refused() -> None:
+    bad = dataclasses.replace(_step("dim_date"), inputs=("silver.shipment_state",))
+    with pytest.raises(ValueError, match=r"dim_date: unknown input 'silver.shipment_state'"):
+        step_order((*GOLD_STEPS[:-1], bad))
+
+
+def test_a_silver_table_renamed_in_the_contract_alone_is_refused_naming_it() -> None:
+    check_sources(SOURCES)  # the declared layout
+    renamed = {
+        e: tuple(
+            dataclasses.replace(t, name="shipment_state") if t.name == "shipments" else t
+            for t in tables
+        )
+        for e, tables in SILVER_TABLES.items()
+    }
+    with pytest.raises(ValueError, match=r"Gold reads Silver tables shipments that .*silver.toml"):
+        check_sources(SOURCES, renamed)
 
 
 def test_steps_that_read_each_other_are_refused_as_a_cycle() -> None:

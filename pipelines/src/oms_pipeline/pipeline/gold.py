@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -30,6 +30,8 @@ from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES
+from oms_pipeline.contracts.silver import CONTRACT_PATH as SILVER_CONTRACT
+from oms_pipeline.contracts.silver import SILVER_TABLES, SilverTable
 from oms_pipeline.io.tables import (
     current_version,
     merge_scoped,
@@ -41,7 +43,25 @@ from oms_pipeline.io.tables import (
 from oms_pipeline.transforms import gold as G
 
 PROGRESS_TABLE = "gold_progress"
+# The Silver tables Gold consumes (their change feeds); each must be declared in silver.toml.
 SOURCES = ("order_lines", "shipments", "inventory_stock", "customers")
+
+
+def check_sources(
+    sources: tuple[str, ...], layout: Mapping[str, tuple[SilverTable, ...]] = SILVER_TABLES
+) -> None:
+    """Raise ValueError naming the Silver contract when Gold reads a table it does not declare
+    (a table renamed in silver.toml must be renamed here too, or every import fails)."""
+    declared = [t.name for tables in layout.values() for t in tables]
+    unknown = [s for s in sources if s not in declared]
+    if unknown:
+        raise ValueError(
+            f"Gold reads Silver tables {', '.join(unknown)} that {SILVER_CONTRACT} does not "
+            f"declare (it declares {', '.join(declared)})"
+        )
+
+
+check_sources(SOURCES)
 
 
 @dataclass
@@ -488,7 +508,7 @@ def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
         out: set[str] = set()
         for name in inputs:
             kind, _, what = name.partition(".")
-            if kind == "silver":
+            if kind == "silver" and what in SOURCES:
                 continue
             if kind == "gold" and what in written:
                 out.add(what)
@@ -499,7 +519,8 @@ def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
                     out |= needs(KEY_SETS[what].inputs, owner, seen | {what})
             else:
                 raise ValueError(
-                    f"Gold step {owner}: unknown input {name!r} (allowed: silver.<table>, "
+                    f"Gold step {owner}: unknown input {name!r} (allowed: "
+                    f"silver.<{'|'.join(SOURCES)}>, "
                     f"gold.<table a step writes>, keys.<{'|'.join(sorted(KEY_SETS) + sorted(emitters))}>)"
                 )
         out.discard(owner)
