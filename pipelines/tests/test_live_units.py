@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.io.tables import append
 from oms_pipeline.live import feed_writer as W
 from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker, percentile
@@ -27,6 +28,7 @@ from oms_pipeline.live.runner import (
     status_line,
 )
 from oms_pipeline.live.server import DashboardServer, Snapshot
+from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
 from oms_pipeline.session import _jvm_ignores_sigterm, start_signal_free_thread
 from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
 
@@ -98,6 +100,23 @@ def test_tracker_takes_a_replayed_silver_batch_once() -> None:
     t.in_silver({"b": (105.0, 2)}, {"rows_in": 2}, ("shipments", 3))  # another entity's batch 3
     assert t.silver_rows == 7 and t.pending == 1
     assert [r.path for r in t.reflected] == ["a"]
+
+
+def test_a_restarted_run_does_not_count_the_batch_an_earlier_run_committed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The last audited silver batch of each entity, replayed after a stop, is not this run's."""
+    opts = LiveOptions(landing=str(tmp_path / "landing"), lakehouse=str(tmp_path / "lakehouse"))
+    earlier = LiveRun(spark, opts)
+    audit = [("orders", 2, 9, 9, 0, 0, None), ("orders", 3, 5, 4, 1, 0, None)]
+    append(spark.createDataFrame(audit, AUDIT_SCHEMA), earlier.loc, "ops", AUDIT_TABLE)
+    run = LiveRun(spark, opts)
+    run.prepare()
+    run.tracker.in_silver({"a": (100.0, 5)}, {"rows_in": 5, "quarantined": 1}, ("orders", 3))
+    run.tracker.in_silver({"b": (101.0, 2)}, {"rows_in": 2}, ("orders", 4))
+    run.tracker.in_silver({"c": (102.0, 3)}, {"rows_in": 3}, ("customers", 3))
+    assert (run.tracker.silver_rows, run.tracker.quarantined_rows) == (5, 0)
+    assert run.tracker.pending == 2
 
 
 def test_landing_times_of_files_and_events_come_from_bronze_landed_at(spark) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -66,6 +67,12 @@ class FreshnessTracker:
             quarantined = stats.get("quarantined", 0)
             self.silver_rows += stats.get("rows_in", 0) - quarantined
             self.quarantined_rows += quarantined
+
+    def committed_before(self, batches: Iterable[tuple[str, int]]) -> None:
+        """(entity, micro-batch id) of silver batches an earlier run committed: replayed by this
+        run, they are not taken again (their rows are not this run's)."""
+        with self._lock:
+            self._counted.update(batches)
 
     def gold_started(self) -> dict[str, tuple[float, int]]:
         """Snapshot of the files a Gold refresh starting now will reflect."""

@@ -34,7 +34,7 @@ from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io import landing_files
 from oms_pipeline.io.events import KafkaSource, entity_topic
-from oms_pipeline.io.tables import table_exists
+from oms_pipeline.io.tables import read_table, table_exists
 from oms_pipeline.live import queries
 from oms_pipeline.live.deltalog import AppendCounter
 from oms_pipeline.live.feed_kafka import KafkaSink
@@ -49,7 +49,7 @@ from oms_pipeline.pipeline.freshness_log import (
     record_refresh,
 )
 from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
-from oms_pipeline.pipeline.silver import quarantine_table, run_silver, start_silver
+from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table, run_silver, start_silver
 from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger
 from oms_pipeline.sources.factory import FeedConfig
 from oms_pipeline.sources.landing import write_landing_file
@@ -252,6 +252,13 @@ class LiveRun:
         for e in self.opts.entities:
             os.makedirs(self.loc.landing(e), exist_ok=True)  # the file source needs the folder
         prepare_freshness_log(self.spark, self.loc)  # each Gold refresh then only appends
+        # The last silver micro-batch of each entity an earlier run committed: if a stop landed
+        # before its checkpoint commit, this run replays it, and its rows are not this run's.
+        if table_exists(self.spark, self.loc, "ops", AUDIT_TABLE):
+            last = read_table(self.spark, self.loc, "ops", AUDIT_TABLE).groupBy("entity")
+            self.tracker.committed_before(
+                (r[0], r[1]) for r in last.agg(F.max("silver_batch_id")).collect()
+            )
 
     def start_streams(self, trigger: Trigger) -> None:
         self.streams = Streams(trigger, self.stop_event)
