@@ -387,23 +387,3 @@ def test_delivery_history_with_placeholder_dates_reconciles_in_gold(spark, loc: 
         r[0]: r[1] for r in agg.groupBy("date_basis").agg(F.sum("shipment_count")).collect()
     }
     assert by_basis == {"order": 7, "promise": 6}
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (lambda rows: [rows[0], ",".join(rows[1].split(",")[:5]), *rows[2:]], "the row ending on line 2 has 5 cells, the header 21"),
-        (lambda rows: [rows[0], rows[1], rows[2] + ",extra", rows[3]], "the row ending on line 3 has 22 cells, the header 21"),
-        (lambda rows: rows[:1], "no rows after the header"),
-    ],
-)  # fmt: skip
-def test_a_row_that_does_not_fit_the_header_or_no_row_is_refused_and_nothing_lands(
-    tmp_path, edit, message
-):
-    csv_path = tmp_path / "export.csv"
-    csv_path.write_text("\n".join(edit(_superstore_lines())) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
-        convert_export(
-            load_mapping(str(MAPPINGS / "superstore.yaml")), str(csv_path), str(tmp_path / "l")
-        )
-    assert _landed(tmp_path / "l") == []

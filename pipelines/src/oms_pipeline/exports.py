@@ -389,30 +389,14 @@ def map_row(row: dict[str, str | None], spec: dict[str, Any], mapping: Mapping) 
     return {name: _value(name, rule, row, mapping) for name, rule in spec["fields"].items()}
 
 
-def _rows(fh: Any, mapping: Mapping, csv_path: str) -> Iterator[dict[str, str | None]]:
-    """CSV rows as dicts, after the header check; a leading BOM is dropped for any encoding.
-
-    Raises ``ValueError`` for a row whose cells do not match the header one to one (a broken
-    quote or a cut line: which cell belongs to which column is unknown) and for an export with
-    no row."""
+def _rows(fh: Any, mapping: Mapping) -> Iterator[dict[str, str | None]]:
+    """CSV rows as dicts, after the header check; a leading BOM is dropped for any encoding."""
     lines = iter(fh)
     first = next(lines, "")
     lines = itertools.chain([first.removeprefix(BOM)], lines)
     reader = csv.DictReader(lines, delimiter=mapping.delimiter)
-    header = list(reader.fieldnames or [])
-    check_header(mapping, header)
-    rows = 0
-    for row in reader:
-        cells = len(header) + len(row.get(None) or []) - sum(v is None for v in row.values())
-        if cells != len(header):
-            raise ValueError(
-                f"{csv_path}: the row ending on line {reader.line_num} has {cells} cells, the "
-                f"header {len(header)}; every row needs one cell per column (nothing landed)"
-            )
-        rows += 1
-        yield row
-    if not rows:
-        raise ValueError(f"{csv_path}: no rows after the header (nothing landed)")
+    check_header(mapping, list(reader.fieldnames or []))
+    yield from reader
 
 
 def export_digest(mapping: Mapping, csv_path: str) -> str:
@@ -455,8 +439,7 @@ def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, i
     entity file already landed by an earlier import of the same export (same digest, so same
     content) is kept and not counted: a re-import lands only the missing ones.
     Raises ``ExportAlreadyImported`` when every entity file of this export and mapping already
-    landed, ``ValueError`` for a header the mapping does not fit, a row whose cells do not
-    match the header or no row at all, ``ExportEncodingError`` (a
+    landed, ``ValueError`` for a header the mapping does not fit, ``ExportEncodingError`` (a
     ``ValueError``) for bytes not in the declared encoding; on any error nothing new is left in
     the landing folder.
     """
@@ -477,7 +460,7 @@ def convert_export(mapping: Mapping, csv_path: str, landing: str) -> dict[str, i
             pending[entity] = L.PendingFile(finals[entity])
         with open(csv_path, encoding=mapping.encoding, newline="") as fh:
             try:
-                for row in _rows(fh, mapping, csv_path):
+                for row in _rows(fh, mapping):
                     for entity in missing:
                         record = map_row(row, mapping.entities[entity], mapping)
                         pending[entity].write_lines([json.dumps(record, sort_keys=True)])
