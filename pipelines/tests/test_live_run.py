@@ -13,6 +13,7 @@ pipeline's code.
 
 from __future__ import annotations
 
+import datetime as dt
 import filecmp
 import json
 import os
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -122,38 +123,44 @@ def alive(pids: set[int]) -> set[int]:
     return live
 
 
-def expected(landing: Path) -> dict:
-    """Gold figures from the landed JSON lines, independently of the pipeline."""
-    lines: dict[tuple, dict] = {}
-    for f in sorted((landing / "orders").glob("*.jsonl")):
+def _records(landing: Path, entity: str, key: str, typed: str, kind: Callable) -> Iterator[dict]:
+    """The landed records of ``entity`` that Silver can accept: JSON objects with their ``key``
+    and a ``typed`` field ``kind`` takes (the feed's malformed lines are invalid JSON, cut lines,
+    a missing key, a mistyped field or a forbidden value; callers check the values)."""
+    for f in sorted((landing / entity).glob("*.jsonl")):
         for raw in f.read_text().splitlines():
             try:
                 r = json.loads(raw)
-            except json.JSONDecodeError:
+                if r[key] is None or not kind(r[typed]):
+                    continue
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
-            if r.get("status") not in ORDER_STATUSES:
-                continue
+            yield r
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def expected(landing: Path) -> dict:
+    """Gold figures from the landed JSON lines, independently of the pipeline."""
+    lines: dict[tuple, dict] = {}
+    for r in _records(landing, "orders", "order_id", "quantity", _whole):
+        if r.get("status") in ORDER_STATUSES:
             key = (r["order_id"], r["line_id"])
             if key not in lines or r["event_ts"] > lines[key]["event_ts"]:
                 lines[key] = r
     live = [r for r in lines.values() if r["status"] != "CANCELLED"]
-    shipments, stock = set(), {}
-    for f in sorted((landing / "shipments").glob("*.jsonl")):
-        for raw in f.read_text().splitlines():
-            try:
-                r = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if r.get("status") in SHIPMENT_STATUSES:
-                shipments.add(r["shipment_id"])
-    for f in sorted((landing / "inventory").glob("*.jsonl")):
-        for raw in f.read_text().splitlines():
-            try:
-                r = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if r.get("event_type") in ("SNAPSHOT", "ADJUSTMENT"):
-                stock[r["event_id"]] = r["quantity"]
+    shipments = {
+        r["shipment_id"]
+        for r in _records(landing, "shipments", "event_id", "status_ts", dt.datetime.fromisoformat)
+        if r.get("status") in SHIPMENT_STATUSES
+    }
+    stock = {
+        r["event_id"]: r["quantity"]
+        for r in _records(landing, "inventory", "event_id", "quantity", _whole)
+        if r.get("event_type") in ("SNAPSHOT", "ADJUSTMENT")
+    }
     return {
         "lines": len(lines),
         "orders": len({r["order_id"] for r in live}),
