@@ -196,3 +196,16 @@ def test_processing_time_queries_run_until_one_ends_or_a_stop() -> None:
     timer.start()
     assert run_streams([starter(log, "a", polls=None)], CONTINUOUS, stop) is False
     assert log == ["start a", "stop a"]
+
+
+def test_a_kraft_cluster_id_never_starts_with_a_dash(monkeypatch) -> None:
+    """The storage tool reads ``-t -...`` as a missing value: such a draw is drawn again."""
+    import uuid
+
+    from oms_pipeline.live import broker
+
+    dashed = uuid.UUID(bytes=b"\xfb" + bytes(15))  # URL-safe base64 "-w..."
+    plain = uuid.UUID(bytes=bytes(16))
+    draws = iter([dashed, plain])
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(draws))
+    assert broker.new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"

@@ -18,6 +18,7 @@ librdkafka: idempotent producer, admin client), so no Kafka command-line tool is
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import glob
 import os
@@ -45,6 +46,16 @@ BROKER_MODULES = (
 # timings a run relies on.
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 60.0
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding (what ``StorageTool
+    random-uuid`` prints). Like Kafka's ``Uuid.randomUuid``, never one starting with ``-``: the
+    storage tool would read it as an option and refuse to format."""
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster_id
 
 
 class BrokerError(RuntimeError):
@@ -294,11 +305,9 @@ class KafkaBroker:
         return self
 
     def _format(self, props: Path) -> None:
-        # A KRaft cluster id is a UUID in URL-safe base64 without padding (StorageTool random-uuid).
-        import base64
-
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(props)
+        )
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting {self.data_dir} failed: {done.stdout}{done.stderr}")
