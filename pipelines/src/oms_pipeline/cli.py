@@ -498,12 +498,11 @@ def _query(a: argparse.Namespace) -> int:
         return 2
     try:
         df = spark.table(a.target) if a.command == "show" else spark.sql(a.target)
-        rows = df.limit(a.limit).collect() if a.format == "json" else None
-        if rows is None:
+        if a.format == "table":
             df.show(a.limit, truncate=False)
+        for row in df.limit(a.limit).collect() if a.format == "json" else []:
+            print(json.dumps(row.asDict(recursive=True), default=str))
     except AnalysisException as e:  # parse errors too: a message, not a traceback
         print(f"Query refused: {e.getMessage()}", file=sys.stderr)
         return 2
-    for row in rows or []:
-        print(json.dumps(row.asDict(recursive=True), default=str))
     return 0
