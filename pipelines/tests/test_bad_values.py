@@ -14,8 +14,7 @@ from oms_pipeline.config import PipelineSettings
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.gold import GOLD_BY_NAME
 from oms_pipeline.io.tables import read_table
-from oms_pipeline.pipeline.bronze import run_bronze
-from oms_pipeline.pipeline.silver import run_silver
+from oms_pipeline.pipeline.ingest import run_ingest
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.transforms import gold as G
 from oms_pipeline.transforms.bronze import parse_json_lines
@@ -168,15 +167,13 @@ def test_stock_on_hand_summed_beyond_int_range_does_not_overflow(spark):
 
 def test_a_value_that_cannot_be_represented_is_quarantined_and_the_stream_goes_on(spark, loc):
     land(loc, "orders", "a.jsonl", [json.dumps(ORDER), json.dumps(BARCODE_LINE)])
-    run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders"], ONCE)
+    run_ingest(spark, loc, SETTINGS, ["orders"], ONCE)
     q = read_table(spark, loc, "ops", "quarantine_orders").collect()
     assert [list(r["reasons"]) for r in q] == [["out_of_range:line_amount"]]
     assert json.loads(q[0]["record"])["unit_price"] == "4006381333931"
     # The stream goes on: the next file's line merges (a failed batch would be retried for ever).
     land(loc, "orders", "b.jsonl", [json.dumps(ORDER | {"line_id": "3"})])
-    run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders"], ONCE)
+    run_ingest(spark, loc, SETTINGS, ["orders"], ONCE)
     lines = read_table(spark, loc, "silver", "order_lines")
     assert sorted(r["line_id"] for r in lines.collect()) == ["1", "3"]
     assert counts(spark, loc, "orders") == (3, 3, 2, 1)

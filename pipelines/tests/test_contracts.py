@@ -11,7 +11,7 @@ from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts import CONTRACTS, get_contract, ops
 from oms_pipeline.contracts import silver as silver_contract
 from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES, constraint_ddl
-from oms_pipeline.jobs import bronze_ingest, gold_refresh, silver
+from oms_pipeline.jobs import gold_refresh, ingest
 
 
 def test_every_gold_key_and_reference_resolves():
@@ -77,7 +77,7 @@ def test_table_locator():
 
 
 def test_job_parsers_accept_the_databricks_parameters():
-    b = bronze_ingest.build_parser().parse_args(
+    b = ingest.build_parser().parse_args(
         [
             "--catalog",
             "oms_dev",
@@ -89,17 +89,23 @@ def test_job_parsers_accept_the_databricks_parameters():
             "processingTime",
             "--processing-time",
             "1 minute",
+            "--kafka-bootstrap-servers",
+            "ns.servicebus.windows.net:9093",
+            "--kafka-topic",
+            "orders=oms-orders",
+            "--kafka-topic",
+            "customers=oms-customers",
         ]
     )
     assert b.entity == ["orders", "customers"] and b.autoloader == "auto"
-    s = silver.build_parser().parse_args(["--catalog", "oms_dev", "--entity", "shipments"])
-    assert s.trigger == "availableNow"
+    assert b.kafka_topic == ["orders=oms-orders", "customers=oms-customers"]
+    assert b.trigger == "processingTime" and not b.no_files
     g = gold_refresh.build_parser().parse_args(
         ["--catalog", "oms_dev", "--as-of-date", "2025-03-01", "--sla-days", '{"Express": 1}']
     )
     assert str(g.as_of_date) == "2025-03-01" and g.sla_days == {"Express": 1}
     with pytest.raises(SystemExit):
-        silver.build_parser().parse_args(
+        ingest.build_parser().parse_args(
             ["--catalog", "c", "--lakehouse-root", "/x", "--entity", "orders"]
         )
 

@@ -22,17 +22,16 @@ from oms_pipeline.contracts.ops import (
 )
 from oms_pipeline.io.tables import append, ensure_table, read_table
 from oms_pipeline.live.runner import LiveOptions, LiveRun
-from oms_pipeline.pipeline.bronze import run_bronze
 from oms_pipeline.pipeline.freshness_log import (
     prepare_freshness_log,
     recent_refreshes,
     record_refresh,
 )
 from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import run_silver
+from oms_pipeline.pipeline.ingest import run_ingest
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.transforms.bronze import bronze_schema
-from tests.test_streaming import append_events, land, order
+from tests.test_streaming import ingest_events, land, order
 
 ONCE = Trigger(available_now=True)
 ENTITIES = ["orders", "shipments", "inventory", "customers"]
@@ -67,8 +66,7 @@ def land_at(loc, entity: str, name: str, records: list[dict], mtime: dt.datetime
 
 
 def process(spark: SparkSession, loc: TableLocator, at: dt.datetime) -> dict:
-    run_bronze(spark, loc, ENTITIES, ONCE, use_autoloader=False)
-    run_silver(spark, loc, PipelineSettings(), ENTITIES, ONCE)
+    run_ingest(spark, loc, PipelineSettings(), ENTITIES, ONCE)
     report = refresh_gold(spark, loc, PipelineSettings())
     prepare_freshness_log(spark, loc)  # a job's start; idempotent
     return record_refresh(spark, loc, report, published_at=at)
@@ -202,7 +200,7 @@ def test_events_are_timed_from_their_broker_timestamp(spark, loc):
         }
         for n, lag in ((1, 40), (2, 20))
     ]
-    append_events(spark, loc, "orders", events)
+    ingest_events(spark, loc, "orders", events)
     land_at(loc, "orders", "f.json", [order("O9", "1", "CREATED", "2025-01-01T08:00:00Z")], t)
     row = process(spark, loc, t + dt.timedelta(seconds=10))
     assert (row["files"], row["events"], row["rows"], row["rows_without_landing_time"]) == (

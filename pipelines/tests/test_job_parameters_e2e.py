@@ -110,9 +110,8 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
     loc = TableLocator(lakehouse_root=str(tmp_path / "lakehouse"), landing_root=str(landing))
     tasks = sorted(fixture["jobs"]["ingestion"], key=lambda t: t["taskKey"])
     report = [t for t in tasks if "--files-report-only" in t["parameters"]]
-    bronze = [t for t in tasks if t["entryPoint"] == "oms-bronze-ingest" and t not in report]
-    silver = [t for t in tasks if t["entryPoint"] == "oms-silver"]
-    assert len(bronze) == len(silver) == 4 and len(report) == 1
+    ingest = [t for t in tasks if t["entryPoint"] == "oms-ingest" and t not in report]
+    assert len(ingest) == len(report) == 1
 
     def count(layer: str, table: str) -> int:
         return (
@@ -121,17 +120,10 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
             else -1
         )
 
-    run_tasks(
-        spark,
-        bronze,
-        fixture,
-        tmp_path,
-        lambda: all(count("bronze", e) == n for e, n in manifest.lines_written.items()),
-    )
     audited = {}
 
-    def silver_done() -> bool:
-        if not table_exists(spark, loc, "ops", "silver_batch_audit"):
+    def ingested() -> bool:
+        if not all(count("bronze", e) == n for e, n in manifest.lines_written.items()):
             return False
         rows = (
             read_table(spark, loc, "ops", "silver_batch_audit")
@@ -142,8 +134,8 @@ def test_stack_job_tasks_build_gold_from_landing(spark: SparkSession, tmp_path: 
         audited.update({r.entity: r.n for r in rows})
         return audited == manifest.lines_written
 
-    run_tasks(spark, silver, fixture, tmp_path, silver_done)
-    assert silver_done(), "every bronze row is accounted for by silver (accepted + quarantined)"
+    run_tasks(spark, ingest, fixture, tmp_path, ingested)
+    assert ingested(), "every landed line is in bronze and accounted for by silver"
 
     def files_accounted() -> bool:
         if not table_exists(spark, loc, "ops", "landing_files"):

@@ -29,12 +29,11 @@ from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.events import KafkaSource, entity_topic, kafka_options
 from oms_pipeline.io.tables import ensure_table, read_table, table_exists
-from oms_pipeline.jobs import bronze_ingest
+from oms_pipeline.jobs import ingest as ingest_job
 from oms_pipeline.live import broker as broker_mod
 from oms_pipeline.live.broker import BrokerError, KafkaBroker
-from oms_pipeline.pipeline.bronze import run_bronze, start_bronze
 from oms_pipeline.pipeline.gold import refresh_gold
-from oms_pipeline.pipeline.silver import run_silver
+from oms_pipeline.pipeline.ingest import run_ingest, start_ingest
 from oms_pipeline.pipeline.streams import Trigger, stop_between_batches
 from oms_pipeline.sources.factory import FeedConfig, Manifest, generate
 from oms_pipeline.transforms.bronze import EVENT_LINEAGE, bronze_schema
@@ -130,8 +129,8 @@ def sources(broker: KafkaBroker, max_offsets: int | None = None) -> dict[str, Ka
 
 
 def run_all(spark: SparkSession, loc: TableLocator, broker: KafkaBroker, **kw) -> None:
-    run_bronze(spark, loc, list(ENTITIES), ONCE, use_autoloader=False, events=sources(broker, **kw))
-    run_silver(spark, loc, oracle.SETTINGS, list(ENTITIES), ONCE)
+    events = sources(broker, **kw)
+    run_ingest(spark, loc, oracle.SETTINGS, list(ENTITIES), ONCE, files=False, events=events)
     refresh_gold(spark, loc, oracle.SETTINGS)
 
 
@@ -187,9 +186,8 @@ def test_malformed_payloads_are_quarantined_with_a_reason(spark, broker, tmp_pat
     # A bronze table from before the events source: the Kafka lineage columns get added.
     old = [f for f in bronze_schema(get_contract("orders")).fields if f not in EVENT_LINEAGE]
     ensure_table(spark, loc, "bronze", "orders", StructType(old))
-    run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False, events=source)
+    run_ingest(spark, loc, oracle.SETTINGS, ["orders"], ONCE, files=False, events=source)
     assert bronze_offsets(spark, loc, "orders") == sorted((topic, p, o) for p, o in offsets)
-    run_silver(spark, loc, oracle.SETTINGS, ["orders"], ONCE)
     quarantined = read_table(spark, loc, "ops", "quarantine_orders").collect()
     assert sorted(r.reasons for r in quarantined) == [["malformed_record"]] * len(bad)
     assert read_table(spark, loc, "silver", "order_lines").count() == 1
@@ -215,12 +213,12 @@ def test_sigkill_mid_stream_then_restart_equals_a_clean_run(
 ):
     loc = new_loc(tmp_path_factory, "killed")
     per_batch = math.ceil(len(published.offsets["orders"]) / 4)
-    cmd = [sys.executable, "-m", "oms_pipeline.jobs.bronze_ingest"]
-    cmd += ["--lakehouse-root", loc.lakehouse_root, "--entity", "orders", "--source", "kafka"]
-    cmd += ["--kafka-bootstrap-servers", broker.bootstrap_servers]
-    cmd += ["--kafka-topic", entity_topic("orders")]
+    cmd = [sys.executable, "-m", "oms_pipeline.jobs.ingest", "--lakehouse-root", loc.lakehouse_root]
+    cmd += ["--no-files", "--kafka-bootstrap-servers", broker.bootstrap_servers]
+    cmd += [f"--kafka-topic={e}={entity_topic(e)}" for e in ENTITIES]
     cmd += ["--max-offsets-per-trigger", str(per_batch)]
-    # Killed right after batch 1's Delta append committed, before its checkpoint commit.
+    # Killed right after batch 1's bronze append of orders committed, before its Silver step
+    # and its checkpoint commit.
     env = {"PYTHONPATH": str(KILLPOINTS), "OMS_KILL_AFTER_APPEND": "bronze/orders:1", "TZ": "UTC"}
     proc = subprocess.run(
         cmd, env=os.environ | env, start_new_session=True, capture_output=True, text=True
@@ -264,7 +262,15 @@ def test_broker_restart_under_a_running_stream_loses_nothing(spark, broker, tmp_
     ]
     source = KafkaSource(broker.bootstrap_servers, topic)
     every_second = Trigger(available_now=False, processing_time="1 second")
-    query = start_bronze(spark, loc, "orders", every_second, use_autoloader=False, events=source)
+    query = start_ingest(
+        spark,
+        loc,
+        oracle.SETTINGS,
+        ["orders"],
+        every_second,
+        files=False,
+        events={"orders": source},
+    )
     offsets = broker.publish(topic, lines[:6])
 
     def count() -> int:
@@ -291,16 +297,20 @@ def test_broker_restart_under_a_running_stream_loses_nothing(spark, broker, tmp_
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--source", "kafka", "--entity", "orders"], "needs --kafka-bootstrap-servers and --kafka-topic"),
-        (["--source", "kafka", "--kafka-bootstrap-servers", "h:9093", "--kafka-topic", "orders"], "exactly one --entity"),
-        (["--kafka-topic", "orders"], "--kafka-topic: only with --source kafka"),
-        (["--source", "kafka", "--entity", "orders", "--kafka-bootstrap-servers", "h", "--kafka-topic", "orders"], "expected comma-separated host:port"),
-        (["--source", "kafka", "--entity", "orders", "--kafka-bootstrap-servers", "h:1", "--kafka-topic", "a/b"], "expected 1-249 letters"),
+        (["--kafka-topic", "orders=o"], "--kafka-topic: only with --kafka-bootstrap-servers"),
+        (["--max-offsets-per-trigger", "5"], "--max-offsets-per-trigger: only with --kafka"),
+        (["--no-files"], "--no-files reads events only: give --kafka-bootstrap-servers"),
+        (["--kafka-bootstrap-servers", "h"], "expected comma-separated host:port"),
+        (["--kafka-bootstrap-servers", "h:1", "--kafka-topic", "orders=a/b"], "expected 1-249 letters"),
+        (["--kafka-bootstrap-servers", "h:1", "--kafka-topic", "orderz=o"], "expected ENTITY=TOPIC with ENTITY one of"),
+        (["--kafka-bootstrap-servers", "h:1", "--kafka-topic", "orders"], "expected ENTITY=TOPIC"),
+        (["--kafka-bootstrap-servers", "h:1", "--entity", "orders", "--kafka-topic", "customers=c"], "ENTITY one of orders"),
+        (["--files-report-only", "--kafka-bootstrap-servers", "h:1"], "--files-report-only accounts for landing files"),
     ],
 )  # fmt: skip
 def test_kafka_flags_are_checked_before_spark_starts(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        bronze_ingest.main(["--lakehouse-root", "/nonexistent", *argv])
+        ingest_job.main(["--lakehouse-root", "/nonexistent", *argv])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -14,9 +14,10 @@ from pyspark.sql import SparkSession
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.landing import autoloader_options, file_source_options, source_path
-from oms_pipeline.io.landing_files import LANDING_FILES_TABLE, account
+from oms_pipeline.io.landing_files import LANDING_FILES_TABLE
 from oms_pipeline.io.tables import read_table
-from oms_pipeline.jobs import bronze_ingest
+from oms_pipeline.jobs import ingest as ingest_job
+from oms_pipeline.pipeline.ingest import account_landing
 
 ORDER = {
     "order_id": "O-5", "line_id": "1", "customer_id": "C1", "sku": "P1", "quantity": 1,
@@ -40,7 +41,7 @@ def write(path: Path, lines: list[str], *, mtime: float | None = None) -> Path:
 def ingest(loc: TableLocator, *extra: str) -> int:
     assert loc.lakehouse_root and loc.landing_root
     argv = ["--lakehouse-root", loc.lakehouse_root, "--landing-root", loc.landing_root]
-    return bronze_ingest.main([*argv, "--autoloader", "off", *extra])
+    return ingest_job.main([*argv, "--autoloader", "off", *extra])
 
 
 def statuses(spark: SparkSession, loc: TableLocator) -> dict[str, tuple[str, str | None]]:
@@ -124,7 +125,7 @@ def test_overwritten_file_is_reported_loudly_once(spark, loc, capsys):
         ],
         mtime=1_741_610_000,
     )
-    assert ingest(loc, "--fail-on-skipped") == bronze_ingest.SKIPPED_EXIT_CODE
+    assert ingest(loc, "--fail-on-skipped") == ingest_job.SKIPPED_EXIT_CODE
     out = capsys.readouterr().out
     assert "WARNING landing file skipped: " + str(path) in out
     assert "changed_after_ingest" in out and "since it was ingested" in out
@@ -195,7 +196,7 @@ def test_every_landed_file_is_ingested_pending_or_reported(spark, loc, capsys):
     write(root / "notes.txt", ["hello"])
     write(root / "returns" / "r-1.jsonl", [line])
     write(root / "_feed" / "state.json", ["{}"])
-    assert ingest(loc, "--fail-on-skipped") == bronze_ingest.SKIPPED_EXIT_CODE
+    assert ingest(loc, "--fail-on-skipped") == ingest_job.SKIPPED_EXIT_CODE
     assert sorted(r["order_id"] for r in read_table(spark, loc, "bronze", "orders").collect()) == [
         "O-1",
         "O-9",
@@ -214,7 +215,7 @@ def test_every_landed_file_is_ingested_pending_or_reported(spark, loc, capsys):
     assert "landing files: 8 landed = 3 ingested + 0 pending + 2 skipped + 3 ignored" in out
     # A file landed after the run is pending until the next run reads it.
     write(root / "customers" / "c-1.jsonl", [json.dumps({"customer_id": "C1"})])
-    report = account(spark, loc, use_autoloader=False)
+    report = account_landing(spark, loc, use_autoloader=False)
     c = report.counts
     assert (
         c["pending"] == 1
@@ -229,9 +230,7 @@ def test_files_report_only_mode_writes_the_table_without_ingesting(spark, loc):
         Path(loc.landing("orders")) / "a.jsonl", [order("O-1", "CREATED", "2025-03-10T08:00:00Z")]
     )
     write(Path(loc.landing_root or "") / "stray.jsonl", ["{}"])
-    assert (
-        ingest(loc, "--files-report-only", "--fail-on-skipped") == bronze_ingest.SKIPPED_EXIT_CODE
-    )
+    assert ingest(loc, "--files-report-only", "--fail-on-skipped") == ingest_job.SKIPPED_EXIT_CODE
     assert statuses(spark, loc) == {
         "orders/a.jsonl": ("pending", None),
         "stray.jsonl": ("skipped", "outside_entity_folder"),

@@ -62,9 +62,7 @@ def commit_info(ts: float, operation: str, **metrics: int) -> dict:
 
 
 def test_query_names_map_to_stages() -> None:
-    assert stage_of_query("bronze_orders") == "bronze/orders"
-    assert stage_of_query("bronze_inventory_kafka") == "bronze/inventory"
-    assert stage_of_query("silver_shipments") == "silver/shipments"
+    assert stage_of_query("ingest") == "stream/ingest"
     assert stage_of_query("landing_files") == "stream/landing_files"
 
 
@@ -78,13 +76,13 @@ def test_a_progress_event_gives_its_end_seconds_and_split() -> None:
         "commitOffsets": 250,
         "latestOffset": 50,
     }
-    b = batch_from_progress(progress("silver_orders", "r1", T0, ms, 120))
-    assert (b.stage, b.run_id, b.rows, b.ran) == ("silver/orders", "r1", 120, True)
+    b = batch_from_progress(progress("ingest", "r1", T0, ms, 120))
+    assert (b.stage, b.run_id, b.rows, b.ran) == ("stream/ingest", "r1", 120, True)
     assert b.end_s == pytest.approx(T0 + 4.0)
     assert b.seconds == pytest.approx(4.0)
     assert b.split["walCommit+commitOffsets"] == pytest.approx(0.55)
     assert b.split["addBatch"] == pytest.approx(3.0)
-    idle = batch_from_progress(progress("silver_orders", "r1", T0, {"triggerExecution": 5}, 0))
+    idle = batch_from_progress(progress("ingest", "r1", T0, {"triggerExecution": 5}, 0))
     assert not idle.ran
 
 
@@ -122,18 +120,17 @@ def test_the_local_run_maps_every_table_it_writes_to_its_stage(tmp_path: Path) -
     loc = TableLocator(lakehouse_root=str(tmp_path), landing_root=str(tmp_path / "landing"))
     paths, stage_map, steps = local_stages(loc, ("orders", "inventory"))
     assert steps[0] == "fact_order_lines" and "dim_date" in steps
-    assert stage_map.tables["bronze.orders"] == "bronze/orders"
-    assert stage_map.tables["silver.order_lines"] == "silver/orders"
-    assert stage_map.tables["ops.quarantine_inventory"] == "silver/inventory"
+    # The ingest query writes bronze, Silver, quarantine and the batch audit.
+    for table in ("bronze.orders", "silver.order_lines", "ops.quarantine_inventory"):
+        assert stage_map.tables[table] == "stream/ingest"
+    assert stage_map.stage(Commit("ops.silver_batch_audit", 4, T0, "WRITE", (), 1)) == (
+        "stream/ingest"
+    )
     assert stage_map.tables["gold.agg_sales_daily"] == "gold/agg_sales_daily"
     assert stage_map.tables["ops.gold_progress"] == "gold/progress"
     assert paths["silver.order_lines"] == str(tmp_path / "silver" / "order_lines")
-    audit = [t for t in stage_map.shared]
-    assert audit == ["ops.silver_batch_audit"] and audit[0] in paths
-    # The silver streams share the audit table: each commit goes to the entity of its writer.
-    ids = ("oms-audit-inventory-" + "0123456789abcdef" * 2,)
-    assert stage_map.stage(Commit(audit[0], 4, T0, "WRITE", ids, 1)) == "silver/inventory"
-    assert stage_map.stage(Commit(audit[0], 5, T0, "WRITE", (), 1)) == f"other/{audit[0]}"
+    assert paths["ops.silver_batch_audit"] == str(tmp_path / "ops" / "silver_batch_audit")
+    assert stage_map.stage(Commit("ops.unknown", 5, T0, "WRITE", (), 1)) == "other/ops.unknown"
 
 
 def scripted_run() -> dict:
@@ -149,13 +146,13 @@ def scripted_run() -> dict:
     ]
     split = {"addBatch": 2.0, "walCommit+commitOffsets": 0.5}
     batches = [
-        Batch("bronze/orders", "rb", T0 + 25, 3.0, 1000, True, split),  # warm-up
-        Batch("bronze/orders", "rb", T0 + 32, 4.0, 200, True, split),  # from the warm-up to 2
-        Batch("bronze/orders", "rb", T0 + 45, 3.0, 1000, True, split),  # cycle 2
-        Batch("bronze/orders", "rb", T0 + 75, 2.0, 500, True, split),  # cycle 3
-        Batch("silver/orders", "rs", T0 + 60, 5.0, 900, True, split),  # cycle 2 (its end)
-        Batch("silver/orders", "rs", T0 + 70, 0.1, 0, False, {}),  # idle: no micro-batch
-        Batch("silver/orders", "rs2", T0 + 115, 9.0, 4000, True, split),  # drain
+        Batch("stream/ingest", "rb", T0 + 25, 3.0, 1000, True, split),  # warm-up
+        Batch("stream/ingest", "rb", T0 + 32, 4.0, 200, True, split),  # from the warm-up to 2
+        Batch("stream/ingest", "rb", T0 + 45, 3.0, 1000, True, split),  # cycle 2
+        Batch("stream/ingest", "rb", T0 + 75, 2.0, 500, True, split),  # cycle 3
+        Batch("stream/landing_files", "rs", T0 + 60, 5.0, 900, True, split),  # cycle 2 (its end)
+        Batch("stream/landing_files", "rs", T0 + 70, 0.1, 0, False, {}),  # idle: no micro-batch
+        Batch("stream/landing_files", "rs2", T0 + 115, 9.0, 4000, True, split),  # drain
     ]
     jobs = [
         JobSeen(1, "rb", T0 + 24),
@@ -179,8 +176,8 @@ def scripted_run() -> dict:
         Commit("bronze.orders", 1, T0 + 25, "WRITE", (), 1000),
         Commit("bronze.orders", 2, T0 + 45, "WRITE", (), 1000),
         Commit("bronze.orders", 3, T0 + 75, "WRITE", (), 500),
-        Commit("silver.order_lines", 1, T0 + 59, "MERGE", (), 900),
-        Commit("ops.audit", 7, T0 + 59.5, "WRITE", ("oms-audit-orders-" + "f" * 32,), 1),
+        Commit("ops.landing_files", 1, T0 + 59, "MERGE", (), 900),
+        Commit("ops.landing_files", 2, T0 + 59.5, "WRITE", (), 1),
         Commit("gold.fact_order_lines", 1, T0 + 29, "MERGE", (), 300),
         Commit("gold.fact_order_lines", 2, T0 + 57, "MERGE", (), 40),
         Commit("gold.fact_order_lines", 3, T0 + 89, "MERGE", (), 20),
@@ -188,16 +185,19 @@ def scripted_run() -> dict:
     ]
     stage_map = StageMap(
         {
-            "bronze.orders": "bronze/orders",
-            "silver.order_lines": "silver/orders",
+            "bronze.orders": "stream/ingest",
+            "ops.landing_files": "stream/landing_files",
             "gold.fact_order_lines": "gold/fact_order_lines",
-        },
-        {"ops.audit": r"oms-audit-(.+)-[0-9a-f]{32}$"},
+        }
     )
     return {
         "batches": batches,
         "stream_jobs": jobs,
-        "run_stages": {"rb": "bronze/orders", "rs": "silver/orders", "rs2": "silver/orders"},
+        "run_stages": {
+            "rb": "stream/ingest",
+            "rs": "stream/landing_files",
+            "rs2": "stream/landing_files",
+        },
         "phases": phases,
         "refreshes": refreshes,
         "commits": commits,
@@ -213,13 +213,13 @@ def test_each_record_counts_in_its_stage_and_cycle_warm_up_and_drain_left_out() 
     assert p.cpu_s == pytest.approx(90.0)  # the samples at or before the window's ends
     got = {s: (f.runs, f.jobs, f.commits, round(f.seconds, 3), f.rows) for s, f in p.stages.items()}
     assert got == {
-        "bronze/orders": (3, 1, 2, 9.0, 1700),  # a batch counts in the cycle it ended in
-        "silver/orders": (1, 3, 2, 5.1, 900),  # the idle report adds seconds, no micro-batch
+        "stream/ingest": (3, 1, 2, 9.0, 1700),  # a batch counts in the cycle it ended in
+        "stream/landing_files": (1, 3, 2, 5.1, 900),  # the idle report adds seconds, no micro-batch
         "gold/changes": (2, 4, 0, 2.0, 0),
         "gold/fact_order_lines": (2, 12, 2, 16.0, 60),
         "gold/freshness_log": (1, 1, 0, 2.0, 0),
     }
-    assert p.stages["bronze/orders"].split == {"addBatch": 6.0, "walCommit+commitOffsets": 1.5}
+    assert p.stages["stream/ingest"].split == {"addBatch": 6.0, "walCommit+commitOffsets": 1.5}
     assert p.per_cycle(p.stages["gold/fact_order_lines"].seconds) == pytest.approx(8.0)
 
 
@@ -232,8 +232,8 @@ def test_too_few_refreshes_make_the_window_the_feeds_last_two_thirds() -> None:
     assert (p.cycles, p.window) == (1, (T0 + 35, T0 + 105))
     assert "two thirds" in p.how
     assert p.cpu_s == pytest.approx(150.0 - 52.0)
-    # bronze's batch at T0+45 and +75 (not +25), silver's at +60; the drain's not at all
-    assert (p.stages["bronze/orders"].runs, p.stages["silver/orders"].runs) == (2, 1)
+    # ingest's batches at T0+45 and +75 (not +25), the report's at +60; the drain's not at all
+    assert (p.stages["stream/ingest"].runs, p.stages["stream/landing_files"].runs) == (2, 1)
     assert p.stages["gold/fact_order_lines"].jobs == 5 + 7
 
     run["refreshes"] = run["refreshes"][-1:]  # only the drain's
@@ -252,8 +252,8 @@ def test_the_rendered_table_is_per_cycle_in_flow_order() -> None:
     stages = [r.split("|")[1].strip() for r in rows]
     assert stages[:6] == [
         "stage",
-        "bronze/orders",
-        "silver/orders",
+        "stream/ingest",
+        "stream/landing_files",
         "gold/changes",
         "gold/fact_order_lines",
         "gold/freshness_log",

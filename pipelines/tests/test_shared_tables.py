@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 from oms_pipeline.config import TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import ensure_table, is_create_race, read_table, table_exists
-from oms_pipeline.jobs import bronze_ingest, silver
+from oms_pipeline.jobs import ingest
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
 from oms_pipeline.sources.factory import FeedConfig, generate
 
@@ -77,30 +77,22 @@ def test_a_creation_cut_short_by_a_kill_is_completed(
     assert read_table(spark, loc, "silver", "customers").count() == 0
 
 
-def test_four_silver_first_batches_run_concurrently_through_the_job_entry_points(
+def test_the_job_entry_point_accounts_for_every_bronze_row_of_its_first_batch(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """The Databricks job starts the four silver tasks together; each one's first batch writes the
-    shared audit table, which none of them has created yet."""
+    """One ingest task: its first micro-batch holds every entity, and writes bronze, Silver and
+    one audit row per entity into tables created before the query started."""
     landing, root = tmp_path / "landing", tmp_path / "lakehouse"
     generate(
         str(landing),
         FeedConfig(seed=3, orders=30, customers=10, products=8, files_per_entity=1),
     )
     where = ["--lakehouse-root", str(root), "--landing-root", str(landing)]
-    assert bronze_ingest.main([*where, "--autoloader", "off"]) == 0
+    assert ingest.main([*where, "--autoloader", "off"]) == 0
     loc = TableLocator(lakehouse_root=str(root), landing_root=str(landing))
-    assert not table_exists(spark, loc, "ops", AUDIT_TABLE)
-
-    codes: dict[str, int] = {}
-
-    def task(entity: str):  # type: ignore[no-untyped-def]
-        return lambda: codes.__setitem__(entity, silver.main([*where, "--entity", entity]))
-
-    assert [repr(e) for e in all_at_once([task(e) for e in ENTITIES])] == []
-    assert codes == dict.fromkeys(ENTITIES, 0)
     audit = read_table(spark, loc, "ops", AUDIT_TABLE)
     assert sorted(r[0] for r in audit.select("entity").distinct().collect()) == sorted(ENTITIES)
+    assert {r[0] for r in audit.select("silver_batch_id").distinct().collect()} == {0}
     for entity in ENTITIES:
         # Every bronze row of the entity is accounted for in its first (only) batch.
         bronze_rows = read_table(spark, loc, "bronze", entity).count()

@@ -14,11 +14,10 @@ from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts import get_contract
-from oms_pipeline.io.tables import append, ensure_table, read_table, table_exists
-from oms_pipeline.pipeline import bronze as bronze_mod
+from oms_pipeline.io.tables import ensure_table, read_table, table_exists
+from oms_pipeline.pipeline import ingest as ingest_mod
 from oms_pipeline.pipeline import silver as silver_mod
-from oms_pipeline.pipeline.bronze import run_bronze
-from oms_pipeline.pipeline.silver import run_silver
+from oms_pipeline.pipeline.ingest import prepare_tables, process_ingest_batch, run_ingest
 from oms_pipeline.pipeline.streams import Trigger
 from oms_pipeline.transforms.bronze import bronze_schema
 from oms_pipeline.transforms.validate import (
@@ -51,12 +50,18 @@ def land(loc: TableLocator, entity: str, name: str, lines: list[str] | bytes) ->
     return path
 
 
-def append_events(spark: SparkSession, loc: TableLocator, entity: str, events: list[dict]) -> None:
-    """Append records to ``bronze.<entity>`` as the Kafka source writes them: every contract
-    field as landed (string), no landing file, the broker's coordinates and timestamp. Each event
-    gives its fields plus ``offset`` and ``landed_at`` (the record timestamp)."""
+def ingest(spark: SparkSession, loc: TableLocator, entities: list[str], **options) -> bool:
+    """Everything landed so far through bronze and Silver (availableNow)."""
+    return run_ingest(spark, loc, SETTINGS, entities, ONCE, **options)
+
+
+def ingest_events(
+    spark: SparkSession, loc: TableLocator, entity: str, events: list[dict], batch_id: int = 0
+) -> None:
+    """Run one micro-batch of the ingest query on records as the Kafka source reads them: every
+    contract field as landed (string), no landing file, the broker's coordinates and timestamp.
+    Each event gives its fields plus ``offset`` and ``landed_at`` (the record timestamp)."""
     schema = bronze_schema(get_contract(entity))
-    ensure_table(spark, loc, "bronze", entity, schema)
     rows = []
     for e in events:
         fields = {k: None if v is None else str(v) for k, v in e.items()}
@@ -67,15 +72,16 @@ def append_events(spark: SparkSession, loc: TableLocator, entity: str, events: l
                 **dict.fromkeys(schema.names),
                 **fields,
                 "_landed_at": landed_at,
-                "_ingested_at": landed_at,
-                "_batch_id": 0,
                 "_kafka_topic": f"oms.{entity}",
                 "_kafka_partition": 0,
                 "_kafka_offset": offset,
                 "_kafka_timestamp": landed_at,
             }
         )
-    append(spark.createDataFrame(rows, schema), loc, "bronze", entity)
+    batch = spark.createDataFrame(rows, schema).drop("_ingested_at", "_batch_id")
+    prepare_tables(spark, loc, [entity])
+    batch = batch.withColumn(ingest_mod.ENTITY_COLUMN, F.lit(entity))
+    process_ingest_batch(spark, loc, SETTINGS, batch, batch_id, "e" * 32)
 
 
 def snapshot(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> list[tuple]:
@@ -112,40 +118,44 @@ def test_bronze_and_silver_survive_a_failure_mid_stream(spark, loc, monkeypatch)
                 for k in range(4)
             ],
         )
-    real_append = bronze_mod.append
-    calls = {"n": 0}
+    real_append = ingest_mod.append
+    bronze_appends = {"n": 0}
 
-    def failing_append(df, *a, **kw):
-        real_append(df, *a, **kw)  # the write commits, then the batch "crashes"
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise Boom("after commit")
+    def failing_append(df, loc_, layer, *a, **kw):
+        real_append(df, loc_, layer, *a, **kw)  # the write commits, then the batch "crashes"
+        if layer == "bronze":
+            bronze_appends["n"] += 1
+            if bronze_appends["n"] == 2:
+                raise Boom("after the bronze append")
 
-    monkeypatch.setattr(bronze_mod, "append", failing_append)
-    with pytest.raises(Exception, match=r"Boom|after commit"):
-        run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False, max_files_per_trigger=1)
-    monkeypatch.setattr(bronze_mod, "append", real_append)
-    run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False, max_files_per_trigger=1)
-    bronze = read_table(spark, loc, "bronze", "orders")
-    # The replayed batch was skipped by Delta's idempotent write: no loss, no duplicate.
-    assert bronze.count() == 12
-    assert bronze.select("order_id", "line_id").distinct().count() == 12
+    # The second micro-batch crashes after its bronze append, before Silver.
+    monkeypatch.setattr(ingest_mod, "append", failing_append)
+    with pytest.raises(Exception, match=r"Boom|after the bronze append"):
+        ingest(spark, loc, ["orders"], max_files_per_trigger=1)
+    monkeypatch.setattr(ingest_mod, "append", real_append)
+    assert read_table(spark, loc, "bronze", "orders").count() == 8
+    assert read_table(spark, loc, "silver", "order_lines").count() == 4
 
+    # Its replay crashes again, after the Silver MERGE and before the audit.
     real_merge = silver_mod.MERGERS["orders"]
-    state = {"n": 0}
+    merges = {"n": 0}
 
     def failing_merge(*a, **kw):
         n = real_merge(*a, **kw)
-        state["n"] += 1
-        if state["n"] == 1:
+        merges["n"] += 1
+        if merges["n"] == 1:
             raise Boom("after merge")
         return n
 
     monkeypatch.setitem(silver_mod.MERGERS, "orders", failing_merge)
     with pytest.raises(Exception, match=r"Boom|after merge"):
-        run_silver(spark, loc, SETTINGS, ["orders"], ONCE, max_files_per_trigger=1)
+        ingest(spark, loc, ["orders"], max_files_per_trigger=1)
     monkeypatch.setitem(silver_mod.MERGERS, "orders", real_merge)
-    run_silver(spark, loc, SETTINGS, ["orders"], ONCE, max_files_per_trigger=1)
+    ingest(spark, loc, ["orders"], max_files_per_trigger=1)
+    bronze = read_table(spark, loc, "bronze", "orders")
+    # The replayed batches were skipped by Delta's idempotent writes: no loss, no duplicate.
+    assert bronze.count() == 12
+    assert bronze.select("order_id", "line_id").distinct().count() == 12
     assert read_table(spark, loc, "silver", "order_lines").count() == 12
     b, rows_in, accepted, q = counts(spark, loc, "orders")
     assert (b, rows_in, accepted, q) == (12, 12, 12, 0)
@@ -173,8 +183,7 @@ def test_replay_and_out_of_order_events_never_overwrite_newer_state(spark, loc):
             )
         ],
     )
-    run_bronze(spark, loc, ["orders", "customers"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders", "customers"], ONCE)
+    ingest(spark, loc, ["orders", "customers"])
     # A later file brings older (late) events.
     land(
         loc, "orders", "b.jsonl", [json.dumps(order("O1", "1", "CREATED", "2025-01-01T08:00:00Z"))]
@@ -194,8 +203,7 @@ def test_replay_and_out_of_order_events_never_overwrite_newer_state(spark, loc):
             )
         ],
     )
-    run_bronze(spark, loc, ["orders", "customers"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders", "customers"], ONCE)
+    ingest(spark, loc, ["orders", "customers"])
     lines = {
         (r.order_id): r.status for r in read_table(spark, loc, "silver", "order_lines").collect()
     }
@@ -213,8 +221,7 @@ def test_replay_and_out_of_order_events_never_overwrite_newer_state(spark, loc):
     for entity in ("orders", "customers"):
         for f in sorted(Path(loc.landing(entity)).glob("*.jsonl")):
             shutil.copy(f, f.with_name("replay-" + f.name))
-    run_bronze(spark, loc, ["orders", "customers"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders", "customers"], ONCE)
+    ingest(spark, loc, ["orders", "customers"])
     after = {t: snapshot(spark, loc, "silver", t) for t in ("order_lines", "customers")}
     assert after == before
     b, rows_in, accepted, q = counts(spark, loc, "orders")
@@ -250,8 +257,7 @@ def test_drift_and_malformed_files_are_all_accounted(spark, loc):
         ).encode("latin-1"),
     )
     land(loc, "orders", "utf16.jsonl", (good[2] + "\n").encode("utf-16"))
-    run_bronze(spark, loc, ["orders"], ONCE, use_autoloader=False)
-    run_silver(spark, loc, SETTINGS, ["orders"], ONCE)
+    ingest(spark, loc, ["orders"])
 
     b, rows_in, accepted, q = counts(spark, loc, "orders")
     assert b == rows_in and rows_in == accepted + q
@@ -288,13 +294,12 @@ def test_a_quarantined_event_keeps_its_broker_coordinates(spark, loc):
     at = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
     good = order("O1", "1", "CREATED", "2025-01-01T08:00:00Z")
     bad = {**order("O2", "1", "CREATED", "2025-01-01T08:00:00Z"), "quantity": "many"}
-    append_events(
+    ingest_events(
         spark,
         loc,
         "orders",
         [{**good, "offset": 6, "landed_at": at}, {**bad, "offset": 7, "landed_at": at}],
     )
-    run_silver(spark, loc, SETTINGS, ["orders"], ONCE)
     (row,) = read_table(spark, loc, "ops", "quarantine_orders").collect()
     assert (row["_kafka_topic"], row["_kafka_partition"], row["_kafka_offset"]) == (
         "oms.orders",

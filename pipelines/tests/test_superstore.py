@@ -145,12 +145,10 @@ def test_unparseable_export_rows_are_quarantined(spark, loc: TableLocator, tmp_p
     mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
     convert_export(mapping, str(csv_path), loc.landing_root)
     settings = PipelineSettings(as_of_date=dt.date(2017, 12, 30), sla_days=mapping.sla_days)
-    from oms_pipeline.pipeline.bronze import run_bronze
-    from oms_pipeline.pipeline.silver import run_silver
+    from oms_pipeline.pipeline.ingest import run_ingest
     from oms_pipeline.pipeline.streams import Trigger
 
-    run_bronze(spark, loc, ["orders"], Trigger(), use_autoloader=False)
-    run_silver(spark, loc, settings, ["orders"], Trigger())
+    run_ingest(spark, loc, settings, ["orders"], Trigger())
     q = read_table(spark, loc, "ops", "quarantine_orders").collect()
     reasons = sorted(tuple(r["reasons"]) for r in q)
     assert len(q) == 2

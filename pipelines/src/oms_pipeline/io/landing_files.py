@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
@@ -70,14 +70,15 @@ def _local_path(uri: str) -> str:
     return unquote(urlparse(uri).path) if ":" in uri.split("/", 1)[0] else uri
 
 
-def file_source_log(checkpoint: str) -> dict[str, Seen]:
-    """Files the plain file stream source has read, from ``<checkpoint>/sources/0``.
+def file_source_log(checkpoint: str, source: int = 0) -> dict[str, Seen]:
+    """Files the plain file stream source number ``source`` of a query (its position in the
+    query's plan) has read, from ``<checkpoint>/sources/<source>``.
 
     Each log file holds a version line (``v1``) then one JSON entry per file:
     ``{"path": URI, "timestamp": modification time in ms, "batchId": n}``; compacted logs
     (``N.compact``) repeat every earlier entry. Later entries win. Missing log: nothing read yet.
     """
-    folder = os.path.join(checkpoint, "sources", "0")
+    folder = os.path.join(checkpoint, "sources", str(source))
     if not os.path.isdir(folder):
         return {}
     seen: dict[str, tuple[int, Seen]] = {}
@@ -98,7 +99,9 @@ def file_source_log(checkpoint: str) -> dict[str, Seen]:
 
 
 def autoloader_log(spark: SparkSession, checkpoint: str) -> dict[str, Seen]:
-    """Files an Autoloader stream has discovered ("cloud_files_state table-valued function")."""
+    """Files the Auto Loader sources of the streaming query checkpointed in ``checkpoint`` have
+    discovered, all of them ("cloud_files_state table-valued function": one row per file, with the
+    ``source_id`` of the source that read it)."""
     escaped = checkpoint.replace("'", "\\'")
     try:
         rows = spark.sql(
@@ -207,19 +210,28 @@ class LandingReport:
         }
 
 
-def account(spark: SparkSession, loc: TableLocator, *, use_autoloader: bool) -> LandingReport:
-    """Classify every file under the landing root against what each bronze stream has read."""
+def account(
+    spark: SparkSession,
+    loc: TableLocator,
+    streams: Sequence[tuple[str, Sequence[int]]],
+    *,
+    use_autoloader: bool,
+) -> LandingReport:
+    """Classify every file under the landing root against what the streams have read.
+
+    ``streams``: (checkpoint folder of a streaming query, the positions of its file sources).
+    A file's entity is its folder, so the files every source read are one set.
+    """
     entities = list(ENTITIES)
-    read = {
-        e: (
-            autoloader_log(spark, loc.checkpoint("bronze", e, "stream"))
-            if use_autoloader
-            else file_source_log(loc.checkpoint("bronze", e, "stream"))
-        )
-        for e in entities
-    }
+    seen: dict[str, Seen] = {}
+    for checkpoint, sources in streams:
+        if use_autoloader:  # one state for every Auto Loader source of the query
+            seen.update(autoloader_log(spark, checkpoint))
+        else:
+            for source in sources:
+                seen.update(file_source_log(checkpoint, source))
     root = os.path.dirname(loc.landing(entities[0]).rstrip("/"))
-    return LandingReport(classify(root, read, entities), root)
+    return LandingReport(classify(root, dict.fromkeys(entities, seen), entities), root)
 
 
 def record(spark: SparkSession, loc: TableLocator, report: LandingReport) -> list[LandedFile]:

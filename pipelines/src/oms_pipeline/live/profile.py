@@ -1,6 +1,6 @@
 """Where a steady-state cycle of the local run spends its time (``oms bench --profile``).
 
-Per stage -- each streaming query (``bronze/<entity>``, ``silver/<entity>``), each Gold step
+Per stage -- each streaming query (``stream/<name>``: the ingest query), each Gold step
 (``gold/<table>``) and the Gold bookkeeping (``gold/changes``: progress table and change-feed
 versions read before the steps; ``gold/progress``: the progress table written after them;
 ``gold/freshness_log``: the ops freshness log appended by the runner) -- the profile counts
@@ -27,8 +27,7 @@ Attribution:
 - a Gold phase's jobs are the jobs the Gold job group gained while the phase ran (Gold runs in
   the main thread, one phase at a time);
 - a Delta commit belongs to the stage that writes its table (``StageMap``) and to the cycle of its
-  ``commitInfo.timestamp``; the silver streams share the batch-audit table, whose commits are
-  told apart by their transaction's application id.
+  ``commitInfo.timestamp``.
 
 Everything here but :class:`Profiler` is pure accounting over plain records, so it can be tested
 from scripted progress events and commit logs.
@@ -40,7 +39,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -112,10 +110,8 @@ class JobSeen:
 
 
 def stage_of_query(name: str | None) -> str:
-    """``bronze_orders`` / ``bronze_orders_kafka`` / ``silver_orders`` -> ``bronze/orders``...;
-    any other query name is its own stage, ``stream/<name>``."""
-    m = re.fullmatch(r"(bronze|silver)_(.+?)(_kafka)?", name or "")
-    return f"{m.group(1)}/{m.group(2)}" if m else f"stream/{name}"
+    """A streaming query's stage: ``stream/<query name>`` (``stream/ingest``)."""
+    return f"stream/{name}"
 
 
 def _epoch(timestamp: str) -> float:
@@ -181,24 +177,12 @@ def read_commits(table: str, path: str, from_version: int = 0) -> list[Commit]:
 
 @dataclass(frozen=True)
 class StageMap:
-    """Which stage writes which table: ``tables`` maps ``layer.table`` to a stage; a table in
-    ``shared`` is written by several stages, each commit's stage named by the first of its
-    application ids that matches ``shared[table]`` (a pattern whose group 1 is the entity,
-    giving ``silver/<entity>``)."""
+    """Which stage writes which table: ``tables`` maps ``layer.table`` to a stage."""
 
     tables: Mapping[str, str]
-    shared: Mapping[str, str] = field(default_factory=dict)
 
     def stage(self, commit: Commit) -> str:
-        if commit.table in self.tables:
-            return self.tables[commit.table]
-        pattern = self.shared.get(commit.table)
-        if pattern is not None:
-            for app_id in commit.app_ids:
-                m = re.match(pattern, app_id)
-                if m:
-                    return f"silver/{m.group(1)}"
-        return f"other/{commit.table}"
+        return self.tables.get(commit.table, f"other/{commit.table}")
 
 
 # --- accounting ---------------------------------------------------------------------------------
@@ -239,11 +223,11 @@ class Profile:
 
 
 def stage_order(stage: str, gold_steps: Sequence[str]) -> tuple[int, int, str]:
-    """Flow order: bronze, silver, Gold bookkeeping before the steps, steps in refresh order,
+    """Flow order: streams, Gold bookkeeping before the steps, steps in refresh order,
     bookkeeping after them, anything else last."""
     kind, _, what = stage.partition("/")
-    if kind in ("bronze", "silver"):
-        return (0 if kind == "bronze" else 1, 0, what)
+    if kind == "stream":
+        return (0, 0, what)
     if stage == "gold/changes":
         return (2, 0, "")
     if kind == "gold" and what in gold_steps:
@@ -347,7 +331,7 @@ def account(
         if inside(c.ts_s):
             f = fig(stage_map.stage(c))
             f.commits += 1
-            if not f.stage.startswith(("bronze/", "silver/")):
+            if not f.stage.startswith("stream/"):
                 f.rows += c.rows  # a stream's rows are its input rows, counted above
     return Profile(window, cycles, stages, cpu_s=cpu, how=how)
 
@@ -660,20 +644,20 @@ def local_stages(loc: Any, entities: Sequence[str]) -> tuple[dict[str, str], Sta
     from oms_pipeline.contracts import get_contract
     from oms_pipeline.contracts.ops import FRESHNESS_TABLE
     from oms_pipeline.pipeline.gold import PROGRESS_TABLE, step_order
+    from oms_pipeline.pipeline.ingest import QUERY_NAME
     from oms_pipeline.pipeline.silver import AUDIT_TABLE
 
     steps = [s.table for s in step_order()]
-    tables: dict[str, str] = {}
+    ingest = stage_of_query(QUERY_NAME)  # bronze, Silver, quarantine and audit: one query
+    tables: dict[str, str] = {f"ops.{AUDIT_TABLE}": ingest}
     for e in entities:
-        tables[f"bronze.{bronze_table(e)}"] = f"bronze/{e}"
-        tables[f"ops.{quarantine_table(e)}"] = f"silver/{e}"
+        tables[f"bronze.{bronze_table(e)}"] = ingest
+        tables[f"ops.{quarantine_table(e)}"] = ingest
         for t in get_contract(e).silver_tables:
-            tables[f"silver.{t}"] = f"silver/{e}"
+            tables[f"silver.{t}"] = ingest
     for t in steps:
         tables[f"gold.{t}"] = f"gold/{t}"
     tables[f"ops.{PROGRESS_TABLE}"] = "gold/progress"
     tables[f"ops.{FRESHNESS_TABLE}"] = "gold/freshness_log"
-    # silver.process_batch appends the audit row with application id oms-audit-<entity>-<id>.
-    shared = {f"ops.{AUDIT_TABLE}": r"oms-audit-(.+)-[0-9a-f]{32}$"}
-    paths = {name: loc.name(*name.split(".", 1)) for name in [*tables, *shared]}
-    return paths, StageMap(tables, shared), steps
+    paths = {name: loc.name(*name.split(".", 1)) for name in tables}
+    return paths, StageMap(tables), steps

@@ -1,16 +1,16 @@
-"""The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> bronze/silver streams
--> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and runs ``LiveRun``;
+"""The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> the ingest stream
+(bronze and silver) -> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and runs ``LiveRun``;
 ``run_once`` is the same availableNow pass as a library call (tests, benchmarks).
 
-Bronze and silver run as processing-time streams; the main thread refreshes Gold as soon as a
-silver batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
+The ingest query (``pipeline.ingest``: bronze, then silver, in each micro-batch) runs with a
+processing-time trigger; the main thread refreshes Gold as soon as a micro-batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
 SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
 and the feed's state file make the next start resume where this one stopped, also after a kill
 at any instant. A one-shot run (``duration_s=0``) starts no processing-time stream at all: it
 finishes the feed, then processes what landed with availableNow triggers and refreshes Gold.
 
 The feed goes to landing files (the default) or, with ``kafka_bootstrap_servers``, to one Kafka
-topic per entity that bronze reads instead of the landing folders (``io.events``).
+topic per entity that the ingest query reads instead of the landing folders (``io.events``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -42,15 +42,20 @@ from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.profile import Profiler, Unprofiled, profiled
 from oms_pipeline.live.server import DashboardServer, Snapshot
-from oms_pipeline.pipeline.bronze import report_landing_files, run_bronze, start_bronze
 from oms_pipeline.pipeline.freshness_log import (
     prepare_freshness_log,
     recent_refreshes,
     record_refresh,
 )
 from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
-from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table, run_silver, start_silver
-from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger
+from oms_pipeline.pipeline.ingest import (
+    account_landing,
+    report_landing_files,
+    run_ingest,
+    start_ingest,
+)
+from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table
+from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger, run_streams
 from oms_pipeline.sources.factory import FeedConfig
 from oms_pipeline.sources.landing import write_landing_file
 
@@ -168,28 +173,6 @@ def landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
     return out
 
 
-def process_landed(
-    spark: SparkSession,
-    loc: TableLocator,
-    settings: PipelineSettings,
-    entities: Sequence[str],
-    *,
-    events: Mapping[str, KafkaSource | None] | None = None,
-    on_silver_batch: Callable[[str, int, DataFrame, dict[str, int]], None] | None = None,
-    stop: threading.Event | None = None,
-    progress: Callable[[str], None] = lambda _msg: None,
-) -> bool:
-    """Bronze, then silver, of everything landed (or published) so far, with availableNow
-    triggers; False when ``stop`` cut it short (what was committed is kept; the next start
-    goes on from there)."""
-    once = Trigger(available_now=True)
-    progress("Drain: bronze, everything available now")
-    if not run_bronze(spark, loc, entities, once, use_autoloader=False, events=events, stop=stop):
-        return False
-    progress("Drain: silver, everything bronze holds")
-    return run_silver(spark, loc, settings, entities, once, on_batch=on_silver_batch, stop=stop)
-
-
 def run_once(
     spark: SparkSession,
     loc: TableLocator,
@@ -199,7 +182,7 @@ def run_once(
 ) -> RefreshReport:
     """Everything landed so far through every layer (availableNow), the landing-file report
     (``ops.landing_files``), then a Gold refresh; the library form of ``oms once``."""
-    process_landed(spark, loc, settings, entities)
+    run_ingest(spark, loc, settings, entities, Trigger(available_now=True))
     report_landing_files(spark, loc, use_autoloader=False)
     return refresh_gold(spark, loc, settings)
 
@@ -240,10 +223,14 @@ class LiveRun:
     ) -> None:
         self.tracker.in_silver(landing_times(landing_units(batch)), stats, (entity, batch_id))
 
-    def events(self, entity: str) -> KafkaSource | None:
-        """Where bronze reads ``entity`` from: its topic, or None for its landing folder."""
+    def events(self) -> dict[str, KafkaSource]:
+        """Entity -> its topic when the run reads a broker; empty: the landing folders."""
         servers = self.opts.kafka_bootstrap_servers
-        return KafkaSource(servers, entity_topic(entity)) if servers else None
+        return (
+            {e: KafkaSource(servers, entity_topic(e)) for e in self.opts.entities}
+            if servers
+            else {}
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -262,20 +249,21 @@ class LiveRun:
 
     def start_streams(self, trigger: Trigger) -> None:
         self.streams = Streams(trigger, self.stop_event)
-        spark, loc, o = self.spark, self.loc, self.opts
-        bronze = [
-            partial(
-                start_bronze, spark, loc, e, trigger, use_autoloader=False, events=self.events(e)
-            )
-            for e in o.entities
-        ]
-        silver = [
-            partial(
-                start_silver, spark, loc, o.settings, e, trigger, on_batch=self._on_silver_batch
-            )
-            for e in o.entities
-        ]
-        self.streams.start(bronze + silver)
+        self.streams.start([self._start_ingest(trigger)])
+
+    def _start_ingest(self, trigger: Trigger) -> Callable[[], Any]:
+        o, events = self.opts, self.events()
+        return partial(
+            start_ingest,
+            self.spark,
+            self.loc,
+            o.settings,
+            o.entities,
+            trigger,
+            files=not events,
+            events=events,
+            on_batch=self._on_silver_batch,
+        )
 
     def stop_streams(self, grace_s: float | None = STOP_GRACE_S) -> None:
         """Stop every query between two micro-batches (see ``Streams.stop``): a batch that runs
@@ -288,16 +276,9 @@ class LiveRun:
         request cut it short (what was committed is kept; the next start goes on from there)."""
         # Nothing interrupts a micro-batch here: its work is what the drain is for.
         self.stop_streams(grace_s=None)
-        if not process_landed(
-            self.spark,
-            self.loc,
-            self.opts.settings,
-            self.opts.entities,
-            events={e: self.events(e) for e in self.opts.entities},
-            on_silver_batch=self._on_silver_batch,
-            stop=self.stop_event,
-            progress=say,
-        ):
+        say("Drain: bronze and silver, everything available now")
+        once = Trigger(available_now=True)
+        if not run_streams([self._start_ingest(once)], once, self.stop_event):
             return False
         if self.stop_event.is_set():
             return False
@@ -346,7 +327,7 @@ class LiveRun:
             return  # no landing files: the broker's offsets account for the events
         now = time.monotonic()
         if self.landing is None or now - self._landing_at >= max_age_s:
-            self.landing = landing_files.account(self.spark, self.loc, use_autoloader=False)
+            self.landing = account_landing(self.spark, self.loc, use_autoloader=False)
             self._landing_at = now
 
     def status(self) -> dict[str, Any]:
@@ -480,13 +461,12 @@ class LiveRun:
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
         if not one_shot and not self.stop_event.is_set():
-            say(f"Starting {2 * len(o.entities)} streams (bronze and silver per entity)")
+            say(
+                "Starting the ingest stream (bronze and silver of every entity in each micro-batch)"
+            )
             self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
             if not self.stop_event.is_set():
-                say(
-                    f"Streams running ({len(self.streams.queries)} queries, trigger {o.trigger}); "
-                    "Ctrl-C stops"
-                )
+                say(f"Ingest stream running (trigger {o.trigger}); Ctrl-C stops")
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed and not self.stop_event.is_set():  # no feed once a stop was asked for

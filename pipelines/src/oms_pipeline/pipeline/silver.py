@@ -1,57 +1,34 @@
-"""Silver: bronze stream -> validation -> quarantine | dedupe -> guarded MERGE, per entity."""
+"""Silver: one entity's bronze rows -> validation -> quarantine | dedupe -> guarded MERGE.
+
+The ingest query (``pipeline.ingest``) runs it on each micro-batch, after bronze."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from oms_pipeline.config import PipelineSettings, TableLocator, bronze_table, quarantine_table
+from oms_pipeline.config import PipelineSettings, TableLocator, quarantine_table
 from oms_pipeline.contracts import get_contract
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.io.tables import (
-    add_missing_columns,
-    append,
-    ensure_like,
-    ensure_table,
-    merge_silver,
-    read_table,
-    read_table_stream,
-    table_exists,
-)
-from oms_pipeline.pipeline.streams import Trigger, run_streams, start_foreach_batch, writer_id
+from oms_pipeline.io.tables import append, ensure_like, merge_silver, read_table
 from oms_pipeline.transforms import silver as T
-from oms_pipeline.transforms.bronze import bronze_schema
-from oms_pipeline.transforms.validate import (
-    QUARANTINE_LINEAGE,
-    REASONS,
-    quarantine_rows,
-    typed_valid,
-    validate,
-)
+from oms_pipeline.transforms.validate import REASONS, quarantine_rows, typed_valid, validate
 
 AUDIT_TABLE = "silver_batch_audit"
+AUDIT_COUNTS = ("rows_in", "accepted", "quarantined", "duplicates_in_batch")
 # One row per silver micro-batch and entity: the record accounting of the batch.
 AUDIT_SCHEMA = StructType(
     [
         StructField("entity", StringType()),
         StructField("silver_batch_id", LongType()),
-        *(
-            StructField(c, LongType())
-            for c in ("rows_in", "accepted", "quarantined", "duplicates_in_batch")
-        ),
+        *(StructField(c, LongType()) for c in AUDIT_COUNTS),
         StructField("processed_at", TimestampType()),
     ]
 )
-
-# (entity, batch_id, batch, stats) -> None, called after a silver micro-batch is written.
-BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
-
 
 # How an entity's accepted (typed, valid) records become the rows of its first Silver table, for
 # the entities whose rows are not the records as accepted; the tables, their keys and the guards
@@ -114,7 +91,9 @@ def process_batch(
     batch_id: int,
     app_id: str = "",
 ) -> dict[str, int]:
-    """One silver micro-batch. Returns the record accounting of the batch."""
+    """The Silver step of one micro-batch of ``entity``'s bronze rows: validation, quarantine
+    (appended with the transaction id (``app_id``, ``batch_id``)) and the contract's MERGEs.
+    Returns the record accounting of the rows (the audit row's counts, :func:`audit_rows`)."""
     contract = get_contract(entity)
     validated = validate(batch, contract, settings).persist()
     try:
@@ -141,96 +120,15 @@ def process_batch(
             "quarantined": quarantined,
             "duplicates_in_batch": accepted - unique,
         }
-        audit = spark.createDataFrame(
-            [(entity, int(batch_id), *stats.values(), None)], AUDIT_SCHEMA
-        ).withColumn("processed_at", F.current_timestamp())
-        append(audit, loc, "ops", AUDIT_TABLE, txn=(f"oms-audit-{entity}-{app_id}", batch_id))
         return stats
     finally:
         validated.unpersist()
 
 
-def prepare_silver(spark: SparkSession, loc: TableLocator) -> None:
-    """Create the tables every entity's silver stream writes (the batch audit).
-
-    The four silver tasks of the Databricks job start together; had each created the audit table
-    on its first micro-batch, Delta would have rejected all but one of the concurrent creations
-    (``DELTA_PROTOCOL_CHANGED``) and failed those batches. Creation here runs before any stream
-    starts and is idempotent with retry (:func:`~oms_pipeline.io.tables.ensure_table`), so tasks
-    starting at the same instant all find the table.
-    """
-    ensure_table(spark, loc, "ops", AUDIT_TABLE, AUDIT_SCHEMA)
-
-
-def start_silver(
-    spark: SparkSession,
-    loc: TableLocator,
-    settings: PipelineSettings,
-    entity: str,
-    trigger: Trigger,
-    *,
-    max_files_per_trigger: int | None = None,
-    on_batch: BatchCallback | None = None,
-) -> StreamingQuery:
-    """Start the silver stream of one entity. ``on_batch`` (optional) is called after each
-    committed micro-batch with (entity, batch_id, batch, stats) -- e.g. for freshness tracking.
-
-    The tables the four entities' streams share are created first (:func:`prepare_silver`), so
-    no micro-batch ever creates a table another stream writes too.
-    """
-    prepare_silver(spark, loc)
-    # Tables from before a lineage column joined their rows get it (older rows read NULL).
-    bronze = {f.name: f for f in bronze_schema(get_contract(entity)).fields}
-    lineage = StructType([bronze[c] for c in T.STATE_LINEAGE])
-    for table in get_contract(entity).silver_tables:
-        if table_exists(spark, loc, "silver", table):
-            add_missing_columns(spark, loc, "silver", table, lineage)
-    if table_exists(spark, loc, "ops", quarantine_table(entity)):
-        kept = StructType([bronze[c] for c in QUARANTINE_LINEAGE])
-        add_missing_columns(spark, loc, "ops", quarantine_table(entity), kept)
-    options = {}
-    if max_files_per_trigger:
-        options["maxFilesPerTrigger"] = str(max_files_per_trigger)
-    stream = read_table_stream(spark, loc, "bronze", bronze_table(entity), **options)
-    app_id = writer_id(loc.checkpoint("silver", entity))
-
-    def run(batch: DataFrame, batch_id: int) -> None:
-        # The batch's own session: under Spark Connect this function runs server-side.
-        stats = process_batch(batch.sparkSession, loc, settings, entity, batch, batch_id, app_id)
-        if on_batch is not None:
-            on_batch(entity, batch_id, batch, stats)
-
-    writer = stream.writeStream.option(
-        "checkpointLocation", loc.checkpoint("silver", entity, "stream")
+def audit_rows(spark: SparkSession, batch_id: int, stats: dict[str, dict[str, int]]) -> DataFrame:
+    """The batch-audit rows of one micro-batch (``AUDIT_SCHEMA``): entity -> its accounting, as
+    :func:`process_batch` returns it; ``processed_at`` is the time of the write."""
+    rows = [(e, int(batch_id), *(s[c] for c in AUDIT_COUNTS), None) for e, s in stats.items()]
+    return spark.createDataFrame(rows, AUDIT_SCHEMA).withColumn(
+        "processed_at", F.current_timestamp()
     )
-    return start_foreach_batch(writer, f"silver_{entity}", run, trigger)
-
-
-def run_silver(
-    spark: SparkSession,
-    loc: TableLocator,
-    settings: PipelineSettings,
-    entities: Sequence[str],
-    trigger: Trigger,
-    *,
-    max_files_per_trigger: int | None = None,
-    on_batch: BatchCallback | None = None,
-    stop: threading.Event | None = None,
-) -> bool:
-    """Run the silver stream of each entity through :func:`run_streams` (see
-    :func:`run_bronze`); ``on_batch`` as in :func:`start_silver`. False when ``stop`` cut the
-    run short."""
-    starts = [
-        partial(
-            start_silver,
-            spark,
-            loc,
-            settings,
-            entity,
-            trigger,
-            max_files_per_trigger=max_files_per_trigger,
-            on_batch=on_batch,
-        )
-        for entity in entities
-    ]
-    return run_streams(starts, trigger, stop)
