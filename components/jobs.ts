@@ -1,7 +1,8 @@
 /**
  * The pipeline on Databricks: the package shipped as a content-addressed wheel into the artifacts
- * volume, a service principal the jobs run as, the Autoloader ingestion job (bronze then silver,
- * per entity), the Gold refresh (a task of the always-on ingestion job in continuous mode, a job
+ * volume, a service principal the jobs run as, the ingestion job (one streaming query over every
+ * entity's landing folder and, when configured, Kafka topic: each micro-batch appends bronze, then
+ * runs Silver on the same rows), the Gold refresh (a task of the always-on ingestion job in continuous mode, a job
  * triggered by Silver table updates otherwise) and the periodic Power BI dimension refresh.
  *
  * Two components, because Unity Catalog grants are authoritative per securable and owned by the
@@ -146,8 +147,8 @@ export interface PowerBiRefreshArgs {
 }
 
 /**
- * The Kafka endpoint the bronze event tasks read (the Event Hubs namespace of the stack), passed
- * as the entry point's `--source kafka` flags (the Kafka bronze entry-point contract).
+ * The Kafka endpoint the ingest task reads beside the landing folders (the Event Hubs namespace
+ * of the stack), passed as the ingest entry point's `--kafka-*` flags.
  */
 export interface EventSourceArgs {
   /** `<namespace>.servicebus.windows.net:9093` */
@@ -226,9 +227,6 @@ const ENV_KEY = "oms_pipeline";
 const CLUSTER_KEY = "pipeline";
 const byTaskKey = (a: { taskKey: string }, b: { taskKey: string }) =>
   a.taskKey < b.taskKey ? -1 : a.taskKey > b.taskKey ? 1 : 0;
-
-/** Task key of an entity's bronze task reading events (beside `bronze_<entity>` for files). */
-export const eventsTaskKey = (entity: string): string => `bronze_${entity}_events`;
 
 /**
  * The stack's jobs: ingestion always; gold for triggered runs; powerbi with a model to refresh;
@@ -390,13 +388,16 @@ export class PipelineJobs extends pulumi.ComponentResource {
       ...notifications,
     };
 
-    // --- Ingestion: per entity, bronze (Autoloader) then silver. ------------------------------
+    // --- Ingestion: one streaming query over every entity. Each micro-batch appends bronze per
+    // entity and runs Silver (validate, quarantine, merge) on the same rows, so a landed record
+    // reaches Silver in one trigger interval instead of waiting for a second stream to poll the
+    // bronze table.
     const triggerArgs = continuous
       ? ["--trigger", "processingTime", "--processing-time", s.processingTime]
       : ["--trigger", "availableNow"];
     const streamArgs = [...triggerArgs, "--max-files-per-trigger", String(s.maxFilesPerTrigger)];
     const entities = Object.keys(pkg.manifest.entities).sort();
-    // Where the bronze reader and the landing-file report find landing files and checkpoints.
+    // Where the ingest query and the landing-file report find landing files and checkpoints.
     const landingArgs = [
       "--catalog",
       args.catalogName,
@@ -406,8 +407,8 @@ export class PipelineJobs extends pulumi.ComponentResource {
       args.volumePaths.checkpoints,
     ];
     // Gold: silver's change feed -> facts, dimensions, aggregates. In continuous mode a
-    // processing-time loop on the ingestion job's cluster, side by side with the streams: no
-    // trigger to wait for, no cluster to start per refresh. Triggered runs refresh once.
+    // processing-time loop on the ingestion job's cluster, side by side with the ingest query:
+    // no trigger to wait for, no cluster to start per refresh. Triggered runs refresh once.
     const goldTask = (): Task => ({
       taskKey: "gold_refresh",
       description: "silver change feed -> gold facts, dimensions and aggregates",
@@ -415,10 +416,11 @@ export class PipelineJobs extends pulumi.ComponentResource {
       ...onCompute(),
       ...retries(),
     });
-    // Events: per entity, bronze from the entity's Kafka topic into the same bronze table (its
-    // own checkpoint), in the same trigger mode as the file task. Kafka has no file batches, so
-    // no --max-files-per-trigger.
+    // Events: every entity's Kafka topic is read by the same query as the landing folders, into
+    // the same bronze table and through the same Silver step. Every entity needs a topic: the
+    // query reads all of them or none.
     const events = args.events;
+    const eventArgs: pulumi.Input<string>[] = [];
     if (events) {
       const missing = entities.filter((e) => events.topics[e] === undefined);
       if (missing.length > 0) {
@@ -426,110 +428,66 @@ export class PipelineJobs extends pulumi.ComponentResource {
           `events.topics has no topic for ${missing.join(", ")}; every entity (${entities.join(", ")}) needs one`,
         );
       }
+      eventArgs.push(
+        "--kafka-bootstrap-servers",
+        events.bootstrapServers,
+        ...entities.flatMap((e) => ["--kafka-topic", pulumi.interpolate`${e}=${events.topics[e]}`]),
+        "--kafka-service-credential",
+        events.serviceCredential,
+      );
     }
-    const eventTasks = (entity: string): Task[] =>
-      events
-        ? [
-            {
-              taskKey: eventsTaskKey(entity),
-              description: `Kafka: topic ${entity} -> bronze.${entity}`,
-              pythonWheelTask: wheelTask(entryPoints.bronze, [
-                ...landingArgs,
-                "--entity",
-                entity,
-                "--source",
-                "kafka",
-                "--kafka-bootstrap-servers",
-                events.bootstrapServers,
-                "--kafka-topic",
-                events.topics[entity],
-                "--kafka-service-credential",
-                events.serviceCredential,
-                ...triggerArgs,
-              ]),
-              ...onCompute(),
-              ...retries(),
-            },
-          ]
-        : [];
-    const ingestionTasks: Task[] = entities
-      .flatMap((entity): Task[] => [
-        ...eventTasks(entity),
-        {
-          taskKey: `bronze_${entity}`,
-          description: `Autoloader: landing/${entity} -> bronze.${entity}`,
-          pythonWheelTask: wheelTask(entryPoints.bronze, [
-            ...landingArgs,
-            "--entity",
-            entity,
-            "--autoloader",
-            "on",
-            ...streamArgs,
-          ]),
-          ...onCompute(),
-          ...retries(),
-        },
-        {
-          taskKey: `silver_${entity}`,
-          description: `bronze.${entity} -> silver (validate, quarantine, merge)`,
-          // Triggered runs: silver reads what bronze just committed. Continuous runs: both are
-          // endless streams, so silver cannot wait for bronze to finish; it streams from the
-          // bronze table side by side (and the retry mode restarts it until that table exists).
-          dependsOns: continuous
-            ? undefined
-            : [`bronze_${entity}`, ...(events ? [eventsTaskKey(entity)] : [])]
-                .sort()
-                .map((taskKey) => ({ taskKey })),
-          pythonWheelTask: wheelTask(entryPoints.silver, [
-            "--catalog",
-            args.catalogName,
-            "--checkpoint-root",
-            args.volumePaths.checkpoints,
-            "--entity",
-            entity,
-            ...streamArgs,
-          ]),
-          ...onCompute(),
-          ...retries(),
-        },
-      ])
-      .concat([
-        {
-          // Every file under the landing root is ingested or reported (ops.landing_files); a
-          // file skipped for the first time (outside an entity folder, changed after it was
-          // ingested) fails this task, so the failure notifications above raise the alarm once.
-          // Job health rules only take run-duration and streaming-backlog metrics.
-          taskKey: "landing_files",
-          description: "Account for every landing file: ingested, pending or reported as skipped",
-          dependsOns: continuous
-            ? undefined
-            : entities.map((entity) => ({ taskKey: `bronze_${entity}` })),
-          pythonWheelTask: wheelTask(entryPoints.bronze, [
-            ...landingArgs,
-            "--autoloader",
-            "on",
-            "--files-report-only",
-            "--fail-on-skipped",
-            ...triggerArgs,
-          ]),
-          ...onCompute(),
-          ...retries(),
-        },
-      ])
-      .concat(continuous ? [goldTask()] : [])
-      .sort(byTaskKey);
+    const ingestionTasks: Task[] = [
+      {
+        taskKey: "ingest",
+        description: events
+          ? "landing files and Kafka topics -> bronze, then silver (validate, quarantine, merge) in each micro-batch"
+          : "Autoloader: landing files -> bronze, then silver (validate, quarantine, merge) in each micro-batch",
+        pythonWheelTask: wheelTask(entryPoints.ingest, [
+          ...landingArgs,
+          "--autoloader",
+          "on",
+          ...streamArgs,
+          ...eventArgs,
+        ]),
+        ...onCompute(),
+        ...retries(),
+      },
+      {
+        // Every file under the landing root is ingested or reported (ops.landing_files); a
+        // file skipped for the first time (outside an entity folder, changed after it was
+        // ingested) fails this task, so the failure notifications above raise the alarm once.
+        // Job health rules only take run-duration and streaming-backlog metrics.
+        taskKey: "landing_files",
+        description: "Account for every landing file: ingested, pending or reported as skipped",
+        // Triggered runs: after the ingest query, so what it read is not reported as pending.
+        // Continuous runs: the query never finishes, so the report runs beside it periodically.
+        dependsOns: continuous ? undefined : [{ taskKey: "ingest" }],
+        pythonWheelTask: wheelTask(entryPoints.ingest, [
+          ...landingArgs,
+          "--autoloader",
+          "on",
+          "--files-report-only",
+          "--fail-on-skipped",
+          ...triggerArgs,
+        ]),
+        ...onCompute(),
+        ...retries(),
+      },
+      ...(continuous ? [goldTask()] : []),
+    ].sort(byTaskKey);
 
     const ingestion = new databricks.Job(
       `${name}-ingestion`,
       {
         name: `OMS ingestion (${args.environment})`,
         description:
-          "Autoloader streams landing -> bronze -> silver for every OMS entity; run as the pipeline service principal",
+          "One ingest query for every OMS entity: landing -> bronze, then silver in each micro-batch; run as the pipeline service principal",
         ...common,
         ...compute("ingestion"),
         tasks: ingestionTasks,
         // Continuous: always on, low latency. File arrival: a run when files land in the landing
-        // volume, each stream processes what is there (availableNow) and the compute goes away.
+        // volume, the ingest query processes what is there (availableNow) and the compute goes
+        // away.
         // No quiet period (waitAfterLastChangeSeconds): every arrival inside it restarts the
         // wait, so a feed landing a file more often than that never starts a run ("Trigger jobs
         // when new files arrive"). The minimum time between triggers only spaces runs out.
@@ -646,9 +604,10 @@ export class PipelineJobs extends pulumi.ComponentResource {
       : undefined;
 
     // --- Events (triggered runs): a file-arrival trigger never fires for events, so a schedule
-    // starts an ingestion run every pollMinutes; its availableNow streams drain the topics (and
-    // any files) and silver follows as for files. The ingestion job queues the run when one is
-    // in flight; a poll that finds its own previous run still waiting is skipped, not stacked.
+    // starts an ingestion run every pollMinutes; its availableNow ingest query drains the topics
+    // (and any files), bronze then silver in each micro-batch as for files. The ingestion job
+    // queues the run when one is in flight; a poll that finds its own previous run still waiting
+    // is skipped, not stacked.
     const poll =
       events && !continuous
         ? new databricks.Job(
@@ -662,7 +621,8 @@ export class PipelineJobs extends pulumi.ComponentResource {
               tasks: [
                 {
                   taskKey: "ingestion",
-                  description: "run the ingestion job (bronze files and events, then silver)",
+                  description:
+                    "run the ingestion job (one ingest query: files and events -> bronze, then silver)",
                   runJobTask: { jobId: ingestion.id.apply(Number) },
                 },
               ],

@@ -169,12 +169,14 @@ export const PIPELINE_MANIFEST: PipelineManifest = readPipelineManifest();
 
 /** The job module (`oms_pipeline.jobs.<module>`) each kind of task runs. */
 const JOB_MODULES = {
-  bronze: "bronze_ingest",
-  silver: "silver",
+  ingest: "ingest",
   gold: "gold_refresh",
   powerBiRefresh: "powerbi_refresh",
 } as const;
-/** A kind of job task: bronze, silver, gold or the Power BI refresh. */
+/**
+ * A kind of job task: ingest (bronze then Silver in each micro-batch of one query, and the
+ * landing-file report), gold or the Power BI refresh.
+ */
 export type TaskKind = keyof typeof JOB_MODULES;
 
 /**

@@ -3,13 +3,13 @@
  * triggers, compute and task parameters) — never from the configuration that produced them — so
  * the plan and the policy pack judge what would actually be deployed.
  *
- * The path: a file lands; the bronze stream of its entity picks it up; the silver stream of the
- * entity merges it; the Gold refresh publishes it. Each stage adds the time until it next starts
- * (a processing-time interval, or a job trigger: detection, minimum time between triggers, a run
- * already in flight, compute start-up) plus the time it takes (a budget). A quiet period
- * (`waitAfterLastChangeSeconds`) makes the bound infinite: under a steady arrival rate the run
- * never starts ("Trigger jobs when new files arrive", "Trigger jobs when source tables are
- * updated").
+ * The path: a file (or Kafka record) lands; the next micro-batch of the ingest query appends it
+ * to bronze and merges it into Silver in the same batch; the Gold refresh publishes it. Each stage
+ * adds the time until it next starts (a processing-time interval, or a job trigger: detection,
+ * minimum time between triggers, a run already in flight, compute start-up) plus the time it
+ * takes (a budget). A quiet period (`waitAfterLastChangeSeconds`) makes the bound infinite: under
+ * a steady arrival rate the run never starts ("Trigger jobs when new files arrive", "Trigger jobs
+ * when source tables are updated").
  *
  * Figures that are not declared by the stack are named constants with their source; the README's
  * Jobs section lists them and which rest on documentation rather than a run.
@@ -57,10 +57,13 @@ export interface FreshnessBound {
 /** The tag carrying the stack's objective on each pipeline job. */
 export const OBJECTIVE_TAG = "freshness_objective_seconds";
 
-/** The entry points of the three stages (the pipeline package's manifest). */
+/**
+ * The entry points of the two stages (the pipeline package's manifest). Ingest is bronze and
+ * Silver in one micro-batch: one trigger interval and one batch budget, no Silver interval of its
+ * own.
+ */
 export const STAGES = {
-  bronze: ENTRY_POINTS.bronze,
-  silver: ENTRY_POINTS.silver,
+  ingest: ENTRY_POINTS.ingest,
   gold: ENTRY_POINTS.gold,
 } as const;
 
@@ -88,7 +91,7 @@ function param(task: TaskProps, flag: string): string | undefined {
   return i >= 0 ? p[i + 1] : undefined;
 }
 
-/** A task of the stage (the landing-file report shares the bronze entry point, not the path). */
+/** A task of the stage (the landing-file report shares the ingest entry point, not the path). */
 const isStage = (task: TaskProps, entryPoint: string) =>
   task.pythonWheelTask?.entryPoint === entryPoint &&
   !(task.pythonWheelTask?.parameters ?? []).includes("--files-report-only");
@@ -194,7 +197,7 @@ export function freshnessBound(jobs: readonly { name: string; props: JobProps }[
       continue;
     }
     if (holder.props.continuous !== undefined && holder.props.continuous !== null) {
-      // One task per entity: the slowest one bounds the stage.
+      // Several tasks may run a stage: the slowest one bounds it.
       const total = (ts: BoundTerm[]) => ts.reduce((sum, t) => sum + t.seconds, 0);
       const slowest = holder.tasks
         .filter((t) => isStage(t, entryPoint))

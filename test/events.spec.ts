@@ -1,7 +1,7 @@
 /**
  * Real-time OMS events under the mocks: the Event Hubs namespace's security settings, the
- * service credential and the role assignments' scopes, and the ingestion job's Kafka tasks in
- * both trigger modes — each stack file with the events source switched on — plus the
+ * service credential and the role assignments' scopes, and the ingestion job's ingest task reading
+ * every entity's topic in both trigger modes — each stack file with the events source switched on — plus the
  * configuration rules that keep the source reachable and within its tier's limits.
  */
 import * as path from "path";
@@ -20,9 +20,9 @@ import {
   runProgram,
   withConfig,
 } from "../scripts/plan/harness";
-import { checkWithWheel, WheelTask } from "./wheel-check";
+import { checkWithWheel, ingestParameters, ingestTaskOf, WheelTask } from "./wheel-check";
 import { ConfigError, parseConfig } from "../config";
-import { ENTITY_SILVER_TABLES, ENTRY_POINTS, eventsTaskKey } from "../components/jobs";
+import { ENTITY_SILVER_TABLES, ENTRY_POINTS } from "../components/jobs";
 import { EVENT_HUBS_ROLES } from "../components/eventHubs";
 import { buildPlan } from "../scripts/plan/build";
 import { checkPlan } from "../scripts/plan/policy";
@@ -229,52 +229,30 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       );
     });
 
-    it(`reads every entity's topic in the ingestion job (${expected.trigger}), feeding its silver task`, async () => {
+    it(`reads every entity's topic in the ingest query beside the landing files (${expected.trigger})`, async () => {
       const volumes = await promiseOf(out.volumePaths as Record<string, string>);
+      const cfg = loadStackConfig(stack).values;
       const tasks = ingestionTasks();
-      const keys = tasks.map((t) => t.taskKey);
-      expect(keys).to.deep.equal([...keys].sort());
-      for (const entity of ENTITIES) {
-        const task = tasks.find((t) => t.taskKey === eventsTaskKey(entity));
-        expect(task, eventsTaskKey(entity)).to.not.equal(undefined);
-        const p = (task as WheelTask).pythonWheelTask;
-        expect(p.entryPoint).to.equal(ENTRY_POINTS.bronze);
-        const trigger =
-          expected.trigger === "continuous"
-            ? [
-                "--trigger",
-                "processingTime",
-                "--processing-time",
-                loadStackConfig(stack).values[`${PROJECT}:jobProcessingTime`],
-              ]
-            : ["--trigger", "availableNow"];
-        expect(p.parameters).to.deep.equal([
-          "--catalog",
-          `oms_${stack}`,
-          "--landing-root",
-          volumes.landing,
-          "--checkpoint-root",
-          volumes.checkpoints,
-          "--entity",
-          entity,
-          "--source",
-          "kafka",
-          "--kafka-bootstrap-servers",
-          `${host}:9093`,
-          "--kafka-topic",
-          entity,
-          "--kafka-service-credential",
-          credentialName,
-          ...trigger,
-        ]);
-        const silver = tasks.find((t) => t.taskKey === `silver_${entity}`) as WheelTask;
-        // Triggered: silver waits for both bronze tasks of its entity; continuous: all stream.
-        expect(silver.dependsOns).to.deep.equal(
-          expected.trigger === "continuous"
-            ? undefined
-            : [{ taskKey: `bronze_${entity}` }, { taskKey: eventsTaskKey(entity) }],
-        );
-      }
+      // One query for files and events: no task per entity or per source.
+      const continuous = expected.trigger === "continuous";
+      const ingest = ingestTaskOf(tasks, continuous, ENTRY_POINTS.ingest);
+      expect(ingest.pythonWheelTask.parameters).to.deep.equal([
+        ...ingestParameters({
+          catalog: `oms_${stack}`,
+          volumes,
+          processingTime: continuous ? cfg[`${PROJECT}:jobProcessingTime`] : undefined,
+          maxFilesPerTrigger: cfg[`${PROJECT}:jobMaxFilesPerTrigger`],
+        }),
+        "--kafka-bootstrap-servers",
+        `${host}:9093`,
+        // The stack names each event hub after its entity.
+        ...ENTITIES.flatMap((entity) => ["--kafka-topic", `${entity}=${entity}`]),
+        "--kafka-service-credential",
+        credentialName,
+      ]);
+      // Triggered: the landing-file report waits for the query; continuous: both run on.
+      const report = tasks.find((t) => t.taskKey === "landing_files") as WheelTask;
+      expect(report.dependsOns).to.deep.equal(continuous ? undefined : [{ taskKey: "ingest" }]);
     });
 
     it("starts ingestion runs for events on a schedule only when the job is file-triggered", async () => {
@@ -304,7 +282,8 @@ for (const [stack, expected] of Object.entries(STACKS)) {
       expect(job.tasks).to.deep.equal([
         {
           taskKey: "ingestion",
-          description: "run the ingestion job (bronze files and events, then silver)",
+          description:
+            "run the ingestion job (one ingest query: files and events -> bronze, then silver)",
           runJobTask: { jobId: Number(jobIds.ingestion) },
         },
       ]);
@@ -315,9 +294,9 @@ for (const [stack, expected] of Object.entries(STACKS)) {
     it("passes only parameters the package's parser accepts", () => {
       const file = recorder.one("databricks:index/file:File").inputs;
       const wheel = Buffer.from(String(file.contentBase64), "base64");
-      const events = ingestionTasks().filter((t) => t.taskKey.endsWith("_events"));
-      expect(events).to.have.length(ENTITIES.length);
-      const report = checkWithWheel(wheel, path.basename(String(file.path)), events);
+      const ingest = ingestionTasks().filter((t) => t.taskKey === "ingest");
+      expect(ingest).to.have.length(1);
+      const report = checkWithWheel(wheel, path.basename(String(file.path)), ingest);
       for (const r of report.results) expect(r.ok, `${r.taskKey}: ${r.error}`).to.equal(true);
     });
 

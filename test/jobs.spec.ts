@@ -37,7 +37,14 @@ import {
   PIPELINE_MANIFEST,
   readPipelineManifest,
 } from "../components/pipelineManifest";
-import { CheckReport, checkWithWheel, PYTHON, WheelTask } from "./wheel-check";
+import {
+  CheckReport,
+  checkWithWheel,
+  ingestParameters,
+  ingestTaskOf,
+  PYTHON,
+  WheelTask,
+} from "./wheel-check";
 
 const fixtureFile = (stack: string) =>
   path.join(ROOT, "test", "fixtures", `job-params.${stack}.json`);
@@ -55,18 +62,15 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
     let jobs: RecordedResource[];
     let tasks: WheelTask[];
     let volumes: Record<string, string>;
+    const continuous = expected.trigger === "continuous";
     const job = (kind: "ingestion" | "gold" | "powerbi") => {
       const found = jobs.find((j) => j.name.endsWith(`-${kind}`));
       if (!found) throw new Error(`no ${kind} job`);
       return found.inputs;
     };
     const tasksOf = (j: Inputs) => j.tasks as WheelTask[];
-    /** Tasks running the medallion entry points (bronze, silver, gold). */
-    const PIPELINE_ENTRY_POINTS: string[] = [
-      ENTRY_POINTS.bronze,
-      ENTRY_POINTS.silver,
-      ENTRY_POINTS.gold,
-    ];
+    /** Tasks running the medallion entry points (ingest: bronze and silver; gold). */
+    const PIPELINE_ENTRY_POINTS: string[] = [ENTRY_POINTS.ingest, ENTRY_POINTS.gold];
     const pipelineTasks = (list: WheelTask[] = tasks) =>
       list.filter((t) => PIPELINE_ENTRY_POINTS.includes(t.pythonWheelTask?.entryPoint));
     /** The uploaded wheel, installed and asked by the package's checker (once per stack). */
@@ -93,14 +97,25 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
         const keys = tasksOf(j.inputs).map((t) => t.taskKey);
         expect(keys, j.name).to.deep.equal([...keys].sort());
       }
-      const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
-      // Continuous: Gold runs on the ingestion job's always-on cluster; triggered: its own job.
-      expect(tasksOf(job("ingestion")).map((t) => t.taskKey)).to.deep.equal([
-        ...entities.map((e) => `bronze_${e}`),
-        ...(expected.trigger === "continuous" ? ["gold_refresh"] : []),
-        "landing_files",
-        ...entities.map((e) => `silver_${e}`),
-      ]);
+      // One ingest query for every entity, bronze and silver in each micro-batch. Continuous:
+      // Gold runs on the ingestion job's always-on cluster; triggered: its own job.
+      ingestTaskOf(tasksOf(job("ingestion")), continuous, ENTRY_POINTS.ingest);
+    });
+
+    it("runs one ingest query over every entity's landing folder, bronze then silver per micro-batch", () => {
+      const ingest = ingestTaskOf(tasksOf(job("ingestion")), continuous, ENTRY_POINTS.ingest);
+      const cfg = loadStackConfig(stack).values;
+      // No --entity: the query reads every entity; no Kafka flags: the stack has no events source.
+      expect(ingest.pythonWheelTask.parameters).to.deep.equal(
+        ingestParameters({
+          catalog: `oms_${stack}`,
+          volumes,
+          processingTime: continuous ? cfg["oms-lakehouse:jobProcessingTime"] : undefined,
+          maxFilesPerTrigger: cfg["oms-lakehouse:jobMaxFilesPerTrigger"],
+        }),
+      );
+      // The first task of the run: nothing to wait for, in either mode.
+      expect(ingest.dependsOns).to.equal(undefined);
     });
 
     it("refreshes Gold without a cold start (continuous) or with a trigger that cannot starve", () => {
@@ -140,22 +155,19 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
     });
 
     it("accounts for every landing file and fails the run on a newly skipped one", () => {
-      const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
       const t = tasksOf(job("ingestion")).find((x) => x.taskKey === "landing_files");
       expect(t, "landing_files task").to.not.equal(undefined);
       const p = (t as WheelTask).pythonWheelTask;
-      expect(p.entryPoint).to.equal(ENTRY_POINTS.bronze);
+      expect(p.entryPoint).to.equal(ENTRY_POINTS.ingest);
       expect(p.parameters).to.include.members(["--files-report-only", "--fail-on-skipped"]);
       expect(p.parameters).to.not.include("--entity");
       if (expected.trigger === "continuous") {
         expect(p.parameters.join(" ")).to.contain("--trigger processingTime");
         expect((t as WheelTask).dependsOns).to.equal(undefined);
       } else {
-        // After every bronze task, so what they ingested is not reported as pending.
+        // After the ingest query, so what it ingested is not reported as pending.
         expect(p.parameters.join(" ")).to.contain("--trigger availableNow");
-        expect((t as WheelTask).dependsOns).to.deep.equal(
-          entities.map((e) => ({ taskKey: `bronze_${e}` })),
-        );
+        expect((t as WheelTask).dependsOns).to.deep.equal([{ taskKey: "ingest" }]);
       }
     });
 
@@ -251,29 +263,22 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
 
     it(`runs ingestion on ${expected.trigger} and computes on ${expected.compute}`, () => {
       const ingestion = job("ingestion");
-      const silver = tasksOf(ingestion).filter((t) => t.taskKey.startsWith("silver_"));
-      const params = tasks.map((t) => t.pythonWheelTask.parameters.join(" "));
+      const params = pipelineTasks(tasksOf(ingestion)).map((t) =>
+        t.pythonWheelTask.parameters.join(" "),
+      );
+      // ingest and landing_files, and gold_refresh on the always-on cluster.
+      expect(params).to.have.length(expected.trigger === "continuous" ? 3 : 2);
       if (expected.trigger === "continuous") {
         expect(ingestion.continuous).to.deep.equal({ taskRetryMode: "ON_FAILURE" });
         expect(ingestion.trigger).to.equal(undefined);
-        silver.forEach((t) => expect(t.dependsOns, t.taskKey).to.equal(undefined));
-        params
-          .filter((p) => p.includes("--entity"))
-          .forEach((p) => expect(p).to.contain("--trigger processingTime"));
+        params.forEach((p) => expect(p).to.contain("--trigger processingTime"));
       } else {
         expect(ingestion.continuous).to.equal(undefined);
         // No quiet period: it restarts on every arrival, so a steady feed never starts a run.
         expect(ingestion.trigger).to.deep.equal({
           fileArrival: { url: `${volumes.landing}/`, minTimeBetweenTriggersSeconds: 60 },
         });
-        silver.forEach((t) =>
-          expect(t.dependsOns).to.deep.equal([
-            { taskKey: t.taskKey.replace("silver_", "bronze_") },
-          ]),
-        );
-        params
-          .filter((p) => p.includes("--entity"))
-          .forEach((p) => expect(p).to.contain("--trigger availableNow"));
+        params.forEach((p) => expect(p).to.contain("--trigger availableNow"));
       }
       const wheel = String(recorder.one("databricks:index/file:File").inputs.path);
       const policies = recorder.ofType("databricks:index/clusterPolicy:ClusterPolicy");
@@ -358,6 +363,46 @@ for (const [stack, expected] of Object.entries(EXPECTED)) {
   });
 }
 
+/** A workspace provider for PipelineJobs built outside a stack. */
+const provider = () =>
+  new databricks.Provider("manifest-unit-provider", {
+    host: "https://adb-1.1.azuredatabricks.net",
+  });
+/** PipelineJobs arguments of a unit stack (file arrival, serverless) on the package in `pipelinesDir`. */
+const jobsArgs = (pipelinesDir: string = path.join(ROOT, "pipelines")): PipelineJobsArgs => ({
+  environment: "unit",
+  runAs: "sp",
+  catalogName: "unit",
+  schemas: Object.fromEntries(PIPELINE_MANIFEST.layers.map((l) => [l.name, `unit.${l.name}`])),
+  volumePaths: {
+    landing: "/Volumes/unit/ops/landing",
+    checkpoints: "/Volumes/unit/ops/checkpoints",
+    artifacts: "/Volumes/unit/ops/artifacts",
+  },
+  workspaceUrl: "https://adb-1.1.azuredatabricks.net",
+  dataEngineersGroup: "engineers",
+  settings: {
+    trigger: "fileArrival",
+    processingTime: "10 seconds",
+    compute: "serverless",
+    nodeType: "Standard_D4ds_v5",
+    maxWorkers: 2,
+    maxFilesPerTrigger: 100,
+    maxRetries: 1,
+    timeoutSeconds: 3600,
+    runDurationWarningSeconds: 1800,
+    backlogSecondsThreshold: 600,
+    backlogFilesThreshold: 1000,
+    goldMinSecondsBetweenRuns: 60,
+    freshnessObjectiveSeconds: 3600,
+    notificationEmails: ["ops@example.com"],
+    webhookIds: [],
+  },
+  pipelinesDir,
+  tags: {},
+  provider: provider(),
+});
+
 describe("pipeline package", () => {
   const copy = () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oms-pkg-"));
@@ -386,7 +431,7 @@ describe("pipeline package", () => {
   it("gets a new hash, file name and bytes when a source file changes", () => {
     const dir = copy();
     const a = buildPipelinePackage(dir);
-    fs.appendFileSync(path.join(dir, "src", "oms_pipeline", "jobs", "silver.py"), "\n# changed\n");
+    fs.appendFileSync(path.join(dir, "src", "oms_pipeline", "jobs", "ingest.py"), "\n# changed\n");
     const b = buildPipelinePackage(dir);
     expect(b.sha256).not.to.equal(a.sha256);
     expect(b.fileName).not.to.equal(a.fileName);
@@ -418,43 +463,6 @@ describe("package manifest read by the stack", () => {
     }
     return dir;
   };
-  const provider = () =>
-    new databricks.Provider("manifest-unit-provider", {
-      host: "https://adb-1.1.azuredatabricks.net",
-    });
-  const jobsArgs = (pipelinesDir: string): PipelineJobsArgs => ({
-    environment: "unit",
-    runAs: "sp",
-    catalogName: "unit",
-    schemas: Object.fromEntries(PIPELINE_MANIFEST.layers.map((l) => [l.name, `unit.${l.name}`])),
-    volumePaths: {
-      landing: "/Volumes/unit/ops/landing",
-      checkpoints: "/Volumes/unit/ops/checkpoints",
-      artifacts: "/Volumes/unit/ops/artifacts",
-    },
-    workspaceUrl: "https://adb-1.1.azuredatabricks.net",
-    dataEngineersGroup: "engineers",
-    settings: {
-      trigger: "fileArrival",
-      processingTime: "10 seconds",
-      compute: "serverless",
-      nodeType: "Standard_D4ds_v5",
-      maxWorkers: 2,
-      maxFilesPerTrigger: 100,
-      maxRetries: 1,
-      timeoutSeconds: 3600,
-      runDurationWarningSeconds: 1800,
-      backlogSecondsThreshold: 600,
-      backlogFilesThreshold: 1000,
-      goldMinSecondsBetweenRuns: 60,
-      freshnessObjectiveSeconds: 3600,
-      notificationEmails: ["ops@example.com"],
-      webhookIds: [],
-    },
-    pipelinesDir,
-    tags: {},
-    provider: provider(),
-  });
   const declaredEntryPoints = () =>
     recorder
       .ofType("databricks:index/job:Job")
@@ -469,8 +477,7 @@ describe("package manifest read by the stack", () => {
     expect(pkg.manifest).to.deep.equal(PIPELINE_MANIFEST);
     expect(PIPELINE_MANIFEST.entry_points).to.deep.equal(pkg.entryPoints);
     expect(ENTRY_POINTS).to.deep.equal({
-      bronze: PIPELINE_MANIFEST.jobs.bronze_ingest,
-      silver: PIPELINE_MANIFEST.jobs.silver,
+      ingest: PIPELINE_MANIFEST.jobs.ingest,
       gold: PIPELINE_MANIFEST.jobs.gold_refresh,
       powerBiRefresh: PIPELINE_MANIFEST.jobs.powerbi_refresh,
     });
@@ -478,16 +485,16 @@ describe("package manifest read by the stack", () => {
   });
 
   it("follows a console script renamed in pyproject, and refuses a manifest left stale", async () => {
-    const rename = (t: string) => t.replace(/^oms-silver = /m, "oms-silver-merge = ");
+    const rename = (t: string) => t.replace(/^oms-ingest = /m, "oms-ingest-stream = ");
     const stale = packageWith(rename, false);
     expect(() => buildPipelinePackage(stale)).to.throw(manifestFile(stale));
-    expect(() => buildPipelinePackage(stale)).to.throw(/stale: .*oms-silver-merge/);
+    expect(() => buildPipelinePackage(stale)).to.throw(/stale: .*oms-ingest-stream/);
 
     new PipelineJobs("renamed", { ...jobsArgs(packageWith(rename)), provider: provider() });
     await settle();
     const declared = declaredEntryPoints();
-    expect(declared).to.include("oms-silver-merge");
-    expect(declared).not.to.include("oms-silver");
+    expect(declared).to.include("oms-ingest-stream");
+    expect(declared).not.to.include("oms-ingest");
   });
 
   it("fails, naming the manifest, when pyproject no longer has a script the jobs run", () => {
@@ -507,8 +514,8 @@ describe("package manifest read by the stack", () => {
       ["{ not json", /cannot read the pipeline package manifest/],
       [JSON.stringify({ ...good, format: 2 }), /format: /],
       [
-        JSON.stringify({ ...good, jobs: { silver: "oms-nope" } }),
-        /jobs\.silver: must be one of entry_points/,
+        JSON.stringify({ ...good, jobs: { ingest: "oms-nope" } }),
+        /jobs\.ingest: must be one of entry_points/,
       ],
       [
         JSON.stringify({ ...good, volume_path: "/Volumes/{catalog}/{volume}" }),
@@ -525,5 +532,73 @@ describe("package manifest read by the stack", () => {
       expect(() => readPipelineManifest(file)).to.throw(message);
       expect(() => readPipelineManifest(file)).to.throw(file);
     });
+  });
+});
+
+describe("ingest task with an events source", () => {
+  // Topics not named after their entities, given out of order: the task names each by entity.
+  const topics = { shipments: "oms-shipments", orders: "oms-orders" } as Record<string, string>;
+  const entities = Object.keys(ENTITY_SILVER_TABLES).sort();
+  const events = (t: Record<string, string>) => ({
+    bootstrapServers: "ns.servicebus.windows.net:9093",
+    topics: t,
+    serviceCredential: "unit_events",
+    pollMinutes: 2,
+  });
+  const allTopics = Object.fromEntries(
+    [...entities].reverse().map((e) => [e, topics[e] ?? `oms-${e}`]),
+  );
+  const ingestionTasks = () =>
+    recorder.ofType("databricks:index/job:Job").find((j) => j.name.endsWith("-ingestion"))?.inputs
+      .tasks as WheelTask[];
+
+  beforeEach(() => recorder.reset());
+
+  for (const trigger of ["fileArrival", "continuous"] as const) {
+    it(`reads every entity's topic in the same ingest query (${trigger})`, async () => {
+      const args = jobsArgs();
+      new PipelineJobs(`events-${trigger}`, {
+        ...args,
+        settings: { ...args.settings, trigger, compute: "cluster" },
+        events: events(allTopics),
+      });
+      await settle();
+      const tasks = ingestionTasks();
+      const ingest = ingestTaskOf(tasks, trigger === "continuous", ENTRY_POINTS.ingest);
+      expect(ingest.pythonWheelTask.parameters).to.deep.equal([
+        ...ingestParameters({
+          catalog: "unit",
+          volumes: args.volumePaths as Record<string, string>,
+          processingTime: trigger === "continuous" ? "10 seconds" : undefined,
+          maxFilesPerTrigger: 100,
+        }),
+        "--kafka-bootstrap-servers",
+        "ns.servicebus.windows.net:9093",
+        // One per entity, sorted by entity, each naming its own topic.
+        ...entities.flatMap((e) => ["--kafka-topic", `${e}=${allTopics[e]}`]),
+        "--kafka-service-credential",
+        "unit_events",
+      ]);
+      expect(ingest.pythonWheelTask.parameters.join(" ")).to.contain(
+        "--kafka-topic orders=oms-orders",
+      );
+      // The landing-file report reads no topic; triggered, it runs after the ingest query.
+      const report = tasks.find((t) => t.taskKey === "landing_files") as WheelTask;
+      expect(report.pythonWheelTask.parameters.join(" ")).not.to.contain("--kafka");
+      expect(report.dependsOns).to.deep.equal(
+        trigger === "continuous" ? undefined : [{ taskKey: "ingest" }],
+      );
+    });
+  }
+
+  it("refuses a source with no topic for some entity, naming it", () => {
+    const withoutOrders = Object.fromEntries(
+      Object.entries(allTopics).filter(([e]) => e !== "orders"),
+    );
+    expect(
+      () => new PipelineJobs("events-missing", { ...jobsArgs(), events: events(withoutOrders) }),
+    ).to.throw(
+      `events.topics has no topic for orders; every entity (${entities.join(", ")}) needs one`,
+    );
   });
 });

@@ -73,3 +73,47 @@ export function checkWithWheel(wheel: Buffer, fileName: string, tasks: WheelTask
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Where and how an ingest task reads, as a stack or a unit test sets it. */
+export interface IngestSettings {
+  catalog: string;
+  volumes: Readonly<Record<string, string>>;
+  /** The processing-time interval of a continuous job; undefined for availableNow runs. */
+  processingTime?: string;
+  maxFilesPerTrigger: string | number;
+}
+
+/** The parameters of the `ingest` task up to its Kafka flags: landing, checkpoints, trigger. */
+export function ingestParameters(s: IngestSettings): string[] {
+  return [
+    "--catalog",
+    s.catalog,
+    "--landing-root",
+    s.volumes.landing,
+    "--checkpoint-root",
+    s.volumes.checkpoints,
+    "--autoloader",
+    "on",
+    ...(s.processingTime === undefined
+      ? ["--trigger", "availableNow"]
+      : ["--trigger", "processingTime", "--processing-time", s.processingTime]),
+    "--max-files-per-trigger",
+    String(s.maxFilesPerTrigger),
+  ];
+}
+
+/**
+ * The `ingest` task of an ingestion job's tasks, after checking that the job has exactly one
+ * ingest query, the landing-file report and, when continuous, the Gold loop (sorted by key), and
+ * that the query runs `entryPoint`.
+ */
+export function ingestTaskOf(tasks: WheelTask[], continuous: boolean, entryPoint: string) {
+  expect(tasks.map((t) => t.taskKey)).to.deep.equal([
+    ...(continuous ? ["gold_refresh"] : []),
+    "ingest",
+    "landing_files",
+  ]);
+  const ingest = tasks.find((t) => t.taskKey === "ingest") as WheelTask;
+  expect(ingest.pythonWheelTask.entryPoint).to.equal(entryPoint);
+  return ingest;
+}
