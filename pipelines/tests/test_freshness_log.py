@@ -171,20 +171,20 @@ def test_each_refresh_logs_the_lag_of_what_it_published_first(spark, loc):
     assert [r["rows"] for r in recent_refreshes(spark, loc)] == [3, 0, 6]  # newest first
 
 
-def test_bronze_rows_from_before_the_landing_time_are_counted_apart(spark, loc):
-    """A bronze table created without ``_landed_at`` gets the column; its old rows have none."""
+def test_rows_without_a_landing_time_are_counted_apart(spark, loc):
+    """A bronze table created without ``_landed_at`` gets the column when the ingest query starts;
+    a record that has no landing time (rows from before the column, a record without a
+    timestamp) is counted apart, not timed."""
     t = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     contract = get_contract("orders")
     legacy = StructType([f for f in bronze_schema(contract).fields if f.name != "_landed_at"])
     ensure_table(spark, loc, "bronze", "orders", legacy)
-    record = {k: str(v) for k, v in order("O1", "1", "CREATED", "2025-01-01T08:00:00Z").items()}
-    lineage = {"_source_file": "file:///landing/orders/old.json", "_ingested_at": t, "_batch_id": 0}
-    old = spark.createDataFrame([{**dict.fromkeys(legacy.names), **record, **lineage}], legacy)
-    append(old, loc, "bronze", "orders")
+    untimed = {**order("O1", "1", "CREATED", "2025-01-01T08:00:00Z"), "offset": 1}
+    ingest_events(spark, loc, "orders", [{**untimed, "landed_at": None}])
+    assert "_landed_at" in read_table(spark, loc, "bronze", "orders").columns
     land_at(loc, "orders", "new.json", [order("O2", "1", "CREATED", "2025-01-01T08:00:00Z")], t)
     row = process(spark, loc, t + dt.timedelta(seconds=20))
-    assert "_landed_at" in read_table(spark, loc, "bronze", "orders").columns
-    assert (row["files"], row["rows"], row["rows_without_landing_time"]) == (2, 1, 1)
+    assert (row["files"], row["rows"], row["rows_without_landing_time"]) == (1, 1, 1)
     assert row["max_lag_seconds"] == 20.0
 
 
