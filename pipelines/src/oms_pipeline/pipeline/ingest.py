@@ -215,32 +215,32 @@ def process_ingest_batch(
 ) -> dict[str, dict[str, int]]:
     """One micro-batch of the ingest query: bronze, then Silver, per entity it holds; then one
     audit append. Returns entity -> the record accounting of its rows."""
-    stamped = stamp_batch(batch, batch_id).persist()
-    try:
-        present = sorted(r[0] for r in stamped.select(ENTITY_COLUMN).distinct().collect())
-        rows: dict[str, DataFrame] = {}
+    # Read and parse the sources once, eagerly, and cut the lineage: a cached plan is not always
+    # substituted inside Delta's MERGE (its source was read and parsed from the landing files
+    # again for every MERGE: 13-17 s each instead of 2-4 s on the benchmark's 183,557 events).
+    stamped = stamp_batch(batch, batch_id).localCheckpoint()
+    present = sorted(r[0] for r in stamped.select(ENTITY_COLUMN).distinct().collect())
+    rows: dict[str, DataFrame] = {}
+    for entity in present:
+        rows[entity] = bronze_rows(stamped.where(F.col(ENTITY_COLUMN) == entity), entity)
+        txn = (f"oms-bronze-{entity}-{app_id}", batch_id)
+        append(rows[entity], loc, "bronze", bronze_table(entity), txn=txn)
+    stats = {
+        entity: process_batch(spark, loc, settings, entity, rows[entity], batch_id, app_id)
+        for entity in present
+    }
+    if stats:
+        append(
+            audit_rows(spark, batch_id, stats),
+            loc,
+            "ops",
+            AUDIT_TABLE,
+            txn=(f"oms-audit-{app_id}", batch_id),
+        )
+    if on_batch is not None:
         for entity in present:
-            rows[entity] = bronze_rows(stamped.where(F.col(ENTITY_COLUMN) == entity), entity)
-            txn = (f"oms-bronze-{entity}-{app_id}", batch_id)
-            append(rows[entity], loc, "bronze", bronze_table(entity), txn=txn)
-        stats = {
-            entity: process_batch(spark, loc, settings, entity, rows[entity], batch_id, app_id)
-            for entity in present
-        }
-        if stats:
-            append(
-                audit_rows(spark, batch_id, stats),
-                loc,
-                "ops",
-                AUDIT_TABLE,
-                txn=(f"oms-audit-{app_id}", batch_id),
-            )
-        if on_batch is not None:
-            for entity in present:
-                on_batch(entity, batch_id, rows[entity], stats[entity])
-        return stats
-    finally:
-        stamped.unpersist()
+            on_batch(entity, batch_id, rows[entity], stats[entity])
+    return stats
 
 
 def start_ingest(
