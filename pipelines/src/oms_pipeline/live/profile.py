@@ -593,7 +593,7 @@ def render(profile: Profile, gold_steps: Sequence[str], nproc: int) -> list[str]
         f"{total.seconds:.1f} stage-seconds in {wall:.1f} s of wall-clock; {cpu}. "
         "How it counts: a stream's seconds are its micro-batches' `triggerExecution` (idle "
         "triggers included, which are not counted as micro-batches), a Gold phase's its "
-        "wall-clock, each counted in the cycle in which it ended. The eight streams and Gold run "
+        "wall-clock, each counted in the cycle in which it ended. The ingest stream and Gold run "
         "at once on the shared cores, so the shares of wall-clock add up to more than 100 % and "
         "a stage's seconds include time it waited for a core; the CPU figure is the processes' "
         "own (`/proc`), not split by stage. Spark jobs: a stream's job group (its `runId`), "
