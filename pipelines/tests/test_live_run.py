@@ -298,7 +298,7 @@ def resume_one_shot(root: Path) -> str:
     assert resume.wait(timeout=RUN_TIMEOUT) == 0
     assert status(root)["state"] == "stopped"
     text = log_text(root)[before:]
-    assert "Streams running" not in text, "a one-shot run starts no processing-time stream"
+    assert "Ingest stream running" not in text, "a one-shot run starts no processing-time stream"
     assert_clean_log(text)
     return text
 
@@ -314,7 +314,7 @@ def test_kills_at_any_stage_then_resume_equal_the_uninterrupted_run(
     a different stage, then a one-shot restart that needs no manual step:
 
     1. mid-feed, right after bronze commits its first micro-batch;
-    2. between a table's ``_delta_log/`` folder and its first commit, in a silver stream thread
+    2. between a table's ``_delta_log/`` folder and its first commit, in the ingest stream's thread
        (``silver/customers``);
     3. the same during the first Gold refresh (``gold/fact_order_lines``);
     4. at a random instant of a run's first seconds of streaming (table creations, micro-batches,
@@ -344,11 +344,11 @@ def test_kills_at_any_stage_then_resume_equal_the_uninterrupted_run(
         assert log.is_dir() and not any(log.glob("*.json")), "killed before the first commit"
 
     rng = random.Random(2026)
-    started = log_text(root).count("Streams running")
+    started = log_text(root).count("Ingest stream running")
     proc = start(root, *FEED)
     try:
         wait_for(
-            lambda: log_text(root).count("Streams running") > started,
+            lambda: log_text(root).count("Ingest stream running") > started,
             RUN_TIMEOUT,
             "the streams to start",
             proc,

@@ -279,5 +279,5 @@ def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_pat
             signal.signal(s, handler)
     assert run.feeder is None and not spark.streams.active
     out = capsys.readouterr().out
-    assert "Starting" not in out and "Streams running" not in out and "Feed:" not in out
+    assert "Starting" not in out and "Ingest stream running" not in out and "Feed:" not in out
     assert "Stopped:" in out
