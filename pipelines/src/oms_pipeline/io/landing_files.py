@@ -3,7 +3,7 @@
 ``landed = ingested + pending + skipped + ignored`` holds for files as ``bronze = accepted +
 quarantined`` holds for records (``docs/landing-files.md``):
 
-- ``ingested``: the entity's bronze stream has read the file, in the version now on disk;
+- ``ingested``: a file source of the ingest query has read the file, in the version now on disk;
 - ``pending``: in an entity folder, not read yet (the next micro-batch takes it);
 - ``skipped`` (needs an operator): never read as it is, with a reason --
   ``outside_entity_folder`` (at the landing root or in a folder that names no entity) or

@@ -38,7 +38,7 @@ class Reflected:
 
 @dataclass
 class FreshnessTracker:
-    """Thread-safe: silver stream threads call ``in_silver``, the Gold loop ``gold_*``."""
+    """Thread-safe: the ingest stream's thread calls ``in_silver``, the Gold loop ``gold_*``."""
 
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: dict[str, tuple[float, int]] = field(default_factory=dict)

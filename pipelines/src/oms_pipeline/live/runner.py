@@ -1,10 +1,11 @@
 """The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> the ingest stream
-(bronze and silver) -> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and runs ``LiveRun``;
-``run_once`` is the same availableNow pass as a library call (tests, benchmarks).
+(bronze and silver) -> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and
+runs ``LiveRun``; ``run_once`` is the same availableNow pass as a library call (tests,
+benchmarks).
 
 The ingest query (``pipeline.ingest``: bronze, then silver, in each micro-batch) runs with a
-processing-time trigger; the main thread refreshes Gold as soon as a micro-batch has committed, publishes dashboard data and status, and owns shutdown. SIGINT and
-SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
+processing-time trigger; the main thread refreshes Gold as soon as a micro-batch has committed,
+publishes dashboard data and status, and owns shutdown. SIGINT and SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
 and the feed's state file make the next start resume where this one stopped, also after a kill
 at any instant. A one-shot run (``duration_s=0``) starts no processing-time stream at all: it
 finishes the feed, then processes what landed with availableNow triggers and refreshes Gold.
@@ -234,8 +235,8 @@ class LiveRun:
 
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Create what the streams need before they start (the tables the silver streams share
-        are created by ``start_silver`` itself)."""
+        """Create what the run needs before the ingest query starts (the query creates its own
+        tables, ``pipeline.ingest.prepare_tables``)."""
         for e in self.opts.entities:
             os.makedirs(self.loc.landing(e), exist_ok=True)  # the file source needs the folder
         prepare_freshness_log(self.spark, self.loc)  # each Gold refresh then only appends
@@ -436,7 +437,7 @@ class LiveRun:
                 "not yet in bronze stay in the broker (the next start processes them)"
             )
         self.refresh_landing()
-        # Files the bronze stream has not committed yet, and files in silver not yet in Gold.
+        # Files the ingest query has not committed yet, and files in silver not yet in Gold.
         not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
         return kept + (
             f"{not_in_bronze} landed files not yet in bronze and {self.tracker.pending} in silver "

@@ -174,8 +174,7 @@ class Streams:
         return True
 
     def stop(self, grace_s: float | None = STOP_GRACE_S) -> None:
-        """Stop every query between two micro-batches, in start order (bronze before silver, so
-        silver's last batch is not followed by another one from bronze)."""
+        """Stop every query between two micro-batches, in start order."""
         for q in self.queries:
             stop_between_batches(q, grace_s)
         self.queries = []
