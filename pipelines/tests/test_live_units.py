@@ -119,6 +119,30 @@ def test_a_restarted_run_does_not_count_the_batch_an_earlier_run_committed(
     assert run.tracker.pending == 2
 
 
+def test_a_micro_batch_of_every_entity_is_split_by_entity_for_freshness(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The ingest query hands the runner each micro-batch once, every entity's rows together (as
+    the sources read them: a run over landing files has no Kafka columns): each entity's landed
+    files and counts go to the tracker as that entity's batch."""
+    opts = LiveOptions(landing=str(tmp_path / "landing"), lakehouse=str(tmp_path / "lakehouse"))
+    run = LiveRun(spark, opts)
+    at = dt.datetime(2026, 1, 1, 0, 0, 1)
+    batch = spark.createDataFrame(
+        [
+            ("orders", "file:/l/orders/a.jsonl", at),
+            ("orders", "file:/l/orders/a.jsonl", at),
+            ("customers", "file:/l/customers/c.jsonl", at),
+        ],
+        "_entity string, _source_file string, _landed_at timestamp",
+    )
+    stats = {"orders": {"rows_in": 2, "quarantined": 0}, "customers": {"rows_in": 1}}
+    run.tracker.committed_before([("orders", 7)])  # orders' part was an earlier run's
+    run._on_silver_batch(7, batch, stats)
+    assert run.tracker.pending == 1  # the customers file only
+    assert run.tracker.silver_rows == 1
+
+
 def test_landing_times_of_files_and_events_come_from_bronze_landed_at(spark) -> None:
     # A silver batch as the silver stream hands it over: bronze rows with their lineage.
     batch = spark.createDataFrame(

@@ -50,6 +50,7 @@ from oms_pipeline.pipeline.freshness_log import (
 )
 from oms_pipeline.pipeline.gold import RefreshReport, refresh_gold
 from oms_pipeline.pipeline.ingest import (
+    ENTITY_COLUMN,
     account_landing,
     report_landing_files,
     run_ingest,
@@ -145,11 +146,14 @@ def status_line(st: dict[str, Any], *, kafka: bool) -> str:
 LANDING_UNIT = ("_source_file", "_kafka_topic", "_kafka_partition", "_landed_at")
 
 
-def landing_units(batch: DataFrame) -> list[Any]:
-    """Rows of (``LANDING_UNIT``..., ``landed_us``, ``count``) of a silver batch (a Spark job)."""
+def landing_units(batch: DataFrame, *by: str) -> list[Any]:
+    """Rows of (``by``..., ``LANDING_UNIT``..., ``landed_us``, ``count``) of a silver batch (one
+    Spark job). A lineage column no source of the batch has (the Kafka ones of a run over
+    landing files) is NULL."""
     landed_us = F.unix_micros(F.col("_landed_at")).alias("landed_us")
+    unit = [F.col(c) if c in batch.columns else F.lit(None).alias(c) for c in LANDING_UNIT]
     return (
-        batch.groupBy(*LANDING_UNIT)
+        batch.groupBy(*by, *unit)
         .agg(F.first(landed_us).alias("landed_us"), F.count("*").alias("count"))
         .collect()
     )
@@ -220,9 +224,13 @@ class LiveRun:
 
     # --- hooks ------------------------------------------------------------------------------
     def _on_silver_batch(
-        self, entity: str, batch_id: int, batch: DataFrame, stats: dict[str, int]
+        self, batch_id: int, batch: DataFrame, stats: dict[str, dict[str, int]]
     ) -> None:
-        self.tracker.in_silver(landing_times(landing_units(batch)), stats, (entity, batch_id))
+        # One job for the whole micro-batch, then each entity's landing units.
+        units = landing_units(batch, ENTITY_COLUMN)
+        for entity, counts in stats.items():
+            files = landing_times([u for u in units if u[ENTITY_COLUMN] == entity])
+            self.tracker.in_silver(files, counts, (entity, batch_id))
 
     def events(self) -> dict[str, KafkaSource]:
         """Entity -> its topic when the run reads a broker; empty: the landing folders."""

@@ -50,9 +50,10 @@ from oms_pipeline.transforms.validate import QUARANTINE_LINEAGE
 ENTITY_COLUMN = "_entity"
 QUERY_NAME = "ingest"
 
-# (entity, batch_id, rows, stats) -> None, called for each entity of a micro-batch once the
-# batch's writes are done (before Spark commits the batch in the checkpoint).
-BatchCallback = Callable[[str, int, DataFrame, dict[str, int]], None]
+# (batch_id, rows, stats) -> None, called once a micro-batch's writes are done (before Spark
+# commits it in the checkpoint): its bronze rows of every entity, tagged with ``_entity``, and
+# entity -> the record accounting of its rows.
+BatchCallback = Callable[[int, DataFrame, dict[str, dict[str, int]]], None]
 
 
 class SourcesChanged(ValueError):
@@ -238,8 +239,7 @@ def process_ingest_batch(
             txn=(f"oms-audit-{app_id}", batch_id),
         )
     if on_batch is not None:
-        for entity in present:
-            on_batch(entity, batch_id, rows[entity], stats[entity])
+        on_batch(batch_id, stamped, stats)
     return stats
 
 
