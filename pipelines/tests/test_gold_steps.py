@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.gold import GOLD_TABLES
 from oms_pipeline.contracts.silver import SILVER_TABLES
+from oms_pipeline.io.tables import current_version, merge_scoped, read_table
 from oms_pipeline.pipeline.gold import (
     GOLD_STEPS,
     KEY_SETS,
@@ -91,3 +92,24 @@ def test_a_step_cannot_read_a_table_it_does_not_declare(spark: SparkSession, tmp
     sneaky = GoldStep("dim_date", ("silver.shipments",), lambda c, _k: c.gold("fact_order_lines"))
     with pytest.raises(UndeclaredInput, match=r"gold\.fact_order_lines is read but not declared"):
         ctx.run(sneaky)
+
+
+def test_a_merge_of_rows_gold_already_holds_commits_nothing(spark: SparkSession, tmp_path) -> None:
+    """Only rows that differ from the target row of their key are written (NULLs compare
+    equal); a MERGE left with nothing to upsert or delete commits no version."""
+    loc = TableLocator(lakehouse_root=str(tmp_path / "lh"), landing_root=str(tmp_path / "in"))
+    ddl = "id string, label string, n int"
+    rows = [("a", "A", 1), ("b", None, 2), ("c", "C", None)]
+    assert merge_scoped(spark, loc, "gold", "dim_x", spark.createDataFrame(rows, ddl), ["id"]) == 3
+    first = current_version(spark, loc, "gold", "dim_x")
+
+    same = spark.createDataFrame(list(reversed(rows)), ddl)
+    assert merge_scoped(spark, loc, "gold", "dim_x", same, ["id"], scope="all") == 0
+    assert current_version(spark, loc, "gold", "dim_x") == first
+
+    # b changes, c is gone from the scope "all": one commit, two rows touched, a untouched.
+    changed = spark.createDataFrame([("a", "A", 1), ("b", "B", 2)], ddl)
+    assert merge_scoped(spark, loc, "gold", "dim_x", changed, ["id"], scope="all") == 2
+    assert current_version(spark, loc, "gold", "dim_x") == first + 1
+    got = sorted(tuple(r) for r in read_table(spark, loc, "gold", "dim_x").collect())
+    assert got == [("a", "A", 1), ("b", "B", 2)]

@@ -357,17 +357,23 @@ def merge_scoped(
     source: DataFrame,
     keys: list[str],
     scope: DataFrame | str | None = None,
-) -> None:
+) -> int:
     """Upsert ``source``; with ``scope`` (a frame of scope-column values, or "all") also delete
-    target rows inside the scope that ``source`` no longer has. One atomic MERGE; rows outside the scope are
-    never touched, which is how Gold refreshes only what changed.
+    target rows inside the scope that ``source`` no longer has. One atomic MERGE; rows outside
+    the scope are never touched, which is how Gold refreshes only what changed.
+
+    A source row equal (every column, NULLs equal) to the target row of its key is left out,
+    and when nothing is left to upsert or delete no MERGE runs and no version is committed: a
+    dimension whose members did not change costs a comparison, not a commit. Returns the rows
+    upserted or deleted (0: nothing committed).
     """
     if not table_exists(spark, loc, layer, table):
         ensure_like(spark, loc, layer, table, source)
     cols = source.columns
-    staged = source.withColumn("__op", F.lit("upsert"))
+    current = read_table(spark, loc, layer, table)
+    same_keys = current.join(source.select(*keys), keys, "left_semi").select(*cols)
+    staged = source.subtract(same_keys).withColumn("__op", F.lit("upsert"))
     if scope is not None:
-        current = read_table(spark, loc, layer, table)
         if isinstance(scope, str):
             if scope != "all":
                 raise ValueError(f"scope must be a DataFrame, 'all' or None, not {scope!r}")
@@ -378,6 +384,10 @@ def merge_scoped(
         staged = staged.unionByName(
             stale.withColumn("__op", F.lit("delete")), allowMissingColumns=True
         )
+    staged = staged.localCheckpoint()
+    changed = staged.count()
+    if not changed:
+        return 0
     cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     values = {f"`{c}`": f"s.`{c}`" for c in cols}
     (
@@ -389,3 +399,4 @@ def merge_scoped(
         .whenNotMatchedInsert(condition="s.__op = 'upsert'", values=values)
         .execute()
     )
+    return changed

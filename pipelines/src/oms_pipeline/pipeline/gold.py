@@ -79,6 +79,8 @@ class RefreshReport:
     affected_customers: int = 0
     affected_products: int = 0
     step_seconds: dict[str, float] = field(default_factory=dict)
+    # Rows each step upserted or deleted; 0: its rows were as Gold held them (nothing committed).
+    step_rows: dict[str, int] = field(default_factory=dict)
 
 
 # --- declarations ----------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class GoldContext:
         self._silver: dict[str, DataFrame | None] = {}
         self._keys: dict[str, DataFrame | None] = {}
         self.key_counts: dict[str, int] = {}
+        self.rows_written: dict[str, int] = {}
         self._declared: tuple[str, ...] = ()
 
     def _check(self, name: str) -> None:
@@ -227,7 +230,9 @@ class GoldContext:
                 self._set_keys(e.name, emitted)
         delete = (step.full_delete or step.delete) if self.full else step.delete
         scope: DataFrame | str | None = {"none": None, "all": "all", "keys": keys}[delete]
-        merge_scoped(self.spark, self.loc, "gold", step.table, rows, step.merge_keys, scope=scope)
+        self.rows_written[step.table] = merge_scoped(
+            self.spark, self.loc, "gold", step.table, rows, step.merge_keys, scope=scope
+        )
 
     def _replaced(self, table: str, keys: DataFrame | None) -> DataFrame | None:
         if not table_exists(self.spark, self.loc, "gold", table):
@@ -630,6 +635,7 @@ def refresh_gold(
         with observe(f"gold/{step.table}"):
             ctx.run(step)
         report.step_seconds[step.table] = round(time.perf_counter() - t0, 3)
+    report.step_rows = dict(ctx.rows_written)
     counts = ctx.key_counts
     report.affected_orders = counts.get("orders", 0)
     report.affected_dates = counts.get("order_dates", 0)
