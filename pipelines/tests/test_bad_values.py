@@ -133,7 +133,8 @@ def test_divisions_have_no_zero_denominator(spark):
     headers = spark.createDataFrame(
         [], "order_id string, order_ts timestamp, customer_id string, region string"
     )
-    agg = G.agg_shipment_sla_daily(G.fact_shipments(ships, headers, sla)).first()
+    fact = G.fact_shipments(ships, headers, sla)
+    agg = G.gold_view("agg_shipment_sla_daily", {"fact_shipments": fact}).first()
     assert agg["on_time_vs_sla_rate"] is None and agg["on_time_vs_promise_rate"] is None
     stock = spark.createDataFrame(
         [("P1", "L1", 5, "ACTIVE", None, dt.datetime(2025, 1, 1))],
@@ -280,7 +281,7 @@ SLA_RECONCILIATION = {
 
 def test_shipment_sla_aggregate_keeps_shipments_whose_order_is_missing(spark):
     fact = _shipments(spark)
-    agg = G.agg_shipment_sla_daily(fact)
+    agg = G.gold_view("agg_shipment_sla_daily", {"fact_shipments": fact})
     totals = agg.agg(*[F.sum(c).alias(c) for c in SLA_RECONCILIATION]).first().asDict()
     assert (
         totals
@@ -334,7 +335,7 @@ def test_sales_aggregate_reconciles_with_order_lines(spark):
         .withColumn("net_amount", F.col("net_amount").cast("decimal(18,4)"))
         .withColumn("profit", F.col("profit").cast("decimal(18,4)"))
     )
-    agg = G.agg_sales_daily(lines).agg(
+    agg = G.gold_view("agg_sales_daily", {"fact_order_lines": lines}).agg(
         F.sum("revenue"), F.sum("quantity"), F.sum("profit"), F.sum("line_count"),
         F.sum("cancelled_line_count"), F.sum("cancelled_amount"),
     ).first()  # fmt: skip

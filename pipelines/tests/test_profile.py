@@ -126,7 +126,8 @@ def test_the_local_run_maps_every_table_it_writes_to_its_stage(tmp_path: Path) -
     assert stage_map.stage(Commit("ops.silver_batch_audit", 4, T0, "WRITE", (), 1)) == (
         "stream/ingest"
     )
-    assert stage_map.tables["gold.agg_sales_daily"] == "gold/agg_sales_daily"
+    assert stage_map.tables["gold.fact_shipments"] == "gold/fact_shipments"
+    assert "gold.agg_sales_daily" not in stage_map.tables  # a view: no refresh writes it
     assert stage_map.tables["ops.gold_progress"] == "gold/progress"
     assert paths["silver.order_lines"] == str(tmp_path / "silver" / "order_lines")
     assert paths["ops.silver_batch_audit"] == str(tmp_path / "ops" / "silver_batch_audit")

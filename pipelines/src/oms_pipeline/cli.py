@@ -455,10 +455,15 @@ def _generate(a: argparse.Namespace) -> int:
 
 
 def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
-    """Expose every local Delta table as ``layer.table`` and as temp view ``layer_table``."""
+    """Expose every local Delta table as ``layer.table`` and as temp view ``layer_table``, and
+    the Gold contract's views over them as ``gold.<view>`` (the DDL Unity Catalog gets)."""
     from delta.tables import DeltaTable
 
+    from oms_pipeline.contracts.gold import VIEWS
+    from oms_pipeline.io.tables import create_gold_views, table_exists
+
     assert loc.lakehouse_root is not None
+    views = {f"gold.{v.name}" for v in VIEWS}
     names = []
     for layer in LAYERS:
         base = os.path.join(loc.lakehouse_root, layer)
@@ -467,12 +472,15 @@ def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
         for table in sorted(os.listdir(base)):
             path = os.path.join(base, table)
-            if not DeltaTable.isDeltaTable(spark, path):
+            # A view's folder is an aggregate an earlier version materialized: not read.
+            if f"{layer}.{table}" in views or not DeltaTable.isDeltaTable(spark, path):
                 continue
             spark.read.format("delta").load(path).createOrReplaceTempView(f"{layer}_{table}")
             spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
             names.append(f"{layer}.{table}")
-    return names
+    if all(table_exists(spark, loc, "gold", v.name) for v in VIEWS):
+        names += create_gold_views(spark, lambda table: f"gold.{table}")
+    return sorted(names)
 
 
 def _query(a: argparse.Namespace) -> int:

@@ -57,11 +57,14 @@ def gold_page() -> str:
     out.append(
         "Source of truth: `oms_pipeline.contracts.gold` (importable, no Spark needed). Keys are "
         "declared on Unity Catalog as informational `PRIMARY KEY ... NOT ENFORCED RELY` and "
-        "`FOREIGN KEY ... NOT ENFORCED` constraints by the gold refresh job.\n\n"
+        "`FOREIGN KEY ... NOT ENFORCED` constraints by the gold refresh job. A view is computed "
+        "by the warehouse at query time; the job creates it, with the descriptions below as "
+        "comments, and its keys are its grain (views carry no constraints).\n\n"
     )
     for t in GOLD_TABLES:
-        out.append(f"## `gold.{t.name}` ({t.kind})\n\n{t.description} Grain: {t.grain}.\n\n")
-        out.append(f"Primary key: `{', '.join(t.primary_key)}`.")
+        kind = f"{t.kind}, a view: `contracts/{t.name}.sql`" if t.view else t.kind
+        out.append(f"## `gold.{t.name}` ({kind})\n\n{t.description} Grain: {t.grain}.\n\n")
+        out.append(f"{'Unique key' if t.view else 'Primary key'}: `{', '.join(t.primary_key)}`.")
         for fk in t.foreign_keys:
             out.append(
                 f" FK `{', '.join(fk.columns)}` → `{fk.ref_table}({', '.join(fk.ref_columns)})`."

@@ -3,13 +3,19 @@
 Plain Python (no Spark import) so that other tools -- the Power BI semantic-model check, docs
 generators -- can import it. ``GOLD_TABLES`` is the complete list; ``constraint_ddl`` renders the
 informational PRIMARY KEY / FOREIGN KEY constraints applied on Databricks (Unity Catalog).
+
+A table marked ``view`` is not materialized: its query (``contracts/<name>.sql``) is a view the
+warehouse computes at query time (``view_ddl``), and the Gold refresh never writes it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 
-GOLD_CONTRACT_VERSION = 2
+GOLD_CONTRACT_VERSION = 3  # 3: the daily aggregates are views
 GOLD_SCHEMA = "gold"
 
 
@@ -37,6 +43,8 @@ class GoldTable:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKey, ...] = field(default_factory=tuple)
+    # A view over other Gold tables (query in contracts/<name>.sql), not a materialized table.
+    view: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -280,6 +288,7 @@ AGG_SALES_DAILY = GoldTable(
     ),
     primary_key=("order_date", "region", "segment", "category"),
     foreign_keys=(ForeignKey(("date_key",), "dim_date", ("date_key",)),),
+    view=True,
 )
 
 AGG_SHIPMENT_SLA_DAILY = GoldTable(
@@ -336,6 +345,7 @@ AGG_SHIPMENT_SLA_DAILY = GoldTable(
         ForeignKey(("date_key",), "dim_date", ("date_key",)),
         ForeignKey(("service_level",), "dim_service_level", ("service_level",)),
     ),
+    view=True,
 )
 
 CUSTOMER_RFM = GoldTable(
@@ -390,6 +400,56 @@ def gold_table(name: str) -> GoldTable:
         raise ValueError(f"unknown gold table {name!r}") from None
 
 
+MATERIALIZED: tuple[GoldTable, ...] = tuple(t for t in GOLD_TABLES if not t.view)
+VIEWS: tuple[GoldTable, ...] = tuple(t for t in GOLD_TABLES if t.view)
+# A Gold table a view reads, in its query: ``{table}``.
+_VIEW_INPUT = re.compile(r"\{(\w+)\}")
+
+
+def _view_text(table: GoldTable) -> str:
+    if not table.view:
+        raise ValueError(f"gold.{table.name} is a table, not a view")
+    return resources.files(__package__).joinpath(f"{table.name}.sql").read_text()
+
+
+def view_inputs(table: GoldTable) -> tuple[str, ...]:
+    """The Gold tables the view's query reads (sorted). Raises ValueError naming the view and
+    the input when the query reads anything but a materialized Gold table."""
+    names = tuple(sorted(set(_VIEW_INPUT.findall(_view_text(table)))))
+    allowed = [t.name for t in MATERIALIZED]
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"view gold.{table.name} reads {{{name}}}; a view reads materialized Gold "
+                f"tables only: {', '.join(allowed)}"
+            )
+    return names
+
+
+def view_query(table: GoldTable, name_of: Callable[[str], str]) -> str:
+    """The view's SELECT with each ``{table}`` replaced by ``name_of(table)`` (a Unity Catalog
+    name, a local path reference, a temporary view)."""
+    view_inputs(table)
+    return _VIEW_INPUT.sub(lambda m: name_of(m.group(1)), _view_text(table))
+
+
+def view_ddl(table: GoldTable, name_of: Callable[[str], str]) -> str:
+    """``CREATE OR REPLACE VIEW`` of the view, named ``name_of(table.name)``, with the contract's
+    description and grain as the view comment and its column descriptions as column comments
+    (a view takes them in its column list, not from ``ALTER ... COMMENT``: Databricks SQL
+    reference, "CREATE VIEW"). Replacing a view keeps grants made on its schema, which is where
+    the stack grants Gold's readers SELECT."""
+    cols = ",\n".join(f"  {_q(c.name)} COMMENT {_sql_string(c.description)}" for c in table.columns)
+    return (
+        f"CREATE OR REPLACE VIEW {name_of(table.name)} (\n{cols}\n) "
+        f"COMMENT {_sql_string(_table_comment(table))} AS\n{view_query(table, name_of)}"
+    )
+
+
+def _table_comment(t: GoldTable) -> str:
+    return f"{t.description} Grain: {t.grain}." if t.grain else t.description
+
+
 def _q(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
@@ -400,14 +460,16 @@ def constraint_ddl(catalog: str, schema: str = GOLD_SCHEMA) -> list[str]:
     Primary keys first (a foreign key must reference a declared primary key), then foreign keys.
     Keys are NOT ENFORCED; primary keys carry RELY so the optimizer may use them. Each statement
     is preceded by a DROP ... IF EXISTS so the DDL can be re-applied after every refresh.
-    Key columns must be NOT NULL, so the ALTER COLUMN statements come first.
+    Key columns must be NOT NULL, so the ALTER COLUMN statements come first. Views carry no
+    constraints (Unity Catalog declares keys on tables: Databricks SQL reference, "ALTER TABLE
+    ... ADD CONSTRAINT"), and no table's foreign key references one.
     """
     statements: list[str] = []
-    for t in GOLD_TABLES:
+    for t in MATERIALIZED:
         fqn = f"{_q(catalog)}.{_q(schema)}.{_q(t.name)}"
         for col in t.primary_key:
             statements.append(f"ALTER TABLE {fqn} ALTER COLUMN {_q(col)} SET NOT NULL")
-    for t in GOLD_TABLES:
+    for t in MATERIALIZED:
         fqn = f"{_q(catalog)}.{_q(schema)}.{_q(t.name)}"
         name = f"pk_{t.name}"
         cols = ", ".join(_q(c) for c in t.primary_key)
@@ -415,7 +477,7 @@ def constraint_ddl(catalog: str, schema: str = GOLD_SCHEMA) -> list[str]:
         statements.append(
             f"ALTER TABLE {fqn} ADD CONSTRAINT {_q(name)} PRIMARY KEY ({cols}) NOT ENFORCED RELY"
         )
-    for t in GOLD_TABLES:
+    for t in MATERIALIZED:
         fqn = f"{_q(catalog)}.{_q(schema)}.{_q(t.name)}"
         for fk in t.foreign_keys:
             name = f"fk_{t.name}_{'_'.join(fk.columns)}"
@@ -440,13 +502,13 @@ def comment_ddl(catalog: str, schema: str = GOLD_SCHEMA) -> list[str]:
 
     Analysts browsing Catalog Explorer or Power BI's navigator then see the same definitions as
     the contract. A table comment states the description and the grain. Statements are
-    idempotent (COMMENT replaces), so they are re-applied after every refresh.
+    idempotent (COMMENT replaces), so they are re-applied after every refresh. A view's comments
+    are part of its definition (``view_ddl``).
     """
     statements: list[str] = []
-    for t in GOLD_TABLES:
+    for t in MATERIALIZED:
         fqn = f"{_q(catalog)}.{_q(schema)}.{_q(t.name)}"
-        text = f"{t.description} Grain: {t.grain}." if t.grain else t.description
-        statements.append(f"COMMENT ON TABLE {fqn} IS {_sql_string(text)}")
+        statements.append(f"COMMENT ON TABLE {fqn} IS {_sql_string(_table_comment(t))}")
         for col in t.columns:
             statements.append(
                 f"ALTER TABLE {fqn} ALTER COLUMN {_q(col.name)} COMMENT {_sql_string(col.description)}"

@@ -13,15 +13,48 @@ from pyspark.sql.types import StructType
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from oms_pipeline.config import TableLocator
-from oms_pipeline.contracts.gold import _sql_string
+from oms_pipeline.contracts.gold import (
+    GOLD_BY_NAME,
+    VIEWS,
+    GoldTable,
+    _sql_string,
+    view_ddl,
+    view_inputs,
+    view_query,
+)
 from oms_pipeline.contracts.silver import SilverTable
 
 
+def _gold_view(layer: str, table: str) -> GoldTable | None:
+    """The Gold contract's view of that name (None: a table)."""
+    t = GOLD_BY_NAME.get(table) if layer == "gold" else None
+    return t if t is not None and t.view else None
+
+
 def table_exists(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> bool:
+    """Whether the table (or Gold view) exists; locally a view exists once what it reads does."""
     name = loc.name(layer, table)
     if loc.uses_catalog:
         return spark.catalog.tableExists(name)
+    view = _gold_view(layer, table)
+    if view is not None:
+        return all(table_exists(spark, loc, "gold", t) for t in view_inputs(view))
     return DeltaTable.isDeltaTable(spark, name)
+
+
+def create_gold_views(spark: SparkSession, name_of: Callable[[str], str]) -> list[str]:
+    """Create or replace every Gold view of the contract (``view_ddl``), each named and reading
+    ``name_of(<gold table>)``; returns their names. A table under a view's name (a Gold
+    aggregate materialized by an earlier version) is dropped first, as a view cannot replace a
+    table (Databricks SQL reference, "CREATE VIEW": OR REPLACE replaces a view)."""
+    names = []
+    for view in VIEWS:
+        name = name_of(view.name)
+        if spark.catalog.tableExists(name) and spark.catalog.getTable(name).tableType != "VIEW":
+            spark.sql(f"DROP TABLE {name}")
+        spark.sql(view_ddl(view, name_of))
+        names.append(name)
+    return names
 
 
 # Error conditions that mean "someone else is creating this table right now" (or a creation was
@@ -174,9 +207,13 @@ def delta_table(spark: SparkSession, loc: TableLocator, layer: str, table: str) 
 
 
 def read_table(spark: SparkSession, loc: TableLocator, layer: str, table: str) -> DataFrame:
+    """The table (or Gold view; locally its query over the tables' paths)."""
     name = loc.name(layer, table)
     if loc.uses_catalog:
         return spark.read.table(name)
+    view = _gold_view(layer, table)
+    if view is not None:
+        return spark.sql(view_query(view, lambda t: f"delta.`{loc.name('gold', t)}`"))
     return spark.read.format("delta").load(name)
 
 

@@ -1,4 +1,5 @@
-"""Job task: refresh Gold from Silver's change data feed; declare keys on Unity Catalog.
+"""Job task: refresh Gold from Silver's change data feed; on Unity Catalog, create the Gold views
+and declare keys and comments.
 
 ``--trigger availableNow`` (the default) refreshes once and ends: a triggered job run.
 ``--trigger processingTime --processing-time '10 seconds'`` keeps refreshing on a fixed interval,
@@ -102,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         interval_s = interval_seconds(args.processing_time)
     except argparse.ArgumentTypeError as e:
         parser.error(f"--processing-time: {e}")
-    from oms_pipeline.io.constraints import apply_gold_comments, apply_gold_constraints
+    from oms_pipeline.io.constraints import (
+        apply_gold_comments,
+        apply_gold_constraints,
+        apply_gold_views,
+    )
     from oms_pipeline.pipeline.freshness_log import prepare_freshness_log, record_refresh
     from oms_pipeline.pipeline.gold import refresh_gold
 
@@ -125,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The landing -> Gold lag of what this refresh published (ops freshness log).
         freshness = record_refresh(spark, loc, report)
         print(json.dumps(report.__dict__ | {"freshness": freshness}, default=str), flush=True)
+        if loc.uses_catalog and (first or report.full):
+            # The daily aggregates: views the SQL warehouse computes at query time.
+            apply_gold_views(spark, loc)
         if apply and (first or report.full):
             apply_gold_constraints(spark, loc.catalog)
             # Descriptions for analysts in Catalog Explorer and Power BI, from the same contract.

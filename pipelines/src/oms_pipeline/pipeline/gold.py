@@ -5,8 +5,9 @@ it last consumed (kept in ``ops.gold_progress``) and runs the steps of ``GOLD_ST
 order. A step names the Gold table it writes, what it reads, the key set that says which of its rows
 to rebuild, how to build them, and which of the table's rows it may delete. Key sets
 (``KEY_SETS``) are derived once per refresh from the change feeds -- from pre- and post-images, so
-a row that moved (e.g. a new order date) clears its old group too -- or are emitted by a step from
-the rows it replaces and their replacements. Adding a Gold table is adding one step.
+a row that moved clears its old key too. Adding a Gold table is adding one step; the Gold views
+(daily sales and shipment SLA aggregates, ``contracts/<view>.sql``) are computed at query time
+and have no step.
 
 A step reads a Gold or Silver table only if it declares it as an input: ``GoldContext`` refuses
 any other read, so no table is re-read in the middle of a refresh by accident.
@@ -25,11 +26,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings, TableLocator
-from oms_pipeline.contracts.gold import GOLD_BY_NAME, GOLD_TABLES
+from oms_pipeline.contracts.gold import GOLD_BY_NAME
 from oms_pipeline.contracts.silver import CONTRACT_PATH as SILVER_CONTRACT
 from oms_pipeline.contracts.silver import SILVER_TABLES, SilverTable
 from oms_pipeline.io.tables import (
@@ -74,7 +75,6 @@ class RefreshReport:
     versions: dict[str, int]
     previous_versions: dict[str, int] = field(default_factory=dict)
     affected_orders: int = 0
-    affected_dates: int = 0
     affected_shipments: int = 0
     affected_customers: int = 0
     affected_products: int = 0
@@ -101,16 +101,6 @@ class KeySet:
 
 
 @dataclass(frozen=True)
-class Emit:
-    """A key set a step emits: ``expr`` over the rows it replaces and over their replacements,
-    as column ``column`` (e.g. the order dates whose daily aggregate must be recomputed)."""
-
-    name: str
-    column: str
-    expr: Callable[[], Column]
-
-
-@dataclass(frozen=True)
 class GoldStep:
     """One Gold table's refresh.
 
@@ -120,8 +110,7 @@ class GoldStep:
     - ``build(ctx, keys)``: the rebuilt rows (any column order; conformed to the contract), or
       None when an input it needs does not exist yet;
     - ``delete``: which target rows missing from the build are deleted -- ``none`` (upsert only),
-      ``keys`` (rows inside the key set), ``all``; ``full_delete`` the same on a full refresh;
-    - ``emits``: key sets derived from the replaced and the new rows, for later steps.
+      ``keys`` (rows inside the key set), ``all``; ``full_delete`` the same on a full refresh.
     """
 
     table: str
@@ -131,7 +120,6 @@ class GoldStep:
     delete: Literal["none", "keys", "all"] = "none"
     full_delete: Literal["none", "keys", "all"] | None = None
     full_rebuild: bool = False  # on a full refresh, build from everything (keys=None)
-    emits: tuple[Emit, ...] = ()
 
     @property
     def merge_keys(self) -> list[str]:
@@ -195,7 +183,7 @@ class GoldContext:
     def keys(self, name: str) -> DataFrame | None:
         """A key set, derived on first use (distinct, checkpointed) and counted."""
         self._check(f"keys.{name}")
-        if name not in self._keys and name in KEY_SETS:  # an emitted set is set by its step
+        if name not in self._keys:
             key_set = KEY_SETS[name]
             outer, self._declared = self._declared, key_set.inputs
             try:
@@ -211,8 +199,8 @@ class GoldContext:
         self._keys[name] = frame
 
     def run(self, step: GoldStep) -> None:
-        """Evaluate one step: keys, build, emitted key sets (before the merge), one MERGE."""
-        self._declared = step.inputs + tuple(f"keys.{e.name}" for e in step.emits)
+        """Evaluate one step: keys, build, one MERGE of the rows that changed."""
+        self._declared = step.inputs
         full = self.full and step.full_rebuild
         keys = None if full or step.keys is None else self.keys(step.keys)
         if step.keys is not None and not full and (keys is None or not self.key_counts[step.keys]):
@@ -221,24 +209,11 @@ class GoldContext:
         if built is None:
             return
         rows = _conform(built, step.table).localCheckpoint()
-        if step.emits:
-            replaced = self._replaced(step.table, keys)
-            for e in step.emits:
-                emitted = rows.select(e.expr().alias(e.column))
-                if replaced is not None:
-                    emitted = emitted.unionByName(replaced.select(e.expr().alias(e.column)))
-                self._set_keys(e.name, emitted)
         delete = (step.full_delete or step.delete) if self.full else step.delete
         scope: DataFrame | str | None = {"none": None, "all": "all", "keys": keys}[delete]
         self.rows_written[step.table] = merge_scoped(
             self.spark, self.loc, "gold", step.table, rows, step.merge_keys, scope=scope
         )
-
-    def _replaced(self, table: str, keys: DataFrame | None) -> DataFrame | None:
-        if not table_exists(self.spark, self.loc, "gold", table):
-            return None
-        current = read_table(self.spark, self.loc, "gold", table)
-        return current if keys is None else current.join(keys, keys.columns, "left_semi")
 
 
 def _union(*frames: DataFrame | None) -> DataFrame | None:
@@ -348,27 +323,12 @@ def _fact_order_lines(ctx: GoldContext, orders: DataFrame | None) -> DataFrame |
     return G.fact_order_lines(lines, _customer_versions(ctx)) if lines is not None else None
 
 
-def _agg_sales_daily(ctx: GoldContext, dates: DataFrame | None) -> DataFrame | None:
-    fact = _semi(ctx.gold("fact_order_lines"), dates, "order_date")
-    return G.agg_sales_daily(fact) if fact is not None else None
-
-
 def _fact_shipments(ctx: GoldContext, shipments: DataFrame | None) -> DataFrame | None:
     ships = _semi(ctx.silver("shipments"), shipments, "shipment_id")
     fact = ctx.gold("fact_order_lines")
     if ships is None or fact is None:
         return None
     return G.fact_shipments(ships, G.order_headers(fact), ctx.sla)
-
-
-def _agg_shipment_sla_daily(ctx: GoldContext, dates: DataFrame | None) -> DataFrame | None:
-    fact = ctx.gold("fact_shipments")
-    if fact is None or dates is None:
-        return None
-    in_scope = fact.withColumn("sla_date", G.sla_date_basis()[0]).join(
-        dates, "sla_date", "left_semi"
-    )
-    return G.agg_shipment_sla_daily(in_scope.drop("sla_date"))
 
 
 def _dim_customer(ctx: GoldContext, customers: DataFrame | None) -> DataFrame:
@@ -419,7 +379,7 @@ def _customer_rfm(ctx: GoldContext, customers: DataFrame | None) -> DataFrame | 
     return G.customer_rfm(scoped, ctx.as_of)
 
 
-# Every date agg_shipment_sla_daily can be dated by (G.sla_date_basis) has a dim_date member.
+# Every date a shipment can be dated by in gold.agg_shipment_sla_daily has a dim_date member.
 _SHIPMENT_DATES = ("order_ts", "shipped_ts", "delivered_ts", "status_ts", "promised_delivery_date")
 
 
@@ -441,28 +401,12 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
         ("silver.order_lines", "silver.customers", "keys.orders"),
         _fact_order_lines,
         keys="orders",
-        emits=(Emit("order_dates", "order_date", lambda: F.col("order_date")),),
-    ),
-    GoldStep(
-        "agg_sales_daily",
-        ("gold.fact_order_lines", "keys.order_dates"),
-        _agg_sales_daily,
-        keys="order_dates",
-        delete="keys",
     ),
     GoldStep(
         "fact_shipments",
         ("silver.shipments", "gold.fact_order_lines", "keys.shipments"),
         _fact_shipments,
         keys="shipments",
-        emits=(Emit("sla_dates", "sla_date", lambda: G.sla_date_basis()[0]),),
-    ),
-    GoldStep(
-        "agg_shipment_sla_daily",
-        ("gold.fact_shipments", "keys.sla_dates"),
-        _agg_shipment_sla_daily,
-        keys="sla_dates",
-        delete="keys",
     ),
     GoldStep(
         "dim_customer",
@@ -502,12 +446,17 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
 def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
     """The steps in dependency order, declaration order among independent ones.
 
-    A step depends on the step writing a Gold table it reads and on the step emitting a key set it
-    reads, also through the inputs of the key sets it reads. Raises ValueError naming the step and
-    the input on an unknown input or a cycle.
+    A step depends on the step writing a Gold table it reads, also through the inputs of the key
+    sets it reads. Raises ValueError naming the step and the input on an unknown input or a
+    cycle, and naming the view on a step that writes one.
     """
+    views = [s.table for s in steps if GOLD_BY_NAME[s.table].view]
+    if views:
+        raise ValueError(
+            f"Gold steps write {', '.join(views)}, views of the Gold contract: a view is computed "
+            "at query time from its query (contracts/<view>.sql), never written"
+        )
     written = {s.table for s in steps}
-    emitters = {e.name: s.table for s in steps for e in s.emits}
 
     def needs(inputs: tuple[str, ...], owner: str, seen: frozenset[str]) -> set[str]:
         out: set[str] = set()
@@ -517,8 +466,6 @@ def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
                 continue
             if kind == "gold" and what in written:
                 out.add(what)
-            elif kind == "keys" and what in emitters:
-                out.add(emitters[what])
             elif kind == "keys" and what in KEY_SETS:
                 if what not in seen:
                     out |= needs(KEY_SETS[what].inputs, owner, seen | {what})
@@ -526,7 +473,7 @@ def step_order(steps: tuple[GoldStep, ...] = GOLD_STEPS) -> list[GoldStep]:
                 raise ValueError(
                     f"Gold step {owner}: unknown input {name!r} (allowed: "
                     f"silver.<{'|'.join(SOURCES)}>, "
-                    f"gold.<table a step writes>, keys.<{'|'.join(sorted(KEY_SETS) + sorted(emitters))}>)"
+                    f"gold.<table a step writes>, keys.<{'|'.join(sorted(KEY_SETS))}>)"
                 )
         out.discard(owner)
         return out
@@ -638,7 +585,6 @@ def refresh_gold(
     report.step_rows = dict(ctx.rows_written)
     counts = ctx.key_counts
     report.affected_orders = counts.get("orders", 0)
-    report.affected_dates = counts.get("order_dates", 0)
     report.affected_shipments = counts.get("shipments", 0)
     report.affected_customers = counts.get("customers", 0)
     report.affected_products = counts.get("products", 0)
@@ -684,7 +630,3 @@ def _empty_lines(spark: SparkSession) -> DataFrame:
 def _empty_fact(spark: SparkSession) -> DataFrame:
     t = GOLD_BY_NAME["fact_order_lines"]
     return _empty(spark, ", ".join(f"{c.name} {c.type}" for c in t.columns))
-
-
-def gold_table_names() -> list[str]:
-    return [t.name for t in GOLD_TABLES]

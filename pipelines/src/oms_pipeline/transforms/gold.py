@@ -6,11 +6,13 @@ Every definition here is written out in docs/metrics.md.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from oms_pipeline.config import PipelineSettings
+from oms_pipeline.contracts.gold import gold_table, view_inputs, view_query
 
 UNKNOWN = "Unknown"
 MONEY = "decimal(22,4)"
@@ -68,41 +70,18 @@ def fact_order_lines(lines: DataFrame, customer_versions: DataFrame) -> DataFram
     )
 
 
-def agg_sales_daily(fact_lines: DataFrame) -> DataFrame:
-    live = ~F.col("is_cancelled")
-    return (
-        fact_lines.groupBy("order_date", "region", "segment", "category")
-        .agg(
-            F.count_distinct(F.when(live, F.col("order_id"))).alias("order_count"),
-            F.count_if(live).alias("line_count"),
-            F.coalesce(F.sum(F.when(live, F.col("quantity"))), F.lit(0))
-            .cast("bigint")
-            .alias("quantity"),
-            F.coalesce(F.sum(F.when(live, F.col("net_amount"))), F.lit(0))
-            .cast(MONEY)
-            .alias("revenue"),
-            F.coalesce(F.sum(F.when(live, F.col("profit"))), F.lit(0)).cast(MONEY).alias("profit"),
-            F.count_if(~live).alias("cancelled_line_count"),
-            F.coalesce(F.sum(F.when(~live, F.col("net_amount"))), F.lit(0))
-            .cast(MONEY)
-            .alias("cancelled_amount"),
-        )
-        .withColumn("date_key", date_key(F.col("order_date")))
-        .select(
-            "order_date",
-            "date_key",
-            "region",
-            "segment",
-            "category",
-            "order_count",
-            "line_count",
-            "quantity",
-            "revenue",
-            "profit",
-            "cancelled_line_count",
-            "cancelled_amount",
-        )
-    )
+def gold_view(name: str, inputs: Mapping[str, DataFrame]) -> DataFrame:
+    """The Gold contract's view ``name`` evaluated over ``inputs`` (Gold table name -> frame of
+    that table's rows): its query (``contracts/<name>.sql``) run with each input as a temporary
+    view. Raises ValueError naming the view and the missing input."""
+    view = gold_table(name)
+    missing = [t for t in view_inputs(view) if t not in inputs]
+    if missing:
+        raise ValueError(f"view gold.{name} reads {', '.join(missing)}; give a frame for each")
+    spark = next(iter(inputs.values())).sparkSession
+    for table, frame in inputs.items():
+        frame.createOrReplaceTempView(f"__gold_view_input_{table}")
+    return spark.sql(view_query(view, lambda t: f"__gold_view_input_{t}"))
 
 
 def order_headers(fact_lines: DataFrame) -> DataFrame:
@@ -156,88 +135,6 @@ def fact_shipments(shipments: DataFrame, headers: DataFrame, sla: DataFrame) -> 
             F.col("delivered_ts").isNotNull() & F.col("promised_delivery_date").isNotNull(),
             delivered_date <= F.col("promised_delivery_date"),
         ).alias("is_on_time_vs_promise"),
-    )
-
-
-def sla_date_basis(fact: DataFrame | None = None) -> tuple[Column, Column]:
-    """(date, basis) that dates a shipment in ``agg_shipment_sla_daily``.
-
-    The SLA clock starts at the order: ``order`` dates a shipment by its order date. A shipment
-    whose order line is missing or quarantined still counts, dated by its own milestones, first
-    of: ``promise`` (promised delivery date), ``shipped`` (ship date), ``status`` (date of its
-    current status, which every shipment has). Columns of ``fact_shipments``.
-    """
-    candidates = [
-        ("order", F.to_date("order_ts")),
-        ("promise", F.col("promised_delivery_date")),
-        ("shipped", F.to_date("shipped_ts")),
-        ("status", F.to_date("status_ts")),
-    ]
-    date = F.coalesce(*[c for _, c in candidates])
-    basis = F.when(candidates[0][1].isNotNull(), F.lit(candidates[0][0]))
-    for name, c in candidates[1:]:
-        basis = basis.when(c.isNotNull(), F.lit(name))
-    return date, basis
-
-
-def agg_shipment_sla_daily(fact: DataFrame) -> DataFrame:
-    """SLA measures per (sla_date, date_basis, carrier, service level, region).
-
-    Every shipment of ``fact`` is in exactly one group (see ``sla_date_basis``), so each count
-    and ``ship_lead_days_sum`` reconciles with ``fact_shipments``.
-    """
-    sla_date, basis = sla_date_basis()
-    evaluated = F.col("is_late_vs_sla").isNotNull()
-    promise_eval = F.col("is_on_time_vs_promise").isNotNull()
-    late_sla = F.count_if(F.col("is_late_vs_sla"))
-    late_promise = F.count_if(~F.col("is_on_time_vs_promise"))
-    grouped = (
-        fact.withColumn("sla_date", sla_date)
-        .withColumn("date_basis", basis)
-        .groupBy("sla_date", "date_basis", "carrier", "service_level", "region")
-        .agg(
-            F.count("*").alias("shipment_count"),
-            F.count_if("is_shipped").alias("shipped_count"),
-            F.count_if("is_delivered").alias("delivered_count"),
-            F.count_if(evaluated).alias("sla_evaluated_count"),
-            late_sla.alias("late_vs_sla_count"),
-            F.count_if(promise_eval).alias("promise_evaluated_count"),
-            late_promise.alias("late_vs_promise_count"),
-            F.coalesce(F.sum("ship_lead_days"), F.lit(0.0)).alias("ship_lead_days_sum"),
-            F.count("ship_lead_days").alias("ship_lead_days_count"),
-            F.avg("ship_lead_days").alias("ship_lead_days_mean"),
-            F.percentile("ship_lead_days", F.lit(0.5)).alias("ship_lead_days_p50"),
-            F.percentile("ship_lead_days", F.lit(0.9)).alias("ship_lead_days_p90"),
-            F.avg("delivery_lead_days").alias("delivery_lead_days_mean"),
-            F.percentile("delivery_lead_days", F.lit(0.5)).alias("delivery_lead_days_p50"),
-            F.percentile("delivery_lead_days", F.lit(0.9)).alias("delivery_lead_days_p90"),
-        )
-    )
-    rate = lambda late, n: F.when(F.col(n) > 0, 1 - F.col(late) / F.col(n))  # noqa: E731
-    return grouped.select(
-        "sla_date",
-        "date_basis",
-        date_key(F.col("sla_date")).alias("date_key"),
-        "carrier",
-        "service_level",
-        "region",
-        "shipment_count",
-        "shipped_count",
-        "delivered_count",
-        "sla_evaluated_count",
-        "late_vs_sla_count",
-        rate("late_vs_sla_count", "sla_evaluated_count").alias("on_time_vs_sla_rate"),
-        "promise_evaluated_count",
-        "late_vs_promise_count",
-        rate("late_vs_promise_count", "promise_evaluated_count").alias("on_time_vs_promise_rate"),
-        "ship_lead_days_sum",
-        "ship_lead_days_count",
-        "ship_lead_days_mean",
-        "ship_lead_days_p50",
-        "ship_lead_days_p90",
-        "delivery_lead_days_mean",
-        "delivery_lead_days_p50",
-        "delivery_lead_days_p90",
     )
 
 
