@@ -235,3 +235,44 @@ def test_every_dashboard_measure_reconciles_with_its_aggregate(spark, generated)
             )
             agg_value = lines.select("customer_id").distinct().count()
         assert agg_value == pytest.approx(fact_value), name
+
+
+def test_a_dimension_is_rebuilt_only_when_a_change_can_alter_its_members(spark, generated):
+    """A new order of a known customer for a known product, as the dimensions hold them,
+    rebuilds neither dimension; a new product name and an unknown customer do, and land."""
+    loc, _ = generated
+    orders = Path(loc.landing("orders"))
+    line = json.loads(next(x for x in sorted(orders.glob("*.jsonl"))[0].read_text().splitlines()))
+    product = read_table(spark, loc, "gold", "dim_product").where(
+        F.col("product_id") == line["sku"]
+    )
+    known = product.first()
+    same = line | {
+        "order_id": "DIM-1",
+        "line_id": "DIM-1-1",
+        "status": "CREATED",
+        "product_name": known["product_name"],
+        "category": known["category"],
+        "sub_category": known["sub_category"],
+    }
+    (orders / "dim-same.jsonl").write_text(json.dumps(same) + "\n")
+    report = run_once(spark, loc, SETTINGS)
+    assert report.affected_orders == 1 and report.step_rows["fact_order_lines"] == 1
+    # Skipped: their key sets are empty (a step that ran and found nothing to write shows 0).
+    assert "dim_product" not in report.step_rows and "dim_customer" not in report.step_rows
+
+    renamed = same | {
+        "order_id": "DIM-2",
+        "line_id": "DIM-2-1",
+        "customer_id": "C-NEW-1",
+        "product_name": "Renamed product",
+        "event_ts": "2025-12-31T00:00:00Z",  # later than every landed line
+    }
+    (orders / "dim-new.jsonl").write_text(json.dumps(renamed) + "\n")
+    report = run_once(spark, loc, SETTINGS)
+    assert report.step_rows["dim_product"] == 1 and report.step_rows["dim_customer"] == 1
+    now = read_table(spark, loc, "gold", "dim_product").where(F.col("product_id") == line["sku"])
+    assert now.first()["product_name"] == "Renamed product"
+    assert now.first()["name_variants"] == known["name_variants"] + 1
+    inferred = read_table(spark, loc, "gold", "dim_customer").where("customer_id = 'C-NEW-1'")
+    assert [r["is_inferred"] for r in inferred.collect()] == [True]

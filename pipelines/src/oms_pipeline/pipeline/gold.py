@@ -286,6 +286,61 @@ def _products(ctx: GoldContext) -> DataFrame | None:
     )
 
 
+def _differing(
+    ctx: GoldContext, dim: str, key: str, candidates: list[DataFrame]
+) -> DataFrame | None:
+    """Keys of the candidate rows (changed Silver rows, pre- and post-images, projected on
+    attributes of the dimension) that the dimension does not hold as they are: only these can
+    change a member. None when no candidate source changed."""
+    if not candidates:
+        return None
+    rows = _union(*candidates)
+    assert rows is not None
+    current = ctx.gold(dim)
+    if current is not None:
+        rows = rows.subtract(current.select(*rows.columns))
+    return rows.select(key)
+
+
+def _new_customer_members(ctx: GoldContext) -> DataFrame | None:
+    """Customers whose versions changed, and customers of affected orders dim_customer does not
+    hold yet (inferred members); an order does not change a member's attributes."""
+    of_orders = _semi(ctx.gold("fact_order_lines"), ctx.keys("orders"), "order_id")
+    if of_orders is None:
+        return ctx.keys("changed_customers")
+    dim = ctx.gold("dim_customer")
+    new = of_orders.select("customer_id")
+    if dim is not None:
+        new = new.join(dim.select("customer_id"), "customer_id", "left_anti")
+    return _union(ctx.keys("changed_customers"), new)
+
+
+def _new_product_attributes(ctx: GoldContext) -> DataFrame | None:
+    """Products whose changed lines carry a name or category, or whose changed stock rows carry
+    a SKU status, that dim_product does not hold for them (a new name variant, a new latest
+    name, a new product): a line or stock row that agrees with the member cannot change it."""
+    lines, stock = ctx.changed("order_lines"), ctx.changed("inventory_stock")
+    sold = (
+        [
+            lines.select(
+                F.col("sku").alias("product_id"),
+                "product_name",
+                F.coalesce("category", F.lit(G.UNKNOWN)).alias("category"),
+                F.coalesce("sub_category", F.lit(G.UNKNOWN)).alias("sub_category"),
+            )
+        ]
+        if lines is not None
+        else []
+    )
+    stocked = (
+        [stock.select(F.col("sku").alias("product_id"), "sku_status")] if stock is not None else []
+    )
+    return _union(
+        _differing(ctx, "dim_product", "product_id", sold),
+        _differing(ctx, "dim_product", "product_id", stocked),
+    )
+
+
 def _locations(ctx: GoldContext) -> DataFrame | None:
     ch = ctx.changed("inventory_stock")
     return ch.select("location_id") if ch is not None else None
@@ -307,6 +362,21 @@ KEY_SETS: dict[str, KeySet] = {
             _customers,
         ),
         KeySet("products", ("silver.order_lines", "silver.inventory_stock"), _products),
+        KeySet(
+            "new_customer_members",
+            (
+                "gold.fact_order_lines",
+                "gold.dim_customer",
+                "keys.orders",
+                "keys.changed_customers",
+            ),
+            _new_customer_members,
+        ),
+        KeySet(
+            "new_product_attributes",
+            ("silver.order_lines", "silver.inventory_stock", "gold.dim_product"),
+            _new_product_attributes,
+        ),
         KeySet("locations", ("silver.inventory_stock",), _locations),
     )
 }
@@ -410,15 +480,15 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     ),
     GoldStep(
         "dim_customer",
-        ("silver.customers", "gold.fact_order_lines", "keys.customers"),
+        ("silver.customers", "gold.fact_order_lines", "keys.new_customer_members"),
         _dim_customer,
-        keys="customers",
+        keys="new_customer_members",
     ),
     GoldStep(
         "dim_product",
-        ("silver.order_lines", "silver.inventory_stock", "keys.products"),
+        ("silver.order_lines", "silver.inventory_stock", "keys.new_product_attributes"),
         _dim_product,
-        keys="products",
+        keys="new_product_attributes",
     ),
     GoldStep("dim_location", ("keys.locations",), _dim_location, keys="locations"),
     GoldStep("dim_service_level", ("silver.shipments",), _dim_service_level),
