@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from oms_pipeline.config import LAYERS, PipelineSettings, TableLocator
+from oms_pipeline.config import LAYERS, PipelineSettings
 from oms_pipeline.live.runner import LIVE_AS_OF, LiveOptions, say, start_and_run
 
 if TYPE_CHECKING:
@@ -424,14 +424,14 @@ def _generate(a: argparse.Namespace) -> int:
     return 0
 
 
-def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
-    """Expose every local Delta table as ``layer.table`` and as temp view ``layer_table``."""
+def register_views(spark: SparkSession, root: str) -> list[str]:
+    """Expose every Delta table of the lakehouse folder ``root`` as ``layer.table`` and as temp
+    view ``layer_table``."""
     from delta.tables import DeltaTable
 
-    assert loc.lakehouse_root is not None
     names = []
     for layer in LAYERS:
-        base = os.path.join(loc.lakehouse_root, layer)
+        base = os.path.join(root, layer)
         if not os.path.isdir(base):
             continue
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
@@ -462,7 +462,7 @@ def _query(a: argparse.Namespace) -> int:
     spark = local_session(
         "oms-local", shuffle_partitions=2, warehouse_dir=os.path.join(root, "_warehouse")
     )
-    tables = register_views(spark, TableLocator(lakehouse_root=root))
+    tables = register_views(spark, root)
     if a.command == "show" and a.target not in tables:
         print(f"No table {a.target!r} in {root}; the tables: {', '.join(tables)}", file=sys.stderr)
         return 2

@@ -402,17 +402,15 @@ class LiveRun:
                 say(
                     f"{name}: abandoning the Gold refresh in progress (it reruns on the next start)"
                 )
+                self.gold_cancelled = True
                 # Not from this handler: the main thread may be inside a Py4J call right now.
-                threading.Thread(target=self._cancel_gold, name="oms-cancel", daemon=True).start()
+                cancel = partial(self.spark.sparkContext.cancelJobGroup, GOLD_JOB_GROUP)
+                threading.Thread(target=cancel, name="oms-cancel", daemon=True).start()
             if self.feeder is not None:
                 self.feeder.stop_event.set()  # no new files once asked to stop
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
-
-    def _cancel_gold(self) -> None:
-        self.gold_cancelled = True
-        self.spark.sparkContext.cancelJobGroup(GOLD_JOB_GROUP)
 
     def kept(self) -> str:
         """What the lakehouse holds when the run ends, for the last console line (after
