@@ -396,9 +396,7 @@ def _once(a: argparse.Namespace) -> int:
     )
     reports = []
     with contextlib.redirect_stdout(sys.stderr):
-        code = start_and_run(
-            opts, after=lambda _spark, run, _broker: reports.append(run.gold_report)
-        )
+        code = start_and_run(opts, after=lambda run: reports.append(run.gold_report))
     if reports and reports[0] is not None:
         print(json.dumps(reports[0].__dict__, default=str))
     return code

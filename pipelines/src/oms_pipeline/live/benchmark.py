@@ -193,27 +193,27 @@ def write_benchmarks(path: str, result: dict[str, Any]) -> None:
         fh.write(text.rstrip("\n") + "\n")
 
 
-def report(spark: SparkSession, run: Any, broker: Any, *, path: str, load_at_start: str) -> None:
-    """Write the figures of a finished benchmark ``run`` (a ``LiveRun``) to ``path``
-    (BENCHMARKS.md, the block of its source), beside the raw parse floor of the same events
-    (from ``broker`` when the run read Kafka, else from the landing files), under the
+def report(run: Any, *, path: str, load_at_start: str) -> None:
+    """Write the figures of a finished benchmark ``run`` (a ``LiveRun``, its Spark still up) to
+    ``path`` (BENCHMARKS.md, the block of its source), beside the raw parse floor of the same
+    events (from the run's broker when it read Kafka, else from the landing files), under the
     ``scripts/run-local`` command that repeats the run."""
     from oms_pipeline.live.runner import say
 
-    o = run.opts
-    flags = f"{' --source kafka' if broker is not None else ''}{' --profile' if o.profile else ''}"
+    o, servers = run.opts, run.opts.kafka_bootstrap_servers
+    flags = f"{' --source kafka' if servers else ''}{' --profile' if o.profile else ''}"
     fr = run.tracker.summary()
     refl = run.tracker.reflected
     first = min((r.landed_at for r in refl), default=0.0)
     last = max((r.gold_at for r in refl), default=0.0)
     rows = sum(r.rows for r in refl)
-    if broker is not None:
-        floor = parse_floor_events(spark, broker.bootstrap_servers, o.entities)
+    if servers:
+        floor = parse_floor_events(run.spark, servers, o.entities)
     else:
-        floor = parse_floor(spark, o.landing)
+        floor = parse_floor(run.spark, o.landing)
     result = {
         "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "source": "files" if broker is None else "kafka",
+        "source": "kafka" if servers else "files",
         "command": f"scripts/run-local --benchmark{flags} --rate {o.rate:g} "
         f"--duration {o.duration_s:g}",
         "machine": machine(load_at_start),

@@ -326,7 +326,6 @@ class LiveRun:
             self._landing_at = now
 
     def status(self) -> dict[str, Any]:
-        fr = self.tracker.summary()
         window = [
             r for r in self.tracker.reflected if r.gold_at >= time.time() - 30 and r.gold_at > 0
         ]
@@ -348,7 +347,7 @@ class LiveRun:
             "pending_in_silver": self.tracker.pending,
             "pending_unit": "record groups" if self.opts.kafka_bootstrap_servers else "files",
             "landing_files": self.landing.as_status() if self.landing else None,
-            "freshness": fr,
+            "freshness": self.tracker.summary(),
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
             "gold_running": self.gold_running,
@@ -440,7 +439,7 @@ class LiveRun:
     def run(self) -> int:
         """The run; the dashboard server and its queries only with a ``port`` (None for ``oms
         bench`` and ``oms once``)."""
-        o = self.opts
+        o, servers = self.opts, self.opts.kafka_bootstrap_servers
         serve = o.port is not None
         self.install_signals()
         # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
@@ -468,9 +467,7 @@ class LiveRun:
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed and not self.stop_event.is_set():  # no feed once a stop was asked for
-            sink = (
-                KafkaSink(o.kafka_bootstrap_servers, o.seed) if o.kafka_bootstrap_servers else None
-            )
+            sink = KafkaSink(servers, o.seed) if servers else None
             self.feeder = Feeder(
                 o.feed_dir or o.landing,
                 FeedConfig(seed=o.seed),
@@ -483,7 +480,7 @@ class LiveRun:
             )
             self.feeder.start()
             self.profiler.feed_started()
-            into = f"Kafka at {o.kafka_bootstrap_servers}" if sink else o.landing
+            into = f"Kafka at {servers}" if sink else o.landing
             say(f"Feed: {o.rate:g} events/s into {into} (seed {o.seed})")
         self.state = "running"
         last_dash = 0.0
@@ -496,7 +493,7 @@ class LiveRun:
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
                 if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
-                    arrived = "was published" if o.kafka_bootstrap_servers else "landed"
+                    arrived = "was published" if servers else "landed"
                     say(
                         f"{'Feed finished: p' if o.feed else 'P'}rocessing what {arrived} "
                         "(the micro-batches in progress finish, then one availableNow pass and a "
@@ -533,7 +530,7 @@ class LiveRun:
                     f"{streams.STOP_GRACE_S:.0f} s; a batch cut short reruns on the next start)"
                 )
             self.stop_streams()
-            if not failed and not o.kafka_bootstrap_servers:
+            if not failed and not servers:
                 # Every landing file ingested or reported (ops.landing_files).
                 try:
                     report_landing_files(self.spark, self.loc, use_autoloader=False)
@@ -542,7 +539,7 @@ class LiveRun:
             if drained and serve:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
-            # The last line shows the counts the run ends with (a failed run walks no more).
+            # The last line shows the counts the run ends with (fresh landing files unless failed).
             st = self.report_status(LANDING_WALK_EVERY_S if failed else 0.0)
             if self.server is not None:
                 self.server.stop()
@@ -640,12 +637,11 @@ def start_and_run(
     opts: LiveOptions,
     *,
     kafka_root: str | None = None,
-    after: Callable[[SparkSession, LiveRun, Any], None] | None = None,
+    after: Callable[[LiveRun], None] | None = None,
 ) -> int:
     """Start the broker (given ``kafka_root``: under ``<kafka_root>/kafka``) and Spark, run
-    ``LiveRun(opts)``, then ``after(spark, run, broker or None)`` while Spark is still up, then
-    stop what this call started; the exit code of the run (130: interrupted while starting,
-    nothing processed)."""
+    ``LiveRun(opts)``, then ``after(run)`` while Spark is still up, then stop what this call
+    started; the exit code of the run (130: interrupted while starting, nothing processed)."""
     os.makedirs(opts.landing, exist_ok=True)
     os.makedirs(opts.lakehouse, exist_ok=True)
     broker, owned = (None, False)
@@ -665,7 +661,7 @@ def start_and_run(
             with profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else contextlib.nullcontext():
                 code = run.run()
             if after is not None:
-                after(spark, run, broker)
+                after(run)
             return code
         finally:
             spark.stop()
