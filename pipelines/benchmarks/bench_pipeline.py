@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import glob
 import json
 import shutil
 import tempfile
-import time
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
-from oms_pipeline.live.benchmark import load, machine, machine_table
+from oms_pipeline.live.benchmark import load, machine, machine_table, parse_floor, timed
 from oms_pipeline.pipeline.gold import refresh_gold
 from oms_pipeline.pipeline.ingest import run_ingest
 from oms_pipeline.pipeline.streams import Trigger
@@ -28,19 +26,13 @@ from oms_pipeline.sources.factory import FeedConfig, generate
 SETTINGS = PipelineSettings(as_of_date=dt.date(2025, 3, 1))
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
 def _layers(spark, loc: TableLocator) -> dict[str, float]:
     """Seconds of the ingest (bronze and silver, availableNow over what is new) and of the Gold
     refresh."""
     once = Trigger(available_now=True)
     return {
-        "ingest_s": _timed(lambda: run_ingest(spark, loc, SETTINGS, list(ENTITIES), once)),
-        "gold_s": _timed(lambda: refresh_gold(spark, loc, SETTINGS)),
+        "ingest_s": timed(lambda: run_ingest(spark, loc, SETTINGS, list(ENTITIES), once))[1],
+        "gold_s": timed(lambda: refresh_gold(spark, loc, SETTINGS))[1],
     }
 
 
@@ -65,9 +57,8 @@ def main() -> None:
     )
     events = sum(m.lines_written.values())
     result["events"] = events
-    files = glob.glob(f"{loc.landing_root}/*/*.jsonl")
-    spark.read.json(files).count()  # warm the JVM once so the floor is not start-up time
-    result["parse_floor_s"] = _timed(lambda: spark.read.json(files).count())
+    parse_floor(spark, loc.landing_root)  # warm the JVM once so the floor is not start-up time
+    result["parse_floor_s"] = parse_floor(spark, loc.landing_root)["seconds"]
     result |= _layers(spark, loc)
     result["end_to_end_s"] = result["ingest_s"] + result["gold_s"]
     for k in ("parse_floor", "ingest", "gold", "end_to_end"):

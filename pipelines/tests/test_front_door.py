@@ -11,7 +11,7 @@ import pytest
 
 from oms_pipeline import cli
 from oms_pipeline.live import pbip, runner
-from oms_pipeline.pipeline.streams import Trigger, run_streams
+from oms_pipeline.pipeline.streams import Trigger, run_stream
 
 ONCE = Trigger(available_now=True)
 CONTINUOUS = Trigger(available_now=False, processing_time="1 second")
@@ -150,51 +150,48 @@ def starter(log: list[str], name: str, **kw):  # type: ignore[no-untyped-def]
     return start
 
 
-def test_available_now_queries_run_one_after_the_other() -> None:
+def test_an_available_now_query_runs_until_it_has_processed_everything() -> None:
     log: list[str] = []
-    done = run_streams([starter(log, "a", polls=3), starter(log, "b", polls=1)], ONCE)
-    assert done and log == ["start a", "start b"]  # finished queries need no stop
+    assert run_stream(starter(log, "a", polls=3), ONCE)
+    assert log == ["start a"]  # a finished query needs no stop
 
 
-def test_a_stop_request_starts_nothing_more_and_stops_what_runs() -> None:
+def test_a_stop_request_starts_nothing_and_stops_what_runs() -> None:
     log: list[str] = []
     stop = threading.Event()
+    stop.set()
+    assert run_stream(starter(log, "a"), ONCE, stop) is False
+    assert log == []
 
     def start_b() -> ScriptedQuery:
         stop.set()  # e.g. a Ctrl-C while b starts
         log.append("start b")
         return ScriptedQuery("b", log, polls=None)
 
-    starts = [starter(log, "a"), start_b, starter(log, "c")]
-    assert run_streams(starts, ONCE, stop) is False
-    assert log == ["start a", "start b", "stop b"]
-
-    # Processing-time: the queries after the one during whose start the stop came never start.
-    log.clear()
-    stop.clear()
-    starts = [starter(log, "a", polls=None), start_b, starter(log, "c", polls=None)]
-    assert run_streams(starts, CONTINUOUS, stop) is False
-    assert log == ["start a", "start b", "stop a", "stop b"]
+    for trigger in (ONCE, CONTINUOUS):
+        log.clear()
+        stop.clear()
+        assert run_stream(start_b, trigger, stop) is False
+        assert log == ["start b", "stop b"]
 
 
-def test_a_failed_query_is_raised_and_the_others_are_stopped() -> None:
+def test_a_failed_query_is_raised_naming_it() -> None:
     log: list[str] = []
-    starts = [starter(log, "bronze", polls=None), starter(log, "silver", polls=2, error="Boom")]
     with pytest.raises(RuntimeError, match="silver failed: Boom"):
-        run_streams(starts, CONTINUOUS)
-    assert log == ["start bronze", "start silver", "stop bronze"]
+        run_stream(starter(log, "silver", polls=2, error="Boom"), CONTINUOUS)
+    assert log == ["start silver"]  # it ended: nothing to stop
 
 
-def test_processing_time_queries_run_until_one_ends_or_a_stop() -> None:
+def test_a_processing_time_query_runs_until_it_ends_or_a_stop() -> None:
     log: list[str] = []
-    assert run_streams([starter(log, "a", polls=None), starter(log, "b", polls=2)], CONTINUOUS)
-    assert log == ["start a", "start b", "stop a"]
+    assert run_stream(starter(log, "a", polls=2), CONTINUOUS)
+    assert log == ["start a"]
 
     log.clear()
     stop = threading.Event()
     timer = threading.Timer(0.2, stop.set)
     timer.start()
-    assert run_streams([starter(log, "a", polls=None)], CONTINUOUS, stop) is False
+    assert run_stream(starter(log, "a", polls=None), CONTINUOUS, stop) is False
     assert log == ["start a", "stop a"]
 
 

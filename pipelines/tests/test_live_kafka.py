@@ -99,7 +99,7 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     run = LiveRun(spark, opts)
     try:
-        assert run.run(serve=False) == 0
+        assert run.run() == 0
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)

@@ -297,7 +297,7 @@ def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_pat
     run.stop_event.set()  # a Ctrl-C between Spark's start and the streams'
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        assert run.run(serve=False) == 0
+        assert run.run() == 0
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)

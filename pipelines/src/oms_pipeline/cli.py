@@ -27,10 +27,10 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
-from oms_pipeline.config import LAYERS, PipelineSettings, TableLocator
-from oms_pipeline.contracts.entities import ENTITIES
+from oms_pipeline.config import LAYERS, PipelineSettings
 from oms_pipeline.live.runner import LIVE_AS_OF, LiveOptions, say, start_and_run
 
 if TYPE_CHECKING:
@@ -343,71 +343,44 @@ def _live(a: argparse.Namespace) -> int:
     from oms_pipeline.live import benchmark
 
     root = os.path.abspath(a.root)
-    settings = PipelineSettings(as_of_date=LIVE_AS_OF)
-    entities = ENTITIES
-    feed = not a.no_feed
     if a.benchmark:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        root = os.path.join(root, "benchmark", stamp)
-        a.rate = a.rate or 1000.0
-        a.duration = a.duration if a.duration is not None else 120.0
+        root = os.path.join(root, "benchmark", time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     elif a.import_csv:
         root = os.path.join(root, "import", os.path.splitext(os.path.basename(a.import_csv))[0])
-        feed = False
-    landing = os.path.abspath(a.landing or os.path.join(root, "landing"))
-    lakehouse = os.path.abspath(a.lakehouse or os.path.join(root, "lakehouse"))
-
+    opts = LiveOptions(
+        landing=os.path.abspath(a.landing or os.path.join(root, "landing")),
+        lakehouse=os.path.abspath(a.lakehouse or os.path.join(root, "lakehouse")),
+        rate=a.rate or (1000.0 if a.benchmark else 50.0),
+        tick_s=a.tick,
+        seed=a.seed,
+        duration_s=120.0 if a.benchmark and a.duration is None else a.duration,
+        batches=a.batches,
+        feed=not (a.no_feed or a.import_csv),
+        trigger=a.trigger,
+        host=a.host,
+        port=None if a.benchmark else a.port,
+        status_every_s=a.status_every,
+        settings=PipelineSettings(as_of_date=LIVE_AS_OF),
+        profile=a.profile,
+    )
     if a.import_csv:
         from oms_pipeline.exports import IMPORT_ERRORS, load_mapping
 
         try:
             mapping = load_mapping(a.mapping)
-            _land_export(mapping, a.import_csv, a.mapping, landing)
+            _land_export(mapping, a.import_csv, a.mapping, opts.landing)
         except IMPORT_ERRORS as e:
             print(f"Import refused: {e}", file=sys.stderr)
             return 2
-        settings = PipelineSettings(sla_days=mapping.sla_days)
-        entities = tuple(mapping.entities)
-
-    if not a.benchmark:  # the dashboards: a report they cannot draw, a port in use
-        refused = _dashboard_refusal(a.host, a.port)
-        if refused:
-            print(refused, file=sys.stderr)
-            return 2
-    opts = LiveOptions(
-        landing=landing,
-        lakehouse=lakehouse,
-        rate=a.rate or 50.0,
-        tick_s=a.tick,
-        seed=a.seed,
-        duration_s=a.duration,
-        batches=a.batches,
-        feed=feed,
-        trigger=a.trigger,
-        host=a.host,
-        port=None if a.benchmark else a.port,
-        status_every_s=a.status_every,
-        entities=entities,
-        settings=settings,
-        profile=a.profile,
-    )
+        opts.settings = PipelineSettings(sla_days=mapping.sla_days)
+        opts.entities = tuple(mapping.entities)
     after = None
-    if a.benchmark:
-        load_at_start = benchmark.load()
-        source = f" --source {a.source}" if a.source != "files" else ""
-
-        def after(spark: SparkSession, run, broker) -> None:  # type: ignore[no-untyped-def]
-            benchmark.report(
-                spark,
-                run,
-                broker,
-                path=a.benchmarks_file,
-                command=f"scripts/run-local --benchmark{source}"
-                f"{' --profile' if a.profile else ''} --rate {a.rate:g} --duration {a.duration:g}",
-                load_at_start=load_at_start,
-            )
-
-    return start_and_run(opts, root, kafka=a.source == "kafka", serve=not a.benchmark, after=after)
+    if a.benchmark:  # the load averages before Spark starts, beside those at the end
+        after = partial(benchmark.report, path=a.benchmarks_file, load_at_start=benchmark.load())
+    elif refused := _dashboard_refusal(a.host, a.port):  # a report they cannot draw, a port in use
+        print(refused, file=sys.stderr)
+        return 2
+    return start_and_run(opts, kafka_root=root if a.source == "kafka" else None, after=after)
 
 
 def _once(a: argparse.Namespace) -> int:
@@ -423,12 +396,7 @@ def _once(a: argparse.Namespace) -> int:
     )
     reports = []
     with contextlib.redirect_stdout(sys.stderr):
-        code = start_and_run(
-            opts,
-            os.path.dirname(opts.lakehouse),
-            serve=False,
-            after=lambda _spark, run, _broker: reports.append(run.gold_report),
-        )
+        code = start_and_run(opts, after=lambda run: reports.append(run.gold_report))
     if reports and reports[0] is not None:
         print(json.dumps(reports[0].__dict__, default=str))
     return code
@@ -454,19 +422,19 @@ def _generate(a: argparse.Namespace) -> int:
     return 0
 
 
-def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
-    """Expose every local Delta table as ``layer.table`` and as temp view ``layer_table``, and
-    the Gold contract's views over them as ``gold.<view>`` (the DDL Unity Catalog gets)."""
+def register_views(spark: SparkSession, root: str) -> list[str]:
+    """Expose every Delta table of the lakehouse folder ``root`` as ``layer.table`` and as temp
+    view ``layer_table``, and the Gold contract's views over them as ``gold.<view>`` (the DDL
+    Unity Catalog gets)."""
     from delta.tables import DeltaTable
 
-    from oms_pipeline.contracts.gold import VIEWS
-    from oms_pipeline.io.tables import create_gold_views, table_exists
+    from oms_pipeline.contracts.gold import VIEWS, view_inputs
+    from oms_pipeline.io.tables import create_gold_views
 
-    assert loc.lakehouse_root is not None
     views = {f"gold.{v.name}" for v in VIEWS}
     names = []
     for layer in LAYERS:
-        base = os.path.join(loc.lakehouse_root, layer)
+        base = os.path.join(root, layer)
         if not os.path.isdir(base):
             continue
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
@@ -478,7 +446,7 @@ def register_views(spark: SparkSession, loc: TableLocator) -> list[str]:
             spark.read.format("delta").load(path).createOrReplaceTempView(f"{layer}_{table}")
             spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
             names.append(f"{layer}.{table}")
-    if all(table_exists(spark, loc, "gold", v.name) for v in VIEWS):
+    if all(f"gold.{t}" in names for v in VIEWS for t in view_inputs(v)):
         names += create_gold_views(spark, lambda table: f"gold.{table}")
     return sorted(names)
 
@@ -500,7 +468,7 @@ def _query(a: argparse.Namespace) -> int:
     spark = local_session(
         "oms-local", shuffle_partitions=2, warehouse_dir=os.path.join(root, "_warehouse")
     )
-    tables = register_views(spark, TableLocator(lakehouse_root=root))
+    tables = register_views(spark, root)
     if a.command == "show" and a.target not in tables:
         print(f"No table {a.target!r} in {root}; the tables: {', '.join(tables)}", file=sys.stderr)
         return 2

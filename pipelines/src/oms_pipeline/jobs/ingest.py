@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_ingest,
         start_landing_report,
     )
-    from oms_pipeline.pipeline.streams import run_streams
+    from oms_pipeline.pipeline.streams import run_stream
 
     use_autoloader = on_databricks() if args.autoloader == "auto" else args.autoloader == "on"
     spark = get_spark("oms-ingest")
@@ -150,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if trigger.available_now:
             return report()
         # Continuous: a report every interval; a new skipped file fails the query (and the task).
-        run_streams(
-            [lambda: start_landing_report(spark, loc, trigger, use_autoloader=use_autoloader)],
+        run_stream(
+            lambda: start_landing_report(spark, loc, trigger, use_autoloader=use_autoloader),
             trigger,
         )
         return 0

@@ -9,24 +9,17 @@ import os
 import platform
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-BEGIN = "<!-- run-local benchmark: begin -->"
-END = "<!-- run-local benchmark: end -->"
-
 
 def markers(source: str) -> tuple[str, str]:
     """The BENCHMARKS.md markers of a source's block: each source keeps its own figures."""
-    if source == "files":
-        return BEGIN, END
-    return (
-        f"<!-- run-local benchmark ({source}): begin -->",
-        f"<!-- run-local benchmark ({source}): end -->",
-    )
+    tag = "" if source == "files" else f" ({source})"
+    return f"<!-- run-local benchmark{tag}: begin -->", f"<!-- run-local benchmark{tag}: end -->"
 
 
 def load() -> str:
@@ -70,14 +63,18 @@ def machine_table(m: dict[str, Any]) -> list[str]:
     ]
 
 
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and the seconds it took (wall clock)."""
+    started = time.perf_counter()
+    return fn(), time.perf_counter() - started
+
+
 def parse_floor(spark: SparkSession, landing: str) -> dict[str, float]:
     """Time ``spark.read.json(files).count()`` over every landed file (the raw parse floor)."""
     files = sorted(glob.glob(os.path.join(landing, "*", "*.jsonl")))
     if not files:
         return {"files": 0, "rows": 0, "seconds": 0.0, "rows_per_s": 0.0}
-    started = time.monotonic()
-    rows = spark.read.json(files).count()
-    secs = time.monotonic() - started
+    rows, secs = timed(lambda: spark.read.json(files).count())
     return {"files": len(files), "rows": rows, "seconds": secs, "rows_per_s": rows / secs}
 
 
@@ -86,7 +83,6 @@ def parse_floor_events(
 ) -> dict[str, float]:
     """Time reading every record of ``topics`` from the broker and parsing each value as JSON
     (``from_json`` to a string map; one Spark job): the raw parse floor of the events path."""
-    started = time.monotonic()
     df = (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
@@ -95,8 +91,7 @@ def parse_floor_events(
         .load()
     )
     parsed = df.select(F.from_json(F.col("value").cast("string"), "map<string,string>").alias("v"))
-    rows = parsed.agg(F.count("*"), F.count("v")).first()[0]
-    secs = time.monotonic() - started
+    rows, secs = timed(lambda: parsed.agg(F.count("*"), F.count("v")).first()[0])
     return {"files": 0, "rows": rows, "seconds": secs, "rows_per_s": rows / secs if secs else 0.0}
 
 
@@ -123,8 +118,7 @@ def render(result: dict[str, Any]) -> str:
             "that timestamp to the end of the first Gold refresh that started after the silver "
             "micro-batch holding the records committed. Throughput counts every published "
             "record (duplicates and malformed payloads included) between the first record and "
-            "the last Gold refresh. The dashboard server and its queries are off during the "
-            "benchmark."
+            "the last Gold refresh."
         )
     else:
         title = "## Local run: landing → Gold freshness"
@@ -138,10 +132,14 @@ def render(result: dict[str, Any]) -> str:
             "Freshness is measured per landed file: from the file's write time to the end of the "
             "first Gold refresh that started after the silver micro-batch holding its rows "
             "committed. Throughput counts every landed line (duplicates and malformed lines "
-            "included) between the first file landing and the last Gold refresh. The dashboard "
-            "server and its queries are off during the benchmark."
+            "included) between the first file landing and the last Gold refresh."
         )
     start = "landing" if not events else "broker"
+    profile = []  # the profile's table (oms bench --profile), after a blank line
+    if result.get("profile") is not None:
+        from oms_pipeline.live.profile import render as render_profile
+
+        profile = ["", *render_profile(result["profile"], result["gold_steps"], m["nproc"])]
     return "\n".join(
         [
             begin,
@@ -163,25 +161,15 @@ def render(result: dict[str, Any]) -> str:
             f"| {floor} | {fl['rows']} rows in "
             f"{fl['seconds']:.1f} s = {fl['rows_per_s']:.0f} rows/s |",
             "",
-            how,
+            f"{how} The dashboard server and its queries are off during the benchmark.",
             "",
             f"Target: p95 ≤ 15 s at 1,000 events/s on 2 cores — "
             f"{'met' if fr['p95_s'] is not None and fr['p95_s'] <= 15 else 'not met'} "
             "in this run.",
-            *_profile_lines(result),
+            *profile,
             end,
         ]
     )
-
-
-def _profile_lines(result: dict[str, Any]) -> list[str]:
-    """The profile's table (``oms bench --profile``), after a blank line; [] without one."""
-    if result.get("profile") is None:
-        return []
-    from oms_pipeline.live.profile import render as render_profile
-
-    lines = render_profile(result["profile"], result["gold_steps"], result["machine"]["nproc"])
-    return ["", *lines]
 
 
 def write_benchmarks(path: str, result: dict[str, Any]) -> None:
@@ -205,34 +193,29 @@ def write_benchmarks(path: str, result: dict[str, Any]) -> None:
         fh.write(text.rstrip("\n") + "\n")
 
 
-def report(
-    spark: SparkSession,
-    run: Any,
-    broker: Any,
-    *,
-    path: str,
-    command: str,
-    load_at_start: str,
-) -> None:
-    """Write the figures of a finished benchmark ``run`` (a ``LiveRun``) to ``path``
-    (BENCHMARKS.md, the block of its source), beside the raw parse floor of the same events
-    (from ``broker`` when the run read Kafka, else from the landing files)."""
+def report(run: Any, *, path: str, load_at_start: str) -> None:
+    """Write the figures of a finished benchmark ``run`` (a ``LiveRun``, its Spark still up) to
+    ``path`` (BENCHMARKS.md, the block of its source), beside the raw parse floor of the same
+    events (from the run's broker when it read Kafka, else from the landing files), under the
+    ``scripts/run-local`` command that repeats the run."""
     from oms_pipeline.live.runner import say
 
-    o = run.opts
+    o, servers = run.opts, run.opts.kafka_bootstrap_servers
+    flags = f"{' --source kafka' if servers else ''}{' --profile' if o.profile else ''}"
     fr = run.tracker.summary()
     refl = run.tracker.reflected
     first = min((r.landed_at for r in refl), default=0.0)
     last = max((r.gold_at for r in refl), default=0.0)
     rows = sum(r.rows for r in refl)
-    if broker is not None:
-        floor = parse_floor_events(spark, broker.bootstrap_servers, o.entities)
+    if servers:
+        floor = parse_floor_events(run.spark, servers, o.entities)
     else:
-        floor = parse_floor(spark, o.landing)
+        floor = parse_floor(run.spark, o.landing)
     result = {
         "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "source": "files" if broker is None else "kafka",
-        "command": command,
+        "source": "kafka" if servers else "files",
+        "command": f"scripts/run-local --benchmark{flags} --rate {o.rate:g} "
+        f"--duration {o.duration_s:g}",
         "machine": machine(load_at_start),
         "rate": o.rate,
         "duration_s": o.duration_s,
@@ -246,7 +229,7 @@ def report(
         "gold_mean_s": sum(run.gold_times) / len(run.gold_times) if run.gold_times else None,
         "parse_floor": floor,
     }
-    if run.opts.profile:
+    if o.profile:
         result["profile"] = run.profiler.result()
         result["gold_steps"] = run.profiler.gold_steps
     write_benchmarks(path, result)

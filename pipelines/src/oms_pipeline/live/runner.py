@@ -1,7 +1,6 @@
 """The one local runner (``oms run``, ``oms bench``, ``oms once``): feed -> the ingest stream
 (bronze and silver) -> Gold loop -> dashboards. ``start_and_run`` starts the broker and Spark and
-runs ``LiveRun``; ``run_once`` is the same availableNow pass as a library call (tests,
-benchmarks).
+runs ``LiveRun``; ``run_once`` is the same availableNow pass as a library call (tests).
 
 The ingest query (``pipeline.ingest``: bronze, then silver, in each micro-batch) runs with a
 processing-time trigger; the main thread refreshes Gold as soon as a micro-batch has committed,
@@ -30,6 +29,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from oms_pipeline.config import PipelineSettings, TableLocator
 from oms_pipeline.contracts.entities import ENTITIES
@@ -43,6 +43,7 @@ from oms_pipeline.live.feeder import Feeder
 from oms_pipeline.live.freshness import FreshnessTracker
 from oms_pipeline.live.profile import Profiler, Unprofiled, profiled
 from oms_pipeline.live.server import DashboardServer, Snapshot
+from oms_pipeline.pipeline import streams
 from oms_pipeline.pipeline.freshness_log import (
     prepare_freshness_log,
     recent_refreshes,
@@ -57,7 +58,6 @@ from oms_pipeline.pipeline.ingest import (
     start_ingest,
 )
 from oms_pipeline.pipeline.silver import AUDIT_TABLE, quarantine_table
-from oms_pipeline.pipeline.streams import STOP_GRACE_S, Streams, Trigger, run_streams
 from oms_pipeline.sources.factory import FeedConfig
 from oms_pipeline.sources.landing import write_landing_file
 
@@ -90,7 +90,7 @@ class LiveOptions:
     feed: bool = True
     trigger: str = "5 seconds"
     host: str = "127.0.0.1"
-    port: int | None = 8050
+    port: int | None = 8050  # None: no dashboards (no server, no dashboard queries)
     status_every_s: float = 5.0
     dashboard_every_s: float = 5.0
     entities: tuple[str, ...] = ENTITIES
@@ -187,7 +187,7 @@ def run_once(
 ) -> RefreshReport:
     """Everything landed so far through every layer (availableNow), the landing-file report
     (``ops.landing_files``), then a Gold refresh; the library form of ``oms once``."""
-    run_ingest(spark, loc, settings, entities, Trigger(available_now=True))
+    run_ingest(spark, loc, settings, entities, streams.Trigger(available_now=True))
     report_landing_files(spark, loc, use_autoloader=False)
     return refresh_gold(spark, loc, settings)
 
@@ -199,7 +199,7 @@ class LiveRun:
         self.tracker = FreshnessTracker()
         self.snapshot = Snapshot()
         self.stop_event = threading.Event()
-        self.streams: Streams | None = None
+        self.query: StreamingQuery | None = None  # the processing-time ingest query
         self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
@@ -232,15 +232,6 @@ class LiveRun:
             files = landing_times([u for u in units if u[ENTITY_COLUMN] == entity])
             self.tracker.in_silver(files, counts, (entity, batch_id))
 
-    def events(self) -> dict[str, KafkaSource]:
-        """Entity -> its topic when the run reads a broker; empty: the landing folders."""
-        servers = self.opts.kafka_bootstrap_servers
-        return (
-            {e: KafkaSource(servers, entity_topic(e)) for e in self.opts.entities}
-            if servers
-            else {}
-        )
-
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
         """Create what the run needs before the ingest query starts (the query creates its own
@@ -256,12 +247,11 @@ class LiveRun:
                 (r[0], r[1]) for r in last.agg(F.max("silver_batch_id")).collect()
             )
 
-    def start_streams(self, trigger: Trigger) -> None:
-        self.streams = Streams(trigger, self.stop_event)
-        self.streams.start([self._start_ingest(trigger)])
-
-    def _start_ingest(self, trigger: Trigger) -> Callable[[], Any]:
-        o, events = self.opts, self.events()
+    def _start_ingest(self, trigger: streams.Trigger) -> Callable[[], StreamingQuery]:
+        """The ingest query's start: over the run's topics when it reads a broker (entity -> its
+        topic), else over the landing folders."""
+        o, servers = self.opts, self.opts.kafka_bootstrap_servers
+        events = {e: KafkaSource(servers, entity_topic(e)) for e in o.entities} if servers else {}
         return partial(
             start_ingest,
             self.spark,
@@ -274,11 +264,12 @@ class LiveRun:
             on_batch=self._on_silver_batch,
         )
 
-    def stop_streams(self, grace_s: float | None = STOP_GRACE_S) -> None:
-        """Stop every query between two micro-batches (see ``Streams.stop``): a batch that runs
-        is given ``grace_s`` seconds to finish (None: as long as it takes) and kept."""
-        if self.streams is not None:
-            self.streams.stop(grace_s)
+    def stop_streams(self, grace_s: float | None = streams.STOP_GRACE_S) -> None:
+        """Stop the ingest query between two micro-batches (``streams.stop_between_batches``):
+        a batch that runs is given ``grace_s`` seconds to finish (None: as long as it takes)."""
+        if self.query is not None:
+            streams.stop_between_batches(self.query, grace_s)
+            self.query = None
 
     def drain(self) -> bool:
         """Process everything landed so far (availableNow), then refresh Gold. False when a stop
@@ -286,10 +277,8 @@ class LiveRun:
         # Nothing interrupts a micro-batch here: its work is what the drain is for.
         self.stop_streams(grace_s=None)
         say("Drain: bronze and silver, everything available now")
-        once = Trigger(available_now=True)
-        if not run_streams([self._start_ingest(once)], once, self.stop_event):
-            return False
-        if self.stop_event.is_set():
+        once = streams.Trigger(available_now=True)
+        if not streams.run_stream(self._start_ingest(once), once, self.stop_event):
             return False
         say("Drain: Gold refresh")
         self.refresh_gold()
@@ -314,43 +303,38 @@ class LiveRun:
         self.tracker.gold_finished(snap, t1)
 
     def check_streams(self) -> None:
-        if self.streams is not None:
-            self.streams.check()
+        if self.query is not None:
+            streams.check(self.query)
         if self.feeder is not None and self.feeder.error is not None:
             raise RuntimeError(f"feed failed: {self.feeder.error}")
 
     # --- status -----------------------------------------------------------------------------
-    def collect_progress(self) -> None:
-        """Bronze and quarantine row counts from the Delta logs (no Spark job)."""
-        self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
-        self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
-        self.refresh_landing(LANDING_WALK_EVERY_S)
-
-    def refresh_landing(self, max_age_s: float = 0.0) -> None:
-        """Re-walk the landing folders when the last walk is older than ``max_age_s`` seconds.
+    def collect_progress(self, landing_max_age_s: float = LANDING_WALK_EVERY_S) -> None:
+        """Bronze and quarantine row counts from the Delta logs (no Spark job), and the landing
+        files, re-walked when the last walk is older than ``landing_max_age_s`` seconds.
 
         The walk lists every landed file and reads every bronze checkpoint's file log, so the
-        status thread (every second or so) does it only every ``LANDING_WALK_EVERY_S``.
+        status thread (every second or so) does it only every ``LANDING_WALK_EVERY_S``. A run
+        over a broker has no landing files: the broker's offsets account for the events.
         """
-        if self.opts.kafka_bootstrap_servers:
-            return  # no landing files: the broker's offsets account for the events
+        self.bronze_rows = sum(c.refresh() for c in self.bronze_counters)
+        self.quarantine_rows = sum(c.refresh() for c in self.quarantine_counters)
         now = time.monotonic()
-        if self.landing is None or now - self._landing_at >= max_age_s:
+        stale = self.landing is None or now - self._landing_at >= landing_max_age_s
+        if stale and not self.opts.kafka_bootstrap_servers:
             self.landing = account_landing(self.spark, self.loc, use_autoloader=False)
             self._landing_at = now
 
     def status(self) -> dict[str, Any]:
-        fr = self.tracker.summary()
         window = [
             r for r in self.tracker.reflected if r.gold_at >= time.time() - 30 and r.gold_at > 0
         ]
-        feed = self.feeder.progress.__dict__ if self.feeder else None
         return {
             "state": self.state,
             "uptime_s": round(time.time() - self.started, 1),
             "url": self.server.url if self.server else None,
             "port": self.server.port if self.server else None,
-            "feed": dict(feed) if feed else None,
+            "feed": dict(self.feeder.progress.__dict__) if self.feeder else None,
             "rate": self.opts.rate if self.opts.feed else None,
             "counts": {
                 "bronze_rows": self.bronze_rows,
@@ -363,7 +347,7 @@ class LiveRun:
             "pending_in_silver": self.tracker.pending,
             "pending_unit": "record groups" if self.opts.kafka_bootstrap_servers else "files",
             "landing_files": self.landing.as_status() if self.landing else None,
-            "freshness": fr,
+            "freshness": self.tracker.summary(),
             "gold_rows_per_s_30s": sum(r.rows for r in window) / 30.0,
             "gold_refreshes": len(self.gold_times),
             "gold_running": self.gold_running,
@@ -379,9 +363,13 @@ class LiveRun:
         write_landing_file(self.status_path, [json.dumps(st, default=str)])  # atomic
         return st
 
-    def print_status(self, st: dict[str, Any]) -> None:
+    def report_status(self, landing_max_age_s: float = LANDING_WALK_EVERY_S) -> dict[str, Any]:
+        """``collect_progress``, then publish the status and print its console line."""
+        self.collect_progress(landing_max_age_s)
+        st = self.publish_status()
         if not self.opts.quiet:
             say(status_line(st, kafka=bool(self.opts.kafka_bootstrap_servers)))
+        return st
 
     def publish_dashboard(self) -> None:
         refreshes = len(self.gold_times)  # Gold as of now is what the queries below read
@@ -395,8 +383,7 @@ class LiveRun:
         """Status thread: console line and status.json, also while a Gold refresh runs."""
         while self.reporting and not self.stop_event.wait(self.opts.status_every_s):
             try:
-                self.collect_progress()
-                self.print_status(self.publish_status())
+                self.report_status()
             except Exception as exc:  # a stopping query must not end the report thread
                 say(f"status: {exc}")
 
@@ -414,21 +401,19 @@ class LiveRun:
                 say(
                     f"{name}: abandoning the Gold refresh in progress (it reruns on the next start)"
                 )
+                self.gold_cancelled = True
                 # Not from this handler: the main thread may be inside a Py4J call right now.
-                threading.Thread(target=self._cancel_gold, name="oms-cancel", daemon=True).start()
+                cancel = partial(self.spark.sparkContext.cancelJobGroup, GOLD_JOB_GROUP)
+                threading.Thread(target=cancel, name="oms-cancel", daemon=True).start()
             if self.feeder is not None:
                 self.feeder.stop_event.set()  # no new files once asked to stop
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
-    def _cancel_gold(self) -> None:
-        self.gold_cancelled = True
-        self.spark.sparkContext.cancelJobGroup(GOLD_JOB_GROUP)
-
     def kept(self) -> str:
         """What the lakehouse holds when the run ends, for the last console line (after
-        ``collect_progress``)."""
+        ``collect_progress(0)``: the landing files as they are now)."""
         if self.gold_times:
             gold = f"Gold as of the last of {len(self.gold_times)} refreshes this run"
         elif table_exists(self.spark, self.loc, "gold", "fact_order_lines"):
@@ -444,7 +429,6 @@ class LiveRun:
                 f"{self.tracker.pending} record groups in silver but not yet in Gold; records "
                 "not yet in bronze stay in the broker (the next start processes them)"
             )
-        self.refresh_landing()
         # Files the ingest query has not committed yet, and files in silver not yet in Gold.
         not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
         return kept + (
@@ -452,9 +436,11 @@ class LiveRun:
             "but not yet in Gold (the next start processes them)"
         )
 
-    def run(self, *, serve: bool = True) -> int:
-        """The run; ``serve``: the dashboard server and its queries (off for ``oms bench``)."""
-        o = self.opts
+    def run(self) -> int:
+        """The run; the dashboard server and its queries only with a ``port`` (None for ``oms
+        bench`` and ``oms once``)."""
+        o, servers = self.opts, self.opts.kafka_bootstrap_servers
+        serve = o.port is not None
         self.install_signals()
         # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
         # second Ctrl-C can cancel.
@@ -462,7 +448,7 @@ class LiveRun:
         sc.setLocalProperty("spark.scheduler.pool", "gold")
         sc.setJobGroup(GOLD_JOB_GROUP, "Gold refresh and dashboards", interruptOnCancel=False)
         one_shot = o.duration_s == 0
-        if serve and o.port is not None:
+        if serve:
             self.server = DashboardServer(self.snapshot, o.host, o.port).start()
             self.publish_status()  # "starting", until the streams run
             say(f"Dashboards: {self.server.url}")
@@ -473,15 +459,15 @@ class LiveRun:
             say(
                 "Starting the ingest stream (bronze and silver of every entity in each micro-batch)"
             )
-            self.start_streams(Trigger(available_now=False, processing_time=o.trigger))
+            self.query = self._start_ingest(
+                streams.Trigger(available_now=False, processing_time=o.trigger)
+            )()
             if not self.stop_event.is_set():
                 say(f"Ingest stream running (trigger {o.trigger}); Ctrl-C stops")
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed and not self.stop_event.is_set():  # no feed once a stop was asked for
-            sink = (
-                KafkaSink(o.kafka_bootstrap_servers, o.seed) if o.kafka_bootstrap_servers else None
-            )
+            sink = KafkaSink(servers, o.seed) if servers else None
             self.feeder = Feeder(
                 o.feed_dir or o.landing,
                 FeedConfig(seed=o.seed),
@@ -494,7 +480,7 @@ class LiveRun:
             )
             self.feeder.start()
             self.profiler.feed_started()
-            into = f"Kafka at {o.kafka_bootstrap_servers}" if sink else o.landing
+            into = f"Kafka at {servers}" if sink else o.landing
             say(f"Feed: {o.rate:g} events/s into {into} (seed {o.seed})")
         self.state = "running"
         last_dash = 0.0
@@ -507,7 +493,7 @@ class LiveRun:
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
                 if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
-                    arrived = "was published" if o.kafka_bootstrap_servers else "landed"
+                    arrived = "was published" if servers else "landed"
                     say(
                         f"{'Feed finished: p' if o.feed else 'P'}rocessing what {arrived} "
                         "(the micro-batches in progress finish, then one availableNow pass and a "
@@ -538,13 +524,13 @@ class LiveRun:
             if self.feeder is not None:
                 self.feeder.stop_event.set()
                 self.feeder.join(timeout=10)
-            if self.streams is not None and self.streams.queries:
+            if self.query is not None:
                 say(
-                    "Stopping the streams after their micro-batches in progress (at most "
-                    f"{STOP_GRACE_S:.0f} s each; a batch cut short reruns on the next start)"
+                    "Stopping the ingest stream after its micro-batch in progress (at most "
+                    f"{streams.STOP_GRACE_S:.0f} s; a batch cut short reruns on the next start)"
                 )
             self.stop_streams()
-            if not failed and not o.kafka_bootstrap_servers:
+            if not failed and not servers:
                 # Every landing file ingested or reported (ops.landing_files).
                 try:
                     report_landing_files(self.spark, self.loc, use_autoloader=False)
@@ -553,9 +539,8 @@ class LiveRun:
             if drained and serve:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
-            self.collect_progress()  # the last line shows the counts the run ends with
-            st = self.publish_status()
-            self.print_status(st)
+            # The last line shows the counts the run ends with (fresh landing files unless failed).
+            st = self.report_status(LANDING_WALK_EVERY_S if failed else 0.0)
             if self.server is not None:
                 self.server.stop()
             if failed:
@@ -584,8 +569,8 @@ def _spark(lakehouse: str) -> SparkSession:
             "oms-live",
             shuffle_partitions=2,
             warehouse_dir=os.path.join(lakehouse, "_warehouse"),
-            # Eight streams submit jobs all the time; under the default FIFO scheduler the Gold
-            # refresh would queue behind them. FAIR gives its pool an equal share of the cores.
+            # The ingest query submits jobs all the time; under the default FIFO scheduler the
+            # Gold refresh would queue behind them. FAIR gives its pool an equal share of the cores.
             conf={"spark.scheduler.mode": "FAIR"},
         )
     finally:
@@ -648,32 +633,25 @@ def start_broker(root: str):  # type: ignore[no-untyped-def]
     return broker, pid is None
 
 
-# What runs once the run has ended, while Spark is still up: (spark, run, broker or None).
-AfterRun = Callable[[SparkSession, "LiveRun", Any], None]
-
-
 def start_and_run(
     opts: LiveOptions,
-    root: str,
     *,
-    kafka: bool = False,
-    serve: bool = True,
-    after: AfterRun | None = None,
+    kafka_root: str | None = None,
+    after: Callable[[LiveRun], None] | None = None,
 ) -> int:
-    """Start the broker (``kafka``: under ``<root>/kafka``) and Spark, run ``LiveRun(opts)``,
-    then stop what this call started; the exit code of the run (130: interrupted while
-    starting, nothing processed)."""
+    """Start the broker (given ``kafka_root``: under ``<kafka_root>/kafka``) and Spark, run
+    ``LiveRun(opts)``, then ``after(run)`` while Spark is still up, then stop what this call
+    started; the exit code of the run (130: interrupted while starting, nothing processed)."""
     os.makedirs(opts.landing, exist_ok=True)
     os.makedirs(opts.lakehouse, exist_ok=True)
     broker, owned = (None, False)
     try:
-        if kafka:
-            broker, owned = start_broker(root)
+        if kafka_root is not None:
+            broker, owned = start_broker(kafka_root)
             opts.kafka_bootstrap_servers = broker.bootstrap_servers
             opts.feed_dir = str(broker.run_dir)
-            say(f"Broker data {broker.run_dir}\n         Lakehouse {opts.lakehouse}")
-        else:
-            say(f"Landing {opts.landing}\n         Lakehouse {opts.lakehouse}")
+        data = f"Broker data {opts.feed_dir}" if broker is not None else f"Landing {opts.landing}"
+        say(f"{data}\n         Lakehouse {opts.lakehouse}")
         with _stop_requests_held("Spark has started") as stop_requested:
             spark = _spark(opts.lakehouse)
         try:
@@ -681,9 +659,9 @@ def start_and_run(
                 raise KeyboardInterrupt
             run = LiveRun(spark, opts)
             with profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else contextlib.nullcontext():
-                code = run.run(serve=serve)
+                code = run.run()
             if after is not None:
-                after(spark, run, broker)
+                after(run)
             return code
         finally:
             spark.stop()

@@ -42,7 +42,7 @@ from oms_pipeline.io.landing import read_landing_stream
 from oms_pipeline.io.landing_files import LandedFile, LandingReport
 from oms_pipeline.io.tables import add_missing_columns, append, ensure_table, table_exists
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE, audit_rows, process_batch
-from oms_pipeline.pipeline.streams import Trigger, run_streams, start_foreach_batch, writer_id
+from oms_pipeline.pipeline.streams import Trigger, run_stream, start_foreach_batch, writer_id
 from oms_pipeline.transforms import silver as T
 from oms_pipeline.transforms.bronze import bronze_schema, stamp_batch
 from oms_pipeline.transforms.validate import QUARANTINE_LINEAGE
@@ -296,10 +296,10 @@ def run_ingest(
     **options: object,
 ) -> bool:
     """Run the ingest query (``options`` as for :func:`start_ingest`) through
-    :func:`~oms_pipeline.pipeline.streams.run_streams`: availableNow ends once everything there
+    :func:`~oms_pipeline.pipeline.streams.run_stream`: availableNow ends once everything there
     is processed, processing-time when the query ends. False when ``stop`` cut the run short."""
     start = partial(start_ingest, spark, loc, settings, entities, trigger, **options)
-    return run_streams([start], trigger, stop)
+    return run_stream(start, trigger, stop)
 
 
 # --- the landing-file report ------------------------------------------------------------------

@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -118,83 +118,46 @@ def stop_between_batches(query: StreamingQuery, grace_s: float | None = STOP_GRA
     return between
 
 
-StreamStart = Callable[[], StreamingQuery]
-
-
-class Streams:
-    """The streams one caller starts and waits for: the one start/finish loop of the package
-    (jobs, the local runs, the benchmark harness).
-
-    availableNow: ``start`` starts each query once the one before it has processed everything
-    there and stopped (one at a time: the two local cores go to one query), raising the failure
-    of a query that failed. Processing-time: ``start`` starts every query and leaves them
-    running; ``wait`` blocks until one ends. With ``stop`` (an event a signal handler sets),
-    both return False as soon as it is set, having started no further query; :meth:`stop` then
-    stops what runs between two micro-batches (:func:`stop_between_batches`).
-    """
-
-    def __init__(self, trigger: Trigger, stop: threading.Event | None = None) -> None:
-        self.trigger = trigger
-        self.stop_requested = stop or threading.Event()
-        self.queries: list[StreamingQuery] = []
-
-    def start(self, starts: Iterable[StreamStart]) -> bool:
-        """Start (and, availableNow, finish) each query; False when a stop request cut it short."""
-        for start in starts:
-            if self.stop_requested.is_set():
-                return False
-            query = start()
-            self.queries.append(query)
-            if self.trigger.available_now and not self._finish(query):
-                return False
-        return not self.stop_requested.is_set()
-
-    def _finish(self, query: StreamingQuery) -> bool:
-        while not query.awaitTermination(WAIT_STEP_S):
-            if self.stop_requested.is_set():
-                return False
-        _GATES.pop(query.id, None)
-        self.check()
-        return True
-
-    def check(self) -> None:
-        """Raise ``RuntimeError`` naming the first query that failed."""
-        for q in self.queries:
-            exc = q.exception()
-            if exc is not None:
-                raise RuntimeError(f"stream {q.name} failed: {exc}")
-
-    def wait(self) -> bool:
-        """Processing-time: block until a query ends (its failure raised) or a stop is asked
-        for (False). availableNow: ``start`` already waited, True at once."""
-        while not self.trigger.available_now and all(q.isActive for q in self.queries):
-            if self.stop_requested.wait(WAIT_STEP_S):
-                return False
-        self.check()
-        return True
-
-    def stop(self, grace_s: float | None = STOP_GRACE_S) -> None:
-        """Stop every query between two micro-batches, in start order."""
-        for q in self.queries:
-            stop_between_batches(q, grace_s)
-        self.queries = []
-
-
 # Seconds between two looks at a stop request while a query runs.
 WAIT_STEP_S = 0.5
 
 
-def run_streams(
-    starts: Iterable[StreamStart], trigger: Trigger, stop: threading.Event | None = None
+def check(query: StreamingQuery) -> None:
+    """Raise ``RuntimeError`` naming ``query`` when it failed."""
+    exc = query.exception()
+    if exc is not None:
+        raise RuntimeError(f"stream {query.name} failed: {exc}")
+
+
+def run_stream(
+    start: Callable[[], StreamingQuery], trigger: Trigger, stop: threading.Event | None = None
 ) -> bool:
-    """Start the queries ``starts`` make and wait for them (see :class:`Streams`), then stop
-    whatever still runs between micro-batches. False when ``stop`` cut the run short (what was
-    committed is kept; the next start goes on from there)."""
-    streams = Streams(trigger, stop)
+    """Start the query ``start`` makes and wait for it, raising its failure (:func:`check`): the
+    one start/finish loop of the package (jobs, the local runs, the benchmark harness).
+
+    availableNow: until it has processed everything there and stopped; processing-time: until it
+    ends. ``stop`` (an event a signal handler sets) cuts the wait short: the query is not
+    started when it is set before, and whatever runs is stopped between two micro-batches
+    (:func:`stop_between_batches`). False when ``stop`` cut the run short (what was committed is
+    kept; the next start goes on from there).
+    """
+    stop = stop or threading.Event()
+    if stop.is_set():
+        return False
+    query = start()
     try:
-        return streams.start(starts) and streams.wait()
+        if trigger.available_now:
+            while not query.awaitTermination(WAIT_STEP_S):
+                if stop.is_set():
+                    return False
+        else:
+            while query.isActive:
+                if stop.wait(WAIT_STEP_S):
+                    return False
+        check(query)
+        return not stop.is_set()
     finally:
-        streams.stop()
+        stop_between_batches(query)
 
 
 def writer_id(checkpoint_dir: str) -> str:
