@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import faulthandler
 import json
+import logging
 import math
 import os
 import re
@@ -454,8 +455,14 @@ def register_views(spark: SparkSession, root: str) -> list[str]:
 def _query(a: argparse.Namespace) -> int:
     """``oms show`` / ``oms sql``: print a table or a query's result."""
     from pyspark.errors import AnalysisException
+    from pyspark.logger import PySparkLogger
 
     from oms_pipeline.session import local_session
+
+    # A refused query is said once, as "Query refused: ..."; PySpark would first log it with its
+    # whole plan and the JVM's stack trace.
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
     root = os.path.abspath(a.lakehouse)
     if not any(os.path.isdir(os.path.join(root, layer)) for layer in LAYERS):

@@ -5,8 +5,8 @@ python -m oms_pipeline.contracts.docs docs/contracts
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 
 from oms_pipeline.contracts.entities import CONTRACTS
 from oms_pipeline.contracts.gold import GOLD_CONTRACT_VERSION, GOLD_TABLES
@@ -85,7 +85,12 @@ def render_all() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    target = (argv or sys.argv[1:] or ["docs/contracts"])[0]
+    p = argparse.ArgumentParser(
+        prog="python -m oms_pipeline.contracts.docs",
+        description="Write the contract pages (one per entity, and gold.md) into a folder.",
+    )
+    p.add_argument("target", nargs="?", default="docs/contracts", help="(docs/contracts)")
+    target = p.parse_args(argv).target
     os.makedirs(target, exist_ok=True)
     for name, text in render_all().items():
         with open(os.path.join(target, name), "w", encoding="utf-8") as fh:
