@@ -51,7 +51,7 @@ def test_every_command_parses() -> None:
         (["show", "gold.x", "--limit", "-1"], "argument --limit: '-1': expected a whole number of at least 1"),
         (["bench", "--mapping", "m.yaml"], "--mapping: only with --import"),
         (["run", "--profile"], "--profile: only with bench (or run --benchmark)"),
-        (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date"),
+        (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date: '2025-13-01': expected a date YYYY-MM-DD"),
         (["sideways"], "invalid choice: 'sideways'"),
         (["bench", "--import", "x.csv", "--mapping", "m.yaml"], "--import: not with bench"),
         (["bench", "--no-feed", "--landing", "l"], "--no-feed and --landing: not with bench"),

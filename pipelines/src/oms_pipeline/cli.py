@@ -88,6 +88,14 @@ def _interval(text: str) -> str:
     return text.strip()
 
 
+def _iso_date(text: str) -> dt.date:
+    """An argparse type: a calendar date ``YYYY-MM-DD``; anything else exits 2 saying so."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
 def _run_options() -> argparse.ArgumentParser:
     """The options of ``oms run`` and ``oms bench`` (the flags ``scripts/run-local`` took)."""
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -199,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--lakehouse", required=True, help="local lakehouse folder")
     once.add_argument(
         "--as-of-date",
-        type=dt.date.fromisoformat,
+        type=_iso_date,
         default=None,
         help="YYYY-MM-DD (default: latest order date)",
     )
@@ -212,19 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--format", choices=("table", "json"), default="table")
 
     gen = sub.add_parser("generate", help="write synthetic OMS landing files")
-    gen.add_argument("--landing", required=True)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--orders", type=_number(int, 1), default=2000)
-    gen.add_argument("--customers", type=_number(int, 1), default=300)
-    gen.add_argument("--products", type=_number(int, 1), default=120)
-    gen.add_argument("--malformed-rate", type=_number(float, 0, maximum=1), default=0.01)
+    gen.add_argument("--landing", required=True, help="landing folder (one sub-folder per entity)")
+    gen.add_argument(
+        "--seed", type=int, default=7, help="seed: the same seed writes the same files (7)"
+    )
+    gen.add_argument("--orders", type=_number(int, 1), default=2000, help="orders (2000)")
+    gen.add_argument("--customers", type=_number(int, 1), default=300, help="customers (300)")
+    gen.add_argument("--products", type=_number(int, 1), default=120, help="products (120)")
+    gen.add_argument(
+        "--malformed-rate",
+        type=_number(float, 0, maximum=1),
+        default=0.01,
+        help="share of malformed lines, 0..1 (0.01); each is quarantined with a reason",
+    )
     gen.add_argument("--files", type=_number(int, 1), default=4, help="files per entity")
     gen.add_argument("--manifest", default=None, help="write the generation manifest here (JSON)")
 
     imp = sub.add_parser("import", help="CSV export + mapping -> landing JSON lines (no run)")
-    imp.add_argument("--mapping", required=True)
-    imp.add_argument("--csv", required=True)
-    imp.add_argument("--landing", required=True)
+    imp.add_argument("--mapping", required=True, help="mapping file (YAML or JSON; see mappings/)")
+    imp.add_argument("--csv", required=True, help="the CSV export")
+    imp.add_argument("--landing", required=True, help="landing folder the JSON lines go to")
     return p
 
 
