@@ -64,6 +64,9 @@ def test_entities_and_tables_are_the_contracts():
         "contracts/freshness_alert.sql",
         "contracts/ops.toml",
         "contracts/silver.toml",
+        # The Gold views' queries.
+        "contracts/agg_sales_daily.sql",
+        "contracts/agg_shipment_sla_daily.sql",
     }
 
 
