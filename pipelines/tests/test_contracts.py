@@ -271,3 +271,12 @@ def test_entity_contracts_read_their_silver_tables_from_the_layout():
         "last_event_ts",
         "_row_hash",
     )
+
+
+def test_job_as_of_date_refuses_a_non_date_naming_the_form(capsys):
+    from oms_pipeline.jobs import gold_refresh
+
+    with pytest.raises(SystemExit) as exc:
+        gold_refresh.build_parser().parse_args(["--as-of-date", "2025-02-30"])
+    assert exc.value.code == 2
+    assert "--as-of-date: '2025-02-30': expected a date YYYY-MM-DD" in capsys.readouterr().err

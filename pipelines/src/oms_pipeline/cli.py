@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import faulthandler
 import json
 import logging
@@ -32,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from oms_pipeline.config import LAYERS, PipelineSettings
+from oms_pipeline.jobs.common import iso_date
 from oms_pipeline.live.runner import LIVE_AS_OF, LiveOptions, say, start_and_run
 
 if TYPE_CHECKING:
@@ -86,14 +86,6 @@ def _interval(text: str) -> str:
             "minutes, hours (e.g. '5 seconds')"
         )
     return text.strip()
-
-
-def _iso_date(text: str) -> dt.date:
-    """An argparse type: a calendar date ``YYYY-MM-DD``; anything else exits 2 saying so."""
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
 
 
 def _run_options() -> argparse.ArgumentParser:
@@ -207,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--lakehouse", required=True, help="local lakehouse folder")
     once.add_argument(
         "--as-of-date",
-        type=_iso_date,
+        type=iso_date,
         default=None,
         help="YYYY-MM-DD (default: latest order date)",
     )

@@ -10,6 +10,7 @@ warehouse computes at query time (``view_ddl``), and the Gold refresh never writ
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -406,6 +407,7 @@ VIEWS: tuple[GoldTable, ...] = tuple(t for t in GOLD_TABLES if t.view)
 _VIEW_INPUT = re.compile(r"\{(\w+)\}")
 
 
+@functools.cache
 def _view_text(table: GoldTable) -> str:
     if not table.view:
         raise ValueError(f"gold.{table.name} is a table, not a view")

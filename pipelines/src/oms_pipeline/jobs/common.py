@@ -62,10 +62,18 @@ def add_entity_arg(parser: argparse.ArgumentParser, *, multiple: bool) -> None:
         parser.add_argument("--entity", required=True, choices=ENTITIES, help="entity to process")
 
 
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a calendar date ``YYYY-MM-DD``; anything else exits 2 saying so."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-of-date",
-        type=dt.date.fromisoformat,
+        type=iso_date,
         default=None,
         help="fixed as-of date (YYYY-MM-DD) for RFM and days of cover; default: latest order date",
     )

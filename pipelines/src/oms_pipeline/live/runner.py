@@ -4,10 +4,11 @@ runs ``LiveRun``; ``run_once`` is the same availableNow pass as a library call (
 
 The ingest query (``pipeline.ingest``: bronze, then silver, in each micro-batch) runs with a
 processing-time trigger; the main thread refreshes Gold as soon as a micro-batch has committed,
-publishes dashboard data and status, and owns shutdown. SIGINT and SIGTERM stop the feed and the streams between micro-batches; checkpoints, Delta transaction ids
-and the feed's state file make the next start resume where this one stopped, also after a kill
-at any instant. A one-shot run (``duration_s=0``) starts no processing-time stream at all: it
-finishes the feed, then processes what landed with availableNow triggers and refreshes Gold.
+publishes dashboard data and status, and owns shutdown. SIGINT and SIGTERM stop the feed and
+the ingest query between micro-batches; checkpoints, Delta transaction ids and the feed's state
+file make the next start resume where this one stopped, also after a kill at any instant. A
+one-shot run (``duration_s=0``) starts no processing-time stream at all: it finishes the feed,
+then processes what landed with availableNow triggers and refreshes Gold.
 
 The feed goes to landing files (the default) or, with ``kafka_bootstrap_servers``, to one Kafka
 topic per entity that the ingest query reads instead of the landing folders (``io.events``).
