@@ -4,6 +4,7 @@ which takes a delivery history with placeholder dates through to Gold."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -350,10 +351,10 @@ def test_an_import_error_prints_its_message_only_and_exits_2(tmp_path, capfd, en
 def test_run_local_resumes_an_export_that_already_landed(tmp_path, capsys):
     from oms_pipeline import cli
 
-    mapping = load_mapping(str(MAPPINGS / "superstore.yaml"))
+    a = argparse.Namespace(mapping=str(MAPPINGS / "superstore.yaml"), import_csv=str(SUPERSTORE))
     landing = str(tmp_path / "landing")
     for _ in range(2):
-        cli._land_export(mapping, str(SUPERSTORE), "superstore.yaml", landing)
+        assert cli._import(a, landing, resume=True) is not None
     out = capsys.readouterr().out
     assert "Landed {" in out and "already landed" in out and len(_landed(Path(landing))) == 3
 

@@ -19,20 +19,24 @@ CONTINUOUS = Trigger(available_now=False, processing_time="1 second")
 
 # --- the command line -------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("argv", "command", "benchmark"),
+    ("argv", "command"),
     [
-        ([], "run", False),
-        (["--rate", "5", "--duration", "0", "--batches", "3"], "run", False),  # run-local's flags
-        (["--benchmark", "--rate", "1000"], "run", True),
-        (["bench", "--duration", "30"], "bench", True),
-        (["bench", "--profile"], "bench", True),
-        (["--benchmark", "--profile"], "run", True),
-        (["run", "--source", "kafka"], "run", False),
+        ([], "run"),
+        (["--rate", "5", "--duration", "0", "--batches", "3"], "run"),  # run-local's flags
+        (["--benchmark", "--rate", "1000"], "bench"),  # the benchmark protocol's spelling
+        (["run", "--benchmark", "--profile"], "bench"),
+        (["bench", "--duration", "30"], "bench"),
+        (["run", "--source", "kafka"], "run"),
     ],
 )
-def test_flags_without_a_command_are_the_live_runs(argv, command, benchmark) -> None:
-    a = cli.parse(argv)
-    assert (a.command, a.benchmark) == (command, benchmark)
+def test_flags_without_a_command_are_the_live_runs(argv, command) -> None:
+    assert cli.parse(argv).command == command
+
+
+def test_a_benchmark_takes_its_defaults_and_no_dashboard() -> None:
+    a = cli.parse(["--benchmark", "--profile"])
+    assert (a.rate, a.duration, a.port, a.profile) == (1000.0, 120.0, None, True)
+    assert (cli.parse([]).rate, cli.parse([]).duration, cli.parse([]).port) == (50.0, None, 8050)
 
 
 def test_every_command_parses() -> None:
@@ -40,7 +44,7 @@ def test_every_command_parses() -> None:
     assert cli.parse(["show", "gold.fact_order_lines"]).lakehouse == ".local/lakehouse"
     assert cli.parse(["sql", "SELECT 1", "--format", "json"]).target == "SELECT 1"
     assert cli.parse(["generate", "--landing", "l", "--orders", "5"]).orders == 5
-    assert cli.parse(["import", "--mapping", "m", "--csv", "c", "--landing", "l"]).csv == "c"
+    assert cli.parse(["import", "--mapping", "m", "--csv", "c", "--landing", "l"]).import_csv == "c"
 
 
 @pytest.mark.parametrize(
@@ -49,12 +53,14 @@ def test_every_command_parses() -> None:
         (["generate", "--landing", "l", "--orders", "0"], "argument --orders: '0': expected a whole number of at least 1"),
         (["generate", "--landing", "l", "--malformed-rate", "2"], "'2': expected a number of at least 0 and at most 1"),
         (["show", "gold.x", "--limit", "-1"], "argument --limit: '-1': expected a whole number of at least 1"),
-        (["bench", "--mapping", "m.yaml"], "--mapping: only with --import"),
-        (["run", "--profile"], "--profile: only with bench (or run --benchmark)"),
+        (["run", "--mapping", "m.yaml"], "--mapping: only with --import"),
+        (["bench", "--mapping", "m.yaml"], "usage: oms bench"),
+        (["run", "--profile"], "usage: oms run"),
+        (["run", "--profile"], "unrecognized arguments: --profile"),
         (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date: '2025-13-01': expected a date YYYY-MM-DD"),
         (["sideways"], "invalid choice: 'sideways'"),
-        (["bench", "--import", "x.csv", "--mapping", "m.yaml"], "--import: not with bench"),
-        (["bench", "--no-feed", "--landing", "l"], "--no-feed and --landing: not with bench"),
+        (["bench", "--import", "x.csv", "--mapping", "m.yaml"], "unrecognized arguments: --import x.csv --mapping m.yaml"),
+        (["--benchmark", "--no-feed", "--port", "1"], "unrecognized arguments: --no-feed --port 1"),
         (["--bench"], "unrecognized arguments: --bench"),  # no prefix of --benchmark(s-file)
         (["bench", "--benchmark"], "unrecognized arguments: --benchmark"),
         (["run", "--trigger", "banana"], "argument --trigger: 'banana': expected a positive number and a unit"),

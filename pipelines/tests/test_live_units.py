@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from oms_pipeline.contracts.entities import ENTITIES
 from oms_pipeline.io.tables import append
@@ -24,10 +25,10 @@ from oms_pipeline.live.runner import (
     LiveOptions,
     LiveRun,
     landing_times,
-    landing_units,
     status_line,
 )
 from oms_pipeline.live.server import DashboardServer, Snapshot
+from oms_pipeline.pipeline.ingest import ENTITY_COLUMN
 from oms_pipeline.pipeline.silver import AUDIT_SCHEMA, AUDIT_TABLE
 from oms_pipeline.session import _jvm_ignores_sigterm, start_signal_free_thread
 from oms_pipeline.sources.factory import FeedConfig, batch_events, master_data
@@ -158,10 +159,21 @@ def test_landing_times_of_files_and_events_come_from_bronze_landed_at(spark) -> 
     )
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
     us = int((t0 + 2.5) * 1e6)
-    assert landing_times(landing_units(batch)) == {
-        "file:/l/orders/a.jsonl": (t0 + 1, 2),
-        f"orders/1@{us}": (t0 + 2.5, 2),
-        f"orders/0@{us}": (t0 + 2.5, 1),
+    assert landing_times(batch) == {
+        None: {
+            "file:/l/orders/a.jsonl": (t0 + 1, 2),
+            f"orders/1@{us}": (t0 + 2.5, 2),
+            f"orders/0@{us}": (t0 + 2.5, 1),
+        }
+    }
+    by_entity = landing_times(
+        batch.withColumn(
+            ENTITY_COLUMN, F.when(F.col("_source_file").isNull(), "events").otherwise("files")
+        )
+    )
+    assert by_entity == {
+        "files": {"file:/l/orders/a.jsonl": (t0 + 1, 2)},
+        "events": {f"orders/1@{us}": (t0 + 2.5, 2), f"orders/0@{us}": (t0 + 2.5, 1)},
     }
 
 

@@ -88,8 +88,10 @@ def _interval(text: str) -> str:
     return text.strip()
 
 
-def _run_options() -> argparse.ArgumentParser:
-    """The options of ``oms run`` and ``oms bench`` (the flags ``scripts/run-local`` took)."""
+def _run_options(bench: bool) -> argparse.ArgumentParser:
+    """The options of ``oms run`` or, with ``bench``, of ``oms bench`` (a benchmark feeds fresh
+    folders under ``<root>/benchmark`` and serves no dashboards: it takes no folder, import,
+    ``--no-feed`` or dashboard option, and only it takes ``--profile``)."""
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument(
         "--source",
@@ -101,16 +103,17 @@ def _run_options() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate",
         type=_number(float, 0, above=True),
-        default=None,
-        help="feed events per second (50; 1000 for bench)",
+        default=1000.0 if bench else 50.0,
+        help=f"feed events per second ({1000 if bench else 50})",
     )
     p.add_argument(
         "--duration",
         type=_number(float, 0),
-        default=None,
+        default=120.0 if bench else None,
         help="feed for N seconds (or up to --batches), process everything landed, exit "
-        "(default: run until Ctrl-C, 120 for bench; 0: land the feed's remaining --batches, or "
-        "with --no-feed or --import nothing, then process once and exit)",
+        f"(default: {'120' if bench else 'run until Ctrl-C'}; 0: land the feed's remaining "
+        f"--batches{'' if bench else ', or with --no-feed or --import nothing,'} then process "
+        "once and exit)",
     )
     p.add_argument(
         "--batches",
@@ -132,6 +135,31 @@ def _run_options() -> argparse.ArgumentParser:
         help="bronze/silver processing-time trigger, e.g. '5 seconds', '500 milliseconds', "
         "'1 minute'",
     )
+    p.add_argument("--root", default=".local", help="parent of the default folders (.local)")
+    p.add_argument(
+        "--status-every",
+        type=_number(float, 0, above=True),
+        default=5.0,
+        help="console status interval (s)",
+    )
+    if bench:
+        p.add_argument("--benchmarks-file", default="BENCHMARKS.md", help=argparse.SUPPRESS)
+        p.add_argument(
+            "--profile",
+            action="store_true",
+            help="also record, per stage, the Spark jobs, Delta commits and seconds of a "
+            "steady-state cycle, into the same BENCHMARKS.md block",
+        )
+        p.set_defaults(
+            port=None,
+            host=None,
+            landing=None,
+            lakehouse=None,
+            no_feed=False,
+            import_csv=None,
+            mapping=None,
+        )
+        return p
     p.add_argument(
         "--port",
         type=_number(int, 0, maximum=65535),
@@ -139,16 +167,9 @@ def _run_options() -> argparse.ArgumentParser:
         help="dashboard port (8050; 0 = any free)",
     )
     p.add_argument("--host", default="127.0.0.1", help="dashboard bind address")
-    p.add_argument("--root", default=".local", help="parent of the default folders (.local)")
     p.add_argument("--landing", default=None, help="landing folder (<root>/landing)")
     p.add_argument("--lakehouse", default=None, help="lakehouse folder (<root>/lakehouse)")
     p.add_argument("--no-feed", action="store_true", help="no feed: process what is landed")
-    p.add_argument(
-        "--status-every",
-        type=_number(float, 0, above=True),
-        default=5.0,
-        help="console status interval (s)",
-    )
     p.add_argument(
         "--import",
         dest="import_csv",
@@ -157,13 +178,7 @@ def _run_options() -> argparse.ArgumentParser:
         help="ingest a CSV export through --mapping instead of the feed",
     )
     p.add_argument("--mapping", default=None, help="mapping file for --import (YAML or JSON)")
-    p.add_argument("--benchmarks-file", default="BENCHMARKS.md", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--profile",
-        action="store_true",
-        help="with bench: also record, per stage, the Spark jobs, Delta commits and seconds of "
-        "a steady-state cycle, into the same BENCHMARKS.md block",
-    )
+    p.set_defaults(profile=False)
     return p
 
 
@@ -175,24 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
         "(options: oms run --help).",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
-    run_opts = _run_options()
-    run = sub.add_parser(
+    sub.add_parser(
         "run",
-        parents=[run_opts],
+        parents=[_run_options(bench=False)],
         allow_abbrev=False,
         help="synthetic feed -> bronze -> silver -> gold, continuously, with live dashboards "
         "on localhost (the default)",
-    )
-    run.add_argument(
-        "--benchmark", action="store_true", help="the same as 'oms bench' (see its help)"
+        epilog="run --benchmark is 'oms bench' (see its help).",
     )
     sub.add_parser(
         "bench",
-        parents=[run_opts],
+        parents=[_run_options(bench=True)],
         allow_abbrev=False,
         help="fixed load (--rate, default 1000) for --duration (default 120) into fresh "
         "folders; writes the figures to BENCHMARKS.md",
-    ).set_defaults(benchmark=True)
+    )
 
     once = sub.add_parser("once", help="what is landed through every layer (availableNow), once")
     once.add_argument("--landing", required=True, help="landing folder (one sub-folder per entity)")
@@ -230,35 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="CSV export + mapping -> landing JSON lines (no run)")
     imp.add_argument("--mapping", required=True, help="mapping file (YAML or JSON; see mappings/)")
-    imp.add_argument("--csv", required=True, help="the CSV export")
+    imp.add_argument("--csv", dest="import_csv", required=True, help="the CSV export")
     imp.add_argument("--landing", required=True, help="landing folder the JSON lines go to")
+    for command in sub.choices.values():  # errors come with the command's usage
+        command.set_defaults(usage=command)
     return p
 
 
 def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
-    """Exit 2 (argparse) naming the flag when options do not fit together, before Spark starts."""
+    """Exit 2 (argparse, the usage of ``a.command``) naming the flag when options do not fit
+    together, before Spark starts."""
     if a.source == "kafka":
         given = [f for f, v in (("--import", a.import_csv), ("--landing", a.landing)) if v]
         if given:
             p.error(
                 f"{' and '.join(given)}: not with --source kafka (the feed publishes to the "
                 "broker; --import and --landing are for --source files)"
-            )
-    if a.benchmark:
-        given = [
-            flag
-            for flag, value in (
-                ("--import", a.import_csv),
-                ("--no-feed", a.no_feed),
-                ("--landing", a.landing),
-                ("--lakehouse", a.lakehouse),
-            )
-            if value
-        ]
-        if given:
-            p.error(
-                f"{' and '.join(given)}: not with bench (a benchmark feeds --rate events/s into "
-                "fresh folders under <root>/benchmark)"
             )
     if a.duration == 0 and not (a.no_feed or a.import_csv or a.batches):
         p.error(
@@ -269,19 +268,22 @@ def check_options(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("--mapping: only with --import")
     if a.import_csv and not a.mapping:
         p.error("--import needs --mapping")
-    if a.profile and not a.benchmark:
-        p.error("--profile: only with bench (or run --benchmark)")
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv``; flags without a command are ``run``'s (``scripts/run-local --rate 5``)."""
+    """Parse ``argv``; flags without a command are ``run``'s (``scripts/run-local --rate 5``), and
+    ``run --benchmark`` is ``bench`` (``scripts/run-local --benchmark``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help")):
         args.insert(0, "run")
+    if args[0] == "run" and "--benchmark" in args:
+        args = ["bench", *(x for x in args[1:] if x != "--benchmark")]
     parser = build_parser()
-    a = parser.parse_args(args)
+    a, unknown = parser.parse_known_args(args)
+    if unknown:  # said with the command's own usage, which lists what it takes
+        a.usage.error(f"unrecognized arguments: {' '.join(unknown)}")
     if a.command in RUNS:
-        check_options(parser, a)
+        check_options(a.usage, a)
     return a
 
 
@@ -296,31 +298,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.command == "generate":
         return _generate(a)
     if a.command == "import":
-        from oms_pipeline.exports import IMPORT_ERRORS, convert_export, load_mapping
-
-        try:
-            counts = convert_export(load_mapping(a.mapping), a.csv, a.landing)
-        except IMPORT_ERRORS as e:
-            print(f"Import refused: {e}", file=sys.stderr)
-            return 2
-        print(json.dumps(counts, indent=2))
-        return 0
+        return 0 if _import(a, a.landing, resume=False) else 2
     return _query(a)
 
 
-def _land_export(mapping: Mapping, csv_path: str, mapping_path: str, landing: str) -> None:
-    """Convert the export into ``landing``; one that already landed there is processed as is.
+def _import(a: argparse.Namespace, landing: str, *, resume: bool) -> Mapping | None:
+    """Convert the export ``a.import_csv`` through ``a.mapping`` into ``landing`` and say what
+    landed; the mapping, or None once the refusal is said ("Import refused: ...").
 
     A partly landed export (an import killed between its renames) is completed first; a
-    corrected export under the same name lands as a new file (its digest differs).
+    corrected export under the same name lands as a new file (its digest differs). One that
+    already landed is refused (``oms import``), or with ``resume`` processed as is (``oms run
+    --import``).
     """
-    from oms_pipeline.exports import ExportAlreadyImported, convert_export
+    from oms_pipeline import exports
 
-    say(f"Converting {csv_path} through {mapping_path} into {landing}")
     try:
-        say(f"Landed {convert_export(mapping, csv_path, landing)}")
-    except ExportAlreadyImported:
-        say(f"{csv_path} already landed in {landing}: resuming")
+        mapping = exports.load_mapping(a.mapping)
+        counts = exports.convert_export(mapping, a.import_csv, landing)
+    except exports.IMPORT_ERRORS as e:
+        if not (resume and isinstance(e, exports.ExportAlreadyImported)):
+            print(f"Import refused: {e}", file=sys.stderr)
+            return None
+        say(f"{a.import_csv} already landed in {landing}: resuming")
+    else:
+        if resume:
+            say(f"Landed {counts}")
+        else:
+            print(json.dumps(counts, indent=2))
+    return mapping
 
 
 def _dashboard_refusal(host: str, port: int) -> str | None:
@@ -351,39 +357,33 @@ def _live(a: argparse.Namespace) -> int:
     from oms_pipeline.live import benchmark
 
     root = os.path.abspath(a.root)
-    if a.benchmark:
+    if a.command == "bench":
         root = os.path.join(root, "benchmark", time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     elif a.import_csv:
         root = os.path.join(root, "import", os.path.splitext(os.path.basename(a.import_csv))[0])
     opts = LiveOptions(
         landing=os.path.abspath(a.landing or os.path.join(root, "landing")),
         lakehouse=os.path.abspath(a.lakehouse or os.path.join(root, "lakehouse")),
-        rate=a.rate or (1000.0 if a.benchmark else 50.0),
+        rate=a.rate,
         tick_s=a.tick,
         seed=a.seed,
-        duration_s=120.0 if a.benchmark and a.duration is None else a.duration,
+        duration_s=a.duration,
         batches=a.batches,
         feed=not (a.no_feed or a.import_csv),
         trigger=a.trigger,
         host=a.host,
-        port=None if a.benchmark else a.port,
+        port=a.port,
         status_every_s=a.status_every,
         settings=PipelineSettings(as_of_date=LIVE_AS_OF),
         profile=a.profile,
     )
     if a.import_csv:
-        from oms_pipeline.exports import IMPORT_ERRORS, load_mapping
-
-        try:
-            mapping = load_mapping(a.mapping)
-            _land_export(mapping, a.import_csv, a.mapping, opts.landing)
-        except IMPORT_ERRORS as e:
-            print(f"Import refused: {e}", file=sys.stderr)
+        if (mapping := _import(a, opts.landing, resume=True)) is None:
             return 2
         opts.settings = PipelineSettings(sla_days=mapping.sla_days)
         opts.entities = tuple(mapping.entities)
     after = None
-    if a.benchmark:  # the load averages before Spark starts, beside those at the end
+    if a.command == "bench":  # the load averages before Spark starts, beside those at the end
         after = partial(benchmark.report, path=a.benchmarks_file, load_at_start=benchmark.load())
     elif refused := _dashboard_refusal(a.host, a.port):  # a report they cannot draw, a port in use
         print(refused, file=sys.stderr)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
@@ -142,41 +142,37 @@ def status_line(st: dict[str, Any], *, kafka: bool) -> str:
     )
 
 
-# What a silver batch is counted by for freshness: one landed file, or the records of one topic
-# partition sharing a broker timestamp; ``_landed_at`` is the landing time of both (bronze).
-LANDING_UNIT = ("_source_file", "_kafka_topic", "_kafka_partition", "_landed_at")
+def landing_times(batch: DataFrame) -> dict[str | None, dict[str, tuple[float, int]]]:
+    """Entity (``ENTITY_COLUMN``; None in a batch without it) -> landing unit -> (landing time in
+    epoch seconds, rows) of a silver batch, in one Spark job: what freshness is counted by.
 
+    A unit is a landed file, named by its path, or ``topic/partition@landed_us`` for the records
+    of one topic partition sharing a broker timestamp. Its landing time is bronze's
+    ``_landed_at``: the file's modification time, or the Kafka record timestamp. Rows without
+    one are left out (not measurable); a lineage column no source of the batch has (the Kafka
+    ones of a run over landing files) counts as NULL.
+    """
 
-def landing_units(batch: DataFrame, *by: str) -> list[Any]:
-    """Rows of (``by``..., ``LANDING_UNIT``..., ``landed_us``, ``count``) of a silver batch (one
-    Spark job). A lineage column no source of the batch has (the Kafka ones of a run over
-    landing files) is NULL."""
-    landed_us = F.unix_micros(F.col("_landed_at")).alias("landed_us")
-    unit = [F.col(c) if c in batch.columns else F.lit(None).alias(c) for c in LANDING_UNIT]
-    return (
-        batch.groupBy(*by, *unit)
-        .agg(F.first(landed_us).alias("landed_us"), F.count("*").alias("count"))
+    def column(name: str) -> Column:
+        return F.col(name) if name in batch.columns else F.lit(None).cast("string")
+
+    landed_us = F.unix_micros(F.col("_landed_at"))
+    event_unit = F.format_string(
+        "%s/%s@%d", column("_kafka_topic"), column("_kafka_partition"), landed_us
+    )
+    rows = (
+        batch.where(F.col("_landed_at").isNotNull())
+        .groupBy(
+            column(ENTITY_COLUMN).alias("entity"),
+            F.coalesce(column("_source_file"), event_unit).alias("unit"),
+        )
+        .agg(F.first(landed_us).alias("landed_us"), F.count("*").alias("rows"))
         .collect()
     )
-
-
-def landing_times(rows: list[Any]) -> dict[str, tuple[float, int]]:
-    """(unit -> (landing time in epoch seconds, rows)) from ``landing_units`` rows.
-
-    A unit is a landed file, named by its path, or ``topic/partition@landed_us`` for events;
-    its landing time is bronze's ``_landed_at``: the file's modification time, or the Kafka
-    record timestamp. Rows without a landing time are left out (not measurable).
-    """
-    out = {}
+    times: dict[str | None, dict[str, tuple[float, int]]] = {}
     for r in rows:
-        if r["landed_us"] is None:
-            continue
-        if r["_source_file"] is not None:
-            unit = r["_source_file"]
-        else:
-            unit = f"{r['_kafka_topic']}/{r['_kafka_partition']}@{r['landed_us']}"
-        out[unit] = (r["landed_us"] / 1e6, int(r["count"]))
-    return out
+        times.setdefault(r["entity"], {})[r["unit"]] = (r["landed_us"] / 1e6, r["rows"])
+    return times
 
 
 def run_once(
@@ -227,11 +223,9 @@ class LiveRun:
     def _on_silver_batch(
         self, batch_id: int, batch: DataFrame, stats: dict[str, dict[str, int]]
     ) -> None:
-        # One job for the whole micro-batch, then each entity's landing units.
-        units = landing_units(batch, ENTITY_COLUMN)
+        times = landing_times(batch)
         for entity, counts in stats.items():
-            files = landing_times([u for u in units if u[ENTITY_COLUMN] == entity])
-            self.tracker.in_silver(files, counts, (entity, batch_id))
+            self.tracker.in_silver(times.get(entity, {}), counts, (entity, batch_id))
 
     # --- lifecycle --------------------------------------------------------------------------
     def prepare(self) -> None:
