@@ -108,9 +108,11 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
 
 @pytest.fixture(scope="module")
 def servers(root: Path, broker: KafkaBroker) -> str:
-    """The run's broker set-up (``runner.start_broker``) with the module's broker running there."""
-    found, owned = runner.start_broker(str(root))
-    assert not owned and found.bootstrap_servers == broker.bootstrap_servers
+    """The run's broker set-up (``runner.running_broker``) with the module's broker running there:
+    used, and left running after the block."""
+    with runner.running_broker(str(root)) as found:
+        assert found.bootstrap_servers == broker.bootstrap_servers
+    assert broker.running
     return found.bootstrap_servers
 
 

@@ -224,16 +224,16 @@ def test_the_status_line_leaves_out_gold_totals_no_dashboard_published() -> None
         "gold_last_s": 1.3,
     }
     # Dashboards off (oms bench, --no-dashboards): Gold refreshes, but no totals were queried.
-    line = status_line(st, kafka=False)
+    line = status_line(st)
     assert "gold orders" not in line and "shipments" not in line
     assert line.startswith("feed batch 4 (200 ev) | bronze 40 rows | silver +30 rows this run")
     assert "skipped files 1 | freshness p50 2.0s p95(1m) 3.5s | 45 ev/s to gold" in line
     assert line.endswith("last gold refresh 1.3s")
     st["counts"]["gold"] = {"Orders": 12, "Shipments": None, "Stock On Hand": 900}
-    assert "| gold orders 12, shipments - | freshness p50" in status_line(st, kafka=False)
+    assert "| gold orders 12, shipments - | freshness p50" in status_line(st)
     st |= {"pending_unit": "record groups", "gold_refreshes": 0, "gold_running": True}
     st["counts"]["gold"] = {}
-    line = status_line(st, kafka=True)
+    line = status_line(st)
     assert line.endswith("not yet in Gold 2 record groups | first gold refresh running")
 
 

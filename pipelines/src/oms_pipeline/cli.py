@@ -58,13 +58,9 @@ def _number(  # type: ignore[no-untyped-def]
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}") from None
-        if (
-            not math.isfinite(value)
-            or value < minimum
-            or (above and value == minimum)
-            or (maximum is not None and value > maximum)
-        ):
+            value = math.nan
+        low_ok = value > minimum if above else value >= minimum
+        if not (math.isfinite(value) and low_ok and (maximum is None or value <= maximum)):
             raise argparse.ArgumentTypeError(f"{text!r}: expected {allowed}")
         return value
 

@@ -104,37 +104,25 @@ def render(result: dict[str, Any]) -> str:
     source = result.get("source", "files")
     begin, end = markers(source)
     events = source == "kafka"
+    rate = f"{result['events']} events {'published' if events else 'landed'} = " + (
+        f"{result['events'] / result['duration_s']:.0f} events/s"
+    )
     if events:
-        title = "## Local run over Kafka: broker → Gold freshness"
-        landed = (
-            f"{result['events']} events published = "
-            f"{result['events'] / result['duration_s']:.0f} events/s, to one topic per entity "
-            f"every {result['tick_s']:g} s; trigger {result['trigger']}"
-        )
+        title, start = "## Local run over Kafka: broker → Gold freshness", "broker"
+        landed = f"{rate}, to one topic per entity every {result['tick_s']:g} s"
         floor = "Raw parse floor: Kafka batch read + `from_json(value)`"
-        how = (
-            "Freshness is measured per group of records sharing a topic partition and a broker "
-            "timestamp (the topics record the broker's append time: bronze `_landed_at`): from "
-            "that timestamp to the end of the first Gold refresh that started after the silver "
-            "micro-batch holding the records committed. Throughput counts every published "
-            "record (duplicates and malformed payloads included) between the first record and "
-            "the last Gold refresh."
-        )
     else:
-        title = "## Local run: landing → Gold freshness"
-        landed = (
-            f"{result['events']} events landed = "
-            f"{result['events'] / result['duration_s']:.0f} events/s, in {result['files']} "
-            f"files; trigger {result['trigger']}, one file per entity every {result['tick_s']:g} s"
-        )
+        title, start = "## Local run: landing → Gold freshness", "landing"
+        landed = f"{rate}, in {result['files']} files, one per entity every {result['tick_s']:g} s"
         floor = "Raw parse floor: `spark.read.json(...).count()`"
-        how = (
-            "Freshness is measured per landed file: from the file's write time to the end of the "
-            "first Gold refresh that started after the silver micro-batch holding its rows "
-            "committed. Throughput counts every landed line (duplicates and malformed lines "
-            "included) between the first file landing and the last Gold refresh."
-        )
-    start = "landing" if not events else "broker"
+    how = (
+        "Freshness is measured per landing unit, a landed file or the records of one topic "
+        "partition sharing a broker timestamp (the local topics record the broker's append "
+        "time): from its landing time (bronze `_landed_at`) to the end of the first Gold refresh "
+        "that started after the silver micro-batch holding it committed. Throughput counts every "
+        "event landed (duplicates and malformed ones included) between the first landing and the "
+        "last Gold refresh."
+    )
     profile = []  # the profile's table (oms bench --profile), after a blank line
     if result.get("profile") is not None:
         from oms_pipeline.live.profile import render as render_profile
@@ -152,7 +140,7 @@ def render(result: dict[str, Any]) -> str:
             "| Figure | Value |",
             "| --- | --- |",
             f"| Offered rate | {result['rate']:.0f} events/s for {result['duration_s']:.0f} s "
-            f"({landed}) |",
+            f"({landed}; trigger {result['trigger']}) |",
             f"| Freshness p50 ({start} → Gold) | {_f(fr['p50_s'])} s |",
             f"| Freshness p95 | {_f(fr['p95_s'])} s |",
             f"| Freshness max | {_f(fr['max_s'])} s |",

@@ -116,13 +116,13 @@ def _shown(value: float | int | None, unit: str = "") -> str:
     return f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
-def status_line(st: dict[str, Any], *, kafka: bool) -> str:
+def status_line(st: dict[str, Any]) -> str:
     """The console status line of a ``LiveRun.status`` dict. Gold's order and shipment totals
     come from the dashboard queries: without published dashboards they are left out."""
     c, fr, feed = st["counts"], st["freshness"], st["feed"]
     fed = f"feed batch {feed['next_batch']} ({feed['events_total']} ev) | " if feed else ""
     backlog = f"not yet in Gold {st['pending_in_silver']} {st['pending_unit']}"
-    if not kafka:
+    if st["pending_unit"] == "files":
         skipped = (st["landing_files"] or {}).get("counts", {}).get("skipped", 0)
         backlog += f" | skipped files {skipped}"
     g = c["gold"]
@@ -363,7 +363,7 @@ class LiveRun:
         self.collect_progress(landing_max_age_s)
         st = self.publish_status()
         if not self.opts.quiet:
-            say(status_line(st, kafka=bool(self.opts.kafka_bootstrap_servers)))
+            say(status_line(st))
         return st
 
     def publish_dashboard(self) -> None:
@@ -407,29 +407,21 @@ class LiveRun:
         signal.signal(signal.SIGTERM, handler)
 
     def kept(self) -> str:
-        """What the lakehouse holds when the run ends, for the last console line (after
-        ``collect_progress(0)``: the landing files as they are now)."""
+        """What the last status line leaves out when the run ends: the Gold the lakehouse keeps
+        and, over landing files, what the next start processes (after ``collect_progress(0)``:
+        the landing files as they are now)."""
         if self.gold_times:
             gold = f"Gold as of the last of {len(self.gold_times)} refreshes this run"
         elif table_exists(self.spark, self.loc, "gold", "fact_order_lines"):
             gold = "Gold as before this run"
         else:
             gold = "no Gold yet"
-        kept = (
-            f"kept bronze {self.bronze_rows} rows, quarantine {self.quarantine_rows} rows, "
-            f"silver +{self.tracker.silver_rows} rows this run, {gold}; "
-        )
         if self.opts.kafka_bootstrap_servers:
-            return kept + (
-                f"{self.tracker.pending} record groups in silver but not yet in Gold; records "
-                "not yet in bronze stay in the broker (the next start processes them)"
-            )
-        # Files the ingest query has not committed yet, and files in silver not yet in Gold.
-        not_in_bronze = self.landing.counts.get("pending", 0) if self.landing else 0
-        return kept + (
-            f"{not_in_bronze} landed files not yet in bronze and {self.tracker.pending} in silver "
-            "but not yet in Gold (the next start processes them)"
-        )
+            rest = "records not yet in bronze stay in the broker"
+        else:
+            pending = self.landing.counts.get("pending", 0) if self.landing else 0
+            rest = f"{pending} landed files are not yet in bronze"
+        return f"kept bronze, silver, quarantine and {gold}; {rest} (the next start processes them)"
 
     def run(self) -> int:
         """The run; the dashboard server and its queries only with a ``port`` (None for ``oms
@@ -451,14 +443,10 @@ class LiveRun:
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
         if not one_shot and not self.stop_event.is_set():
-            say(
-                "Starting the ingest stream (bronze and silver of every entity in each micro-batch)"
-            )
             self.query = self._start_ingest(
                 streams.Trigger(available_now=False, processing_time=o.trigger)
             )()
-            if not self.stop_event.is_set():
-                say(f"Ingest stream running (trigger {o.trigger}); Ctrl-C stops")
+            say(f"Ingest stream running (bronze and silver, trigger {o.trigger}); Ctrl-C stops")
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
         if o.feed and not self.stop_event.is_set():  # no feed once a stop was asked for
@@ -601,21 +589,17 @@ def _stop_requests_held(until: str) -> Iterator[threading.Event]:
             signal.signal(s, handler)
 
 
-def start_broker(root: str):  # type: ignore[no-untyped-def]
-    """The run's broker under ``<root>/kafka``, with one topic per entity.
-
-    Returns (broker, owned): a broker already running there (started by another run) is used
-    and left running (owned False); otherwise one is started, which the caller stops.
-    """
+@contextlib.contextmanager
+def running_broker(root: str):  # type: ignore[no-untyped-def]
+    """The run's broker under ``<root>/kafka``, with one topic per entity, for the block. One
+    already running there (started by another run) is used and left running; otherwise one is
+    started, and stopped after the block."""
     from oms_pipeline.live.broker import KafkaBroker
 
     broker = KafkaBroker.at(os.path.join(root, "kafka"))
     pid = broker.running_elsewhere()
     if pid is not None:
-        say(
-            f"Kafka broker already running on {broker.run_dir} (pid {pid}, "
-            f"{broker.bootstrap_servers}): using it; this run leaves it running"
-        )
+        say(f"Kafka broker already running on {broker.run_dir} (pid {pid}): using it")
     else:
         say(f"Starting Kafka broker on {broker.run_dir} (log: {broker.log_file})")
         try:
@@ -623,9 +607,20 @@ def start_broker(root: str):  # type: ignore[no-untyped-def]
         except KeyboardInterrupt:
             broker.stop()  # a Ctrl-C while it starts leaves no broker behind
             raise
-        say(f"Kafka broker ready on {broker.bootstrap_servers}")
-    broker.create_topics([entity_topic(e) for e in ENTITIES], config=LOCAL_TOPIC_CONFIG)
-    return broker, pid is None
+    say(f"Kafka broker ready on {broker.bootstrap_servers}")
+    try:
+        broker.create_topics([entity_topic(e) for e in ENTITIES], config=LOCAL_TOPIC_CONFIG)
+        yield broker
+    finally:
+        if pid is None:
+            say("Stopping the Kafka broker this run started (its log is kept for the next run)")
+            broker.stop()
+            say("Kafka broker stopped")
+        else:
+            say(
+                f"Kafka broker on {broker.bootstrap_servers} left running, as this run found it; "
+                f"stop it with: kill $(cat {broker.pid_file})"
+            )
 
 
 def start_and_run(
@@ -639,39 +634,29 @@ def start_and_run(
     started; the exit code of the run (130: interrupted while starting, nothing processed)."""
     os.makedirs(opts.landing, exist_ok=True)
     os.makedirs(opts.lakehouse, exist_ok=True)
-    broker, owned = (None, False)
     try:
-        if kafka_root is not None:
-            broker, owned = start_broker(kafka_root)
-            opts.kafka_bootstrap_servers = broker.bootstrap_servers
-            opts.feed_dir = str(broker.run_dir)
-        data = f"Broker data {opts.feed_dir}" if broker is not None else f"Landing {opts.landing}"
-        say(f"{data}\n         Lakehouse {opts.lakehouse}")
-        with _stop_requests_held("Spark has started") as stop_requested:
-            spark = _spark(opts.lakehouse)
-        try:
-            if stop_requested.is_set():
-                raise KeyboardInterrupt
-            run = LiveRun(spark, opts)
-            with profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else contextlib.nullcontext():
-                code = run.run()
-            if after is not None:
-                after(run)
-            return code
-        finally:
-            spark.stop()
+        with running_broker(kafka_root) if kafka_root else contextlib.nullcontext() as broker:
+            if broker is not None:
+                opts.kafka_bootstrap_servers = broker.bootstrap_servers
+                opts.feed_dir = str(broker.run_dir)
+            data = f"Broker data {opts.feed_dir}" if broker else f"Landing {opts.landing}"
+            say(f"{data}\n         Lakehouse {opts.lakehouse}")
+            with _stop_requests_held("Spark has started") as stop_requested:
+                spark = _spark(opts.lakehouse)
+            try:
+                if stop_requested.is_set():
+                    raise KeyboardInterrupt
+                run = LiveRun(spark, opts)
+                profile = profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else None
+                with profile or contextlib.nullcontext():
+                    code = run.run()
+                if after is not None:
+                    after(run)
+                return code
+            finally:
+                spark.stop()
     except KeyboardInterrupt:
         # Before the run's own signal handling is installed (broker or Spark starting): nothing
-        # was processed; what started is stopped (Spark above, the broker below).
+        # was processed; what started is stopped (Spark, then the broker).
         say("Interrupted while starting: nothing processed (the next start begins from here)")
         return 130
-    finally:
-        if owned:
-            say("Stopping the Kafka broker this run started (its log is kept for the next run)")
-            broker.stop()
-            say("Kafka broker stopped")
-        elif broker is not None:
-            say(
-                f"Kafka broker on {broker.bootstrap_servers} left running, as this run found it; "
-                f"stop it with: kill $(cat {broker.pid_file})"
-            )
