@@ -287,7 +287,6 @@ def test_the_live_run_logs_its_gold_refreshes_and_shows_them(spark, tmp_path):
             lakehouse=str(tmp_path / "lakehouse"),
             feed=False,
             port=None,
-            quiet=True,
         ),
     )
     run.prepare()

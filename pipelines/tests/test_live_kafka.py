@@ -91,7 +91,6 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
         duration_s=0,
         batches=batches,
         port=None,
-        quiet=True,
         settings=PipelineSettings(as_of_date=runner.LIVE_AS_OF),
         kafka_bootstrap_servers=servers,
         feed_dir=str(root / "kafka"),

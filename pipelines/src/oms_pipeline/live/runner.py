@@ -96,7 +96,6 @@ class LiveOptions:
     dashboard_every_s: float = 5.0
     entities: tuple[str, ...] = ENTITIES
     settings: PipelineSettings = field(default_factory=PipelineSettings)
-    quiet: bool = False
     # host:port of the broker the feed publishes to and bronze reads from; None: landing files.
     kafka_bootstrap_servers: str | None = None
     # Folder of the feed's position (``feed_writer`` state); None: the landing folder.
@@ -210,7 +209,6 @@ class LiveRun:
         self.gold_times: list[float] = []
         self.gold_report: RefreshReport | None = None  # of the last Gold refresh
         self.dashboard_gold_refreshes = 0  # Gold refreshes the published dashboards reflect
-        self.started = time.time()
         self.state = "starting"
         self.gold_changed = False
         self.gold_running = False
@@ -242,22 +240,14 @@ class LiveRun:
                 (r[0], r[1]) for r in last.agg(F.max("silver_batch_id")).collect()
             )
 
-    def _start_ingest(self, trigger: streams.Trigger) -> Callable[[], StreamingQuery]:
-        """The ingest query's start: over the run's topics when it reads a broker (entity -> its
-        topic), else over the landing folders."""
+    def _ingest(self, run: Callable[..., Any], trigger: streams.Trigger, **kw: Any) -> Any:
+        """``run`` (``start_ingest`` or ``run_ingest``) with ``trigger`` over the run's topics
+        when it reads a broker (entity -> its topic), else over the landing folders."""
         o, servers = self.opts, self.opts.kafka_bootstrap_servers
         events = {e: KafkaSource(servers, entity_topic(e)) for e in o.entities} if servers else {}
-        return partial(
-            start_ingest,
-            self.spark,
-            self.loc,
-            o.settings,
-            o.entities,
-            trigger,
-            files=not events,
-            events=events,
-            on_batch=self._on_silver_batch,
-        )
+        on_batch, files = self._on_silver_batch, not events
+        args = (self.spark, self.loc, o.settings, o.entities, trigger)
+        return run(*args, files=files, events=events, on_batch=on_batch, **kw)
 
     def stop_streams(self, grace_s: float | None = streams.STOP_GRACE_S) -> None:
         """Stop the ingest query between two micro-batches (``streams.stop_between_batches``):
@@ -272,8 +262,7 @@ class LiveRun:
         # Nothing interrupts a micro-batch here: its work is what the drain is for.
         self.stop_streams(grace_s=None)
         say("Drain: bronze and silver, everything available now")
-        once = streams.Trigger(available_now=True)
-        if not streams.run_stream(self._start_ingest(once), once, self.stop_event):
+        if not self._ingest(run_ingest, streams.Trigger(available_now=True), stop=self.stop_event):
             return False
         say("Drain: Gold refresh")
         self.refresh_gold()
@@ -296,12 +285,6 @@ class LiveRun:
         self.gold_times.append(t1 - t0)
         self.gold_changed = True
         self.tracker.gold_finished(snap, t1)
-
-    def check_streams(self) -> None:
-        if self.query is not None:
-            streams.check(self.query)
-        if self.feeder is not None and self.feeder.error is not None:
-            raise RuntimeError(f"feed failed: {self.feeder.error}")
 
     # --- status -----------------------------------------------------------------------------
     def collect_progress(self, landing_max_age_s: float = LANDING_WALK_EVERY_S) -> None:
@@ -326,8 +309,6 @@ class LiveRun:
         ]
         return {
             "state": self.state,
-            "uptime_s": round(time.time() - self.started, 1),
-            "url": self.server.url if self.server else None,
             "port": self.server.port if self.server else None,
             "feed": dict(self.feeder.progress.__dict__) if self.feeder else None,
             "rate": self.opts.rate if self.opts.feed else None,
@@ -362,8 +343,7 @@ class LiveRun:
         """``collect_progress``, then publish the status and print its console line."""
         self.collect_progress(landing_max_age_s)
         st = self.publish_status()
-        if not self.opts.quiet:
-            say(status_line(st))
+        say(status_line(st))
         return st
 
     def publish_dashboard(self) -> None:
@@ -443,9 +423,8 @@ class LiveRun:
         # After a restart, show what Gold already holds before new data arrives.
         self.gold_changed = table_exists(self.spark, self.loc, "gold", "fact_order_lines")
         if not one_shot and not self.stop_event.is_set():
-            self.query = self._start_ingest(
-                streams.Trigger(available_now=False, processing_time=o.trigger)
-            )()
+            trigger = streams.Trigger(available_now=False, processing_time=o.trigger)
+            self.query = self._ingest(start_ingest, trigger)
             say(f"Ingest stream running (bronze and silver, trigger {o.trigger}); Ctrl-C stops")
         # --duration counts from here: the streams are up, the feed starts now.
         until = time.monotonic() + o.duration_s if o.duration_s is not None else None
@@ -472,7 +451,10 @@ class LiveRun:
         drained = failed = False
         try:
             while not self.stop_event.is_set():
-                self.check_streams()
+                if self.query is not None:
+                    streams.check(self.query)
+                if self.feeder is not None and self.feeder.error is not None:
+                    raise RuntimeError(f"feed failed: {self.feeder.error}")
                 feed_done = self.feeder is None or self.feeder.progress.done
                 time_up = until is not None and time.monotonic() >= until
                 if o.duration_s is not None and feed_done and (time_up or o.batches is not None):
