@@ -209,6 +209,16 @@ def test_a_mapping_file_that_is_not_utf8_yaml_is_refused(tmp_path):
         load_mapping(str(path))
 
 
+def test_a_mapping_that_does_not_parse_is_refused_naming_where(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("source: x\nentities:\n  orders: [1\n", encoding="utf-8")
+    with pytest.raises(exports.MappingError) as err:
+        load_mapping(str(path))
+    assert str(err.value) == (
+        f"{path}: not valid YAML: line 4, column 1: expected ',' or ']', but got '<stream end>'"
+    )
+
+
 # --- 5. an import is all or nothing; a re-import is new or detected ---------------------------
 
 

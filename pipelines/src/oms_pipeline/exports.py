@@ -238,7 +238,7 @@ def _describe(err: ValidationError, path: str) -> MappingError:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] not in ("value_error", "assertion_error") and "input" in e:
             msg += f" (got {e['input']!r})"
-        problems.append(f"{where or '<top level>'}: {msg}")
+        problems.append(f"{where or 'top level'}: {msg}")
     return MappingError(f"{path}: invalid mapping: " + "; ".join(problems))
 
 
@@ -253,6 +253,10 @@ def load_mapping(path: str) -> Mapping:
     try:
         text = content.decode("utf-8")
         raw = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except yaml.MarkedYAMLError as e:  # where and what, without the parser's excerpt
+        at = e.problem_mark
+        where = f"line {at.line + 1}, column {at.column + 1}: " if at else ""
+        raise MappingError(f"{path}: not valid YAML: {where}{e.problem or e.context}") from None
     except (UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
         raise MappingError(f"{path}: not a UTF-8 YAML or JSON mapping: {e}") from None
     try:
