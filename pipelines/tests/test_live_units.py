@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -317,3 +318,40 @@ def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_pat
     out = capsys.readouterr().out
     assert "Starting" not in out and "Ingest stream running" not in out and "Feed:" not in out
     assert "Stopped:" in out
+
+
+def test_a_benchmark_stopped_before_its_end_writes_no_figures(tmp_path, capsys) -> None:
+    """A stop (Ctrl-C, SIGTERM) before the drain leaves BENCHMARKS.md as it was: the figures of a
+    cut-short run (no Gold refresh yet, say) must not replace those of a whole one."""
+    from types import SimpleNamespace
+
+    from oms_pipeline.live import benchmark
+
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nearlier figures\n", encoding="utf-8")
+    benchmark.report(SimpleNamespace(drained=False), path=str(path), load_at_start="0.00")
+    assert path.read_text(encoding="utf-8") == "# Benchmarks\n\nearlier figures\n"
+    assert f"nothing written to {path}" in capsys.readouterr().out
+
+
+def test_a_finished_benchmark_writes_its_figures_beside_the_parse_floor(spark, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from oms_pipeline.live import benchmark
+    from oms_pipeline.live.runner import LiveOptions
+
+    landing = tmp_path / "landing"
+    (landing / "orders").mkdir(parents=True)
+    (landing / "orders" / "a.jsonl").write_text('{"order_id": "O1"}\n' * 4, encoding="utf-8")
+    tracker = FreshnessTracker()
+    tracker.in_silver({"a.jsonl": (time.time() - 3.0, 4)}, {"rows_in": 4})
+    tracker.gold_finished(tracker.gold_started(), time.time())
+    opts = LiveOptions(landing=str(landing), lakehouse=str(tmp_path / "lh"), duration_s=5.0)
+    run = SimpleNamespace(drained=True, opts=opts, tracker=tracker, spark=spark, gold_times=[1.5])
+    path = tmp_path / "BENCHMARKS.md"
+    benchmark.report(run, path=str(path), load_at_start="0.00")
+    text = path.read_text(encoding="utf-8")
+    assert "(`scripts/run-local --benchmark --rate 50 --duration 5`)" in text
+    assert "4 events landed = 1 events/s, in 1 files" in text
+    assert "| Gold refreshes | 1 (mean 1.5 s) |" in text
+    assert "`spark.read.json(...).count()` | 4 rows in " in text

@@ -188,6 +188,9 @@ def report(run: Any, *, path: str, load_at_start: str) -> None:
     ``scripts/run-local`` command that repeats the run."""
     from oms_pipeline.live.runner import say
 
+    if not run.drained:  # stopped before its end: its figures would replace real ones
+        say(f"Benchmark stopped before the end of its run: nothing written to {path}")
+        return
     o, servers = run.opts, run.opts.kafka_bootstrap_servers
     flags = f"{' --source kafka' if servers else ''}{' --profile' if o.profile else ''}"
     fr = run.tracker.summary()

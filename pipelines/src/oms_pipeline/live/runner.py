@@ -208,6 +208,7 @@ class LiveRun:
         self.gold_kpis: dict[str, Any] = {}
         self.gold_times: list[float] = []
         self.gold_report: RefreshReport | None = None  # of the last Gold refresh
+        self.drained = False  # the run ended by processing everything landed (not a stop)
         self.dashboard_gold_refreshes = 0  # Gold refreshes the published dashboards reflect
         self.state = "starting"
         self.gold_changed = False
@@ -448,7 +449,7 @@ class LiveRun:
         last_dash = 0.0
         reporter = threading.Thread(target=self._report, name="oms-status", daemon=True)
         reporter.start()
-        drained = failed = False
+        failed = False
         try:
             while not self.stop_event.is_set():
                 if self.query is not None:
@@ -466,7 +467,7 @@ class LiveRun:
                     )
                     self.state = "draining"
                     self.profiler.feed_ended()
-                    drained = self.drain()
+                    self.drained = self.drain()
                     break
                 if self.tracker.pending:
                     self.refresh_gold()
@@ -501,7 +502,7 @@ class LiveRun:
                     report_landing_files(self.spark, self.loc, use_autoloader=False)
                 except Exception as exc:  # the report must not turn a clean stop into a failure
                     say(f"landing-file report not written: {exc}")
-            if drained and serve:
+            if self.drained and serve:
                 self.publish_dashboard()
             self.state = "failed" if failed else "stopped"
             # The last line shows the counts the run ends with (fresh landing files unless failed).
