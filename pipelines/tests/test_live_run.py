@@ -1,8 +1,9 @@
 """The local live run as a user starts it (``python -m oms_pipeline``, what scripts/run-local
-executes), in a subprocess: it reaches Gold, stops cleanly on a Ctrl-C (SIGINT) or a SIGTERM to
-its whole process group (also during the first Gold refresh), and after SIGKILLs -- mid-feed, during
-the first creation of a table, at a random instant -- a restart ends with exactly the Silver and
-Gold of an uninterrupted run over the same events. A clean run's log holds no stack trace.
+executes), in a subprocess: it reaches Gold, stops cleanly on a Ctrl-C (SIGINT) to its whole
+process group, and after SIGKILLs -- mid-feed, during the first creation of a table, at a random
+instant -- a restart ends with exactly the Silver and Gold of an uninterrupted run over the same
+events. A clean run's log holds no stack trace. A SIGTERM to the process group during the first
+Gold refresh is test_live_run_sigterm.py (its own lakehouse, so it may run beside these).
 
 Each scenario starts cold JVMs and costs minutes, so kills share one lakehouse: the restart after
 all of them must still equal the uninterrupted run.
@@ -360,28 +361,3 @@ def test_kills_at_any_stage_then_resume_equal_the_uninterrupted_run(
 
     resume_one_shot(root)
     assert_same_as_clean(spark, live_run["root"], root)
-
-
-def test_sigterm_to_the_process_group_during_the_first_gold_refresh_stops_cleanly(
-    tmp_path: Path,
-) -> None:
-    """``kill -TERM -<pgid>``, ``timeout`` and service managers signal the whole process group,
-    Python and the JVM (Ctrl-C, SIGINT to the group, stops the uninterrupted run above)."""
-    root = tmp_path / "interrupted"
-    proc = start(root, *FEED)
-    try:
-        wait_for(
-            lambda: status(root).get("gold_running") and status(root)["gold_refreshes"] == 0,
-            RUN_TIMEOUT,
-            "the first Gold refresh",
-            proc,
-        )
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=RUN_TIMEOUT) == 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert status(root)["state"] == "stopped"
-    text = log_text(root)
-    assert_clean_log(text)
-    assert "Stopped: kept bronze" in "\n".join(text.splitlines()[-3:])
