@@ -34,9 +34,14 @@ from pyspark.sql import SparkSession
 
 ORDER_STATUSES = {"CREATED", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"}
 SHIPMENT_STATUSES = {"CREATED", "SHIPPED", "DELIVERED"}
-# A slow feed (one batch every 12 s) so the kill below lands while the feed is still writing.
+# A paced feed (one batch every 12 s): the runs below stream while the feed is writing.
 BATCHES = 5
 FEED = ("--seed", "5", "--rate", "3", "--tick", "12", "--batches", str(BATCHES))
+# The same batches (a batch's content depends on the seed, its number and rate * tick, never on
+# the pace), one every 120 s: the first kill below must land while the feed is still writing, also
+# when a loaded machine takes a minute or more to commit bronze's first micro-batch. It waits for
+# that commit, not for the feed, so the slower pace costs nothing.
+SLOW_FEED = ("--seed", "5", "--rate", "0.3", "--tick", "120", "--batches", str(BATCHES))
 RUN_TIMEOUT = 1800  # a safety net only: other Spark processes may load the machine
 
 
@@ -322,7 +327,7 @@ def test_kills_at_any_stage_then_resume_equal_the_uninterrupted_run(
        feed writes, Gold refreshes).
     """
     root = tmp_path / "killed"
-    proc = start(root, *FEED)
+    proc = start(root, *SLOW_FEED)
     try:
         wait_for(
             lambda: status(root).get("counts", {}).get("bronze_rows", 0) > 0,
