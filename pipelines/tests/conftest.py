@@ -51,18 +51,22 @@ def loc(tmp_path: Path) -> TableLocator:
 # module-scoped fixtures are built once.
 SLOWEST_FIRST = (
     "test_live_run",
-    "test_kafka_source",
-    "test_live_kafka",
-    "test_live_run_sigterm",
-    "test_job_parameters_e2e",
-    "test_generated_e2e",
-    "test_streaming",
     "test_powerbi_refresh",
-    "test_shared_tables",
-    "test_live_units",
-    "test_freshness_log",
-    "test_bad_values",
+    "test_live_run_sigterm",
     "test_superstore",
+    "test_streaming",
+    "test_kafka_source",
+    "test_freshness_log",
+    "test_shared_tables",
+    "test_live_kafka",
+    "test_generated_e2e",
+    "test_job_parameters_e2e",
+    "test_report_source",
+    "test_bad_values",
+    "test_landing_files",
+    "test_exports",
+    "test_transforms",
+    "test_live_units",
 )
 
 
