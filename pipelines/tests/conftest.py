@@ -1,4 +1,5 @@
-"""One embedded Spark + Delta session for the whole run (local[2], UTC, UI off)."""
+"""One embedded Spark + Delta session per test process (local[2], UTC, UI off), and the order
+in which pytest-xdist hands the modules to its workers (scripts/test runs the suite on two)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,34 @@ def loc(tmp_path: Path) -> TableLocator:
     return TableLocator(
         lakehouse_root=str(tmp_path / "lakehouse"), landing_root=str(tmp_path / "landing")
     )
+
+
+# Test modules slowest first, as measured with ``pytest --durations=0``: pytest-xdist
+# (``--dist loadfile --no-loadscope-reorder``, scripts/test) hands one whole module to a worker at a
+# time in this order, so the long ones start first and the short ones fill in around them; every
+# other module follows in collection order. A module runs whole on one worker, so its
+# module-scoped fixtures are built once.
+SLOWEST_FIRST = (
+    "test_live_run",
+    "test_powerbi_refresh",
+    "test_live_run_sigterm",
+    "test_superstore",
+    "test_streaming",
+    "test_kafka_source",
+    "test_freshness_log",
+    "test_shared_tables",
+    "test_live_kafka",
+    "test_generated_e2e",
+    "test_job_parameters_e2e",
+    "test_report_source",
+    "test_bad_values",
+    "test_landing_files",
+    "test_exports",
+    "test_transforms",
+    "test_live_units",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: in-module order kept
