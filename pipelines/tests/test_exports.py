@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from oms_pipeline import exports
 from oms_pipeline.config import PipelineSettings, TableLocator
+from oms_pipeline.contracts.entities import get_contract
 from oms_pipeline.exports import ExportAlreadyImported, convert_export, load_mapping, map_row
 from oms_pipeline.io.tables import read_table
 from oms_pipeline.live.runner import run_once
@@ -200,6 +201,95 @@ def test_a_bad_mapping_is_refused_at_load_naming_the_key_and_what_is_allowed(
     assert message.startswith(f"{path}: invalid mapping: ")
     for part in expected:
         assert part in message
+
+
+def _refusal(tmp_path: Path, text: str) -> str:
+    """The message ``load_mapping`` refuses the mapping ``text`` with, after its path."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(exports.MappingError) as err:
+        load_mapping(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: invalid mapping: ")
+    return message.removeprefix(f"{path}: invalid mapping: ")
+
+
+def _superstore_with(old: str, new: str) -> str:
+    text = (MAPPINGS / "superstore.yaml").read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def test_a_mapping_without_entities_is_refused_naming_the_allowed(tmp_path):
+    text = (MAPPINGS / "superstore.yaml").read_text(encoding="utf-8")
+    text = text[: text.index("entities:")] + "entities: {}\n"
+    assert _refusal(tmp_path, text) == (
+        "entities: needs at least one entity; allowed: orders, shipments, inventory, customers"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "where", "problem"),
+    [
+        ("{Order ID:SHIPPED", "event_id.template", "(unmatched '{' in format spec)"),
+        ("{Order ID}:SHIPPED}", "event_id.template", "(Single '}' encountered in format string)"),
+        ("{}:SHIPPED", "event_id.template", "(Format string contains positional fields)"),
+        ("{Order ID!x}", "event_id.template", "(Unknown conversion specifier x)"),
+    ],
+)
+def test_a_template_that_does_not_parse_is_refused_at_load_naming_its_key(
+    tmp_path, template, where, problem
+):
+    text = _superstore_with('{template: "{Order ID}:SHIPPED"}', f"{{template: {template!r}}}")
+    assert _refusal(tmp_path, text) == (
+        f"entities.shipments.fields.{where}: {template!r} is not a valid template {problem}; "
+        "a column is written {Column name}, a literal brace {{ or }}"
+    )
+    # a fallback's template too, under its own key path
+    text = _superstore_with(
+        "order_ts: {column: Order Date, date: timestamp}",
+        f"order_ts: {{column: Order Date, date: timestamp, fallback: {{template: {template!r}}}}}",
+    )
+    assert _refusal(tmp_path, text).startswith(
+        "entities.orders.fields.order_ts.fallback.template: "
+    )
+
+
+def test_a_template_naming_columns_and_literal_braces_loads_and_renders(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        _superstore_with('"{Order ID}:SHIPPED"', '"{{{Order ID}}}:{Ship Mode!s:>4}"'),
+        encoding="utf-8",
+    )
+    mapping = load_mapping(str(path))
+    row = {"Order ID": "CA-1", "Ship Mode": "Air"}
+    assert map_row(row, mapping.entities["shipments"], mapping)["event_id"] == "{CA-1}: Air"
+
+
+@pytest.mark.parametrize("entity", ["orders", "customers", "shipments"])
+def test_a_mapping_without_a_field_the_contract_requires_is_refused(tmp_path, entity):
+    required = get_contract(entity).required_fields
+    dropped = {"orders": "line_id", "customers": "segment", "shipments": "carrier"}[entity]
+    text = (MAPPINGS / "superstore.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    (line,) = [ln for ln in lines if ln.startswith(f"      {dropped}: ")]
+    assert _refusal(tmp_path, text.replace(line, "", 1)) == (
+        f"entities.{entity}: missing required field(s) {dropped}; the contract requires: "
+        f"{', '.join(required)}"
+    )
+
+
+def test_a_missing_key_is_said_required_without_dumping_the_mapping(tmp_path):
+    assert _refusal(tmp_path, _superstore_with("source: superstore\n", "")) == (
+        "source: Field required"
+    )
+    # a wrong type shows a short input, and only what a long one is
+    assert _refusal(tmp_path, _superstore_with("source: superstore", "source: 12")) == (
+        "source: Input should be a valid string (got 12)"
+    )
+    long = "{" + ", ".join(f"k{i}: {i}" for i in range(30)) + "}"
+    message = _refusal(tmp_path, _superstore_with("source: superstore", f"source: {long}"))
+    assert message == "source: Input should be a valid string (got a mapping of 30 key(s))"
 
 
 def test_a_mapping_file_that_is_not_utf8_yaml_is_refused(tmp_path):

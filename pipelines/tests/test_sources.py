@@ -87,6 +87,25 @@ def test_a_write_killed_midway_leaves_only_an_ignored_temporary(tmp_path, monkey
     assert [f.status for f in classify(str(tmp_path), {})] == ["pending"]
 
 
+def test_generate_never_rewrites_a_landed_file_and_refuses_before_writing(tmp_path):
+    first = generate(str(tmp_path), FeedConfig(seed=5, orders=10, files_per_entity=1))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    # same seed, other content (more orders, more files): the same names, so refused
+    with pytest.raises(landing.LandingFileExists) as err:
+        generate(str(tmp_path), FeedConfig(seed=5, orders=30, files_per_entity=2))
+    assert isinstance(err.value, FileExistsError)
+    assert str(err.value) == (
+        f"{first.files['customers'][0]} already exists; a landed file is never rewritten (a file "
+        "stream does not read it again, so the lakehouse would no longer match the landing "
+        "folder): an earlier generate with seed 5 landed it; use another --landing or another "
+        "--seed"
+    )
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # another seed lands beside them
+    other = generate(str(tmp_path), FeedConfig(seed=6, orders=10, files_per_entity=1))
+    assert not set(other.files["orders"]) & set(first.files["orders"])
+
+
 def _malformed_kinds(entity: str, rows: list[str]) -> set[str]:
     """The kinds of malformed line among ``rows`` (``factory.MALFORMED_KINDS``)."""
     kinds = set()

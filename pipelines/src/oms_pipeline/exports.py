@@ -148,6 +148,19 @@ class FieldRule(_Strict):
     placeholders: list[str] | None = None
     fallback: FieldRule | None = None
 
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:  # as a conversion renders it, with every named column blank
+                value.format_map(_AnyColumn())
+            except (ValueError, AttributeError, IndexError, KeyError, TypeError) as e:
+                raise ValueError(
+                    f"{value!r} is not a valid template ({e}); a column is written "
+                    "{Column name}, a literal brace {{ or }}"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> FieldRule:
         sources = [k for k in _RULE_SOURCES if k in self.model_fields_set]
@@ -160,6 +173,13 @@ class FieldRule(_Strict):
 
 
 _RULE_SOURCES = ("column", "const", "template", "add_days")
+
+
+class _AnyColumn(dict):
+    """Every column a template names, as the blank cell a conversion may meet."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class EntityMapping(_Strict):
@@ -197,6 +217,13 @@ class MappingSchema(_Strict):
     lookups: dict[str, dict[str, int]] = {}
     entities: dict[str, EntityMapping]
 
+    @field_validator("entities")
+    @classmethod
+    def _some_entity(cls, value: dict[str, EntityMapping]) -> dict[str, EntityMapping]:
+        if not value:
+            raise ValueError(f"needs at least one entity; allowed: {', '.join(ENTITIES)}")
+        return value
+
     @model_validator(mode="after")
     def _contract_names(self) -> MappingSchema:
         problems = []
@@ -206,7 +233,14 @@ class MappingSchema(_Strict):
                     f"entities.{entity}: unknown entity; allowed: {', '.join(ENTITIES)}"
                 )
                 continue
-            allowed = get_contract(entity).field_names
+            contract = get_contract(entity)
+            allowed = contract.field_names
+            absent = [f for f in contract.required_fields if f not in spec.fields]
+            if absent:
+                problems.append(
+                    f"entities.{entity}: missing required field(s) {', '.join(absent)}; the "
+                    f"contract requires: {', '.join(contract.required_fields)}"
+                )
             unknown = sorted(set(spec.fields) - set(allowed))
             if unknown:
                 problems.append(
@@ -236,17 +270,34 @@ def _describe(err: ValidationError, path: str) -> MappingError:
     for e in err.errors(include_url=False):
         where = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] not in ("value_error", "assertion_error") and "input" in e:
-            msg += f" (got {e['input']!r})"
-        problems.append(f"{where or 'top level'}: {msg}")
+        if e["type"] not in ("value_error", "assertion_error", "missing") and "input" in e:
+            msg += f" (got {_shown(e['input'])})"
+        # the contract checks name their own key paths (entities.<entity>...)
+        problems.append(
+            msg if not where and msg.startswith("entities.") else f"{where or 'top level'}: {msg}"
+        )
     return MappingError(f"{path}: invalid mapping: " + "; ".join(problems))
+
+
+def _shown(value: Any) -> str:
+    """A wrong input as an error shows it: in full when short, else only what it is."""
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    return text[:57] + "..."
 
 
 def load_mapping(path: str) -> Mapping:
     """Read and validate a mapping file (YAML or JSON, UTF-8) against ``MappingSchema``.
 
     Raises ``MappingError`` (a ``ValueError``) naming each bad key path and what is allowed:
-    unknown keys, wrong types, unknown entities or fields, an unsupported ``csv.encoding``.
+    unknown keys, missing keys, wrong types, no entity, unknown entities or fields, a field the
+    entity's contract requires left out, a template that does not parse, an unsupported
+    ``csv.encoding``.
     """
     with open(path, "rb") as fb:
         content = fb.read()

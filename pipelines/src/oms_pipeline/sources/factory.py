@@ -317,8 +317,25 @@ class Manifest:
 def generate(landing: str, config: FeedConfig | None = None) -> Manifest:
     """Batch mode: batches 0..``batches``-1 of the factory, ``orders`` orders spread evenly over
     them, landed as ``files_per_entity`` files per entity (``sources.landing`` names, source
-    ``generated``, run ``<id_prefix>s<seed>``), and the oracle ``Manifest``."""
+    ``generated``, run ``<id_prefix>s<seed>``), and the oracle ``Manifest``.
+
+    Raises ``sources.landing.LandingFileExists`` (a ``FileExistsError``), before anything is
+    written, when one of its file names already landed (an earlier generate with the same seed):
+    a landed file is never rewritten."""
     cfg = config or FeedConfig()
+    k, run = max(1, cfg.files_per_entity), f"{cfg.id_prefix}s{cfg.seed}"
+    paths = {
+        e: [
+            L.landing_path(landing, e, L.landing_name("generated", run, f"f{f:04d}"))
+            for f in range(k)
+        ]
+        for e in ENTITY_ORDER
+    }
+    L.refuse_landed(
+        (p for e in ENTITY_ORDER for p in paths[e]),
+        f"an earlier generate with seed {cfg.seed} landed it; use another --landing or another "
+        "--seed",
+    )
     cat = master_data(cfg)
     batches = [  # batch n holds orders n, n + batches, n + 2 x batches ...: an even spread
         batch(cfg, cat, n, orders=len(range(n, cfg.orders, cfg.batches)))
@@ -327,19 +344,12 @@ def generate(landing: str, config: FeedConfig | None = None) -> Manifest:
     m = Manifest(config={k: str(v) for k, v in cfg.__dict__.items()})
     records = {e: [r for b in batches for r in b.records[e]] for e in ENTITY_ORDER}
     m.order_lines, m.shipments, m.stock, m.customers = final_state(records)
-    k, run = max(1, cfg.files_per_entity), f"{cfg.id_prefix}s{cfg.seed}"
     for e in ENTITY_ORDER:
         lines = [line for b in batches for line in b.landed[e][0]]
         m.duplicates[e] = sum(b.landed[e][1] for b in batches)
         m.malformed[e] = sum(b.landed[e][2] for b in batches)
         m.valid_records[e], m.lines_written[e] = len(records[e]), len(lines)
-        m.files[e] = [
-            L.write_landing_file(
-                L.landing_path(landing, e, L.landing_name("generated", run, f"f{f:04d}")),
-                lines[f::k],
-            )
-            for f in range(k)
-        ]
+        m.files[e] = [L.write_landing_file(p, lines[f::k]) for f, p in enumerate(paths[e])]
     return m
 
 

@@ -44,6 +44,22 @@ def landing_path(landing: str, entity: str, name: str) -> str:
     return os.path.join(landing, entity, name)
 
 
+class LandingFileExists(FileExistsError):
+    """A file about to land has a name already landed: a landed file is never rewritten."""
+
+
+def refuse_landed(paths: Iterable[str], hint: str) -> None:
+    """Raise ``LandingFileExists`` naming the first of ``paths`` that already exists, and
+    ``hint`` (what to do instead); called before anything of a run is written."""
+    for path in paths:
+        if os.path.lexists(path):
+            raise LandingFileExists(
+                f"{path} already exists; a landed file is never rewritten (a file stream does "
+                f"not read it again, so the lakehouse would no longer match the landing folder): "
+                f"{hint}"
+            )
+
+
 class PendingFile:
     """A landing file being written under its temporary name; ``commit`` lands it atomically,
     ``discard`` removes it. Several can be committed together (an import's entity files)."""
