@@ -82,6 +82,55 @@ def test_oms_sql_reads_the_gold_views_as_unity_catalog_would(spark, generated, c
     assert got["n"] > 0
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM bronze.orders",
+        "UPDATE silver.orders SET status = 'X'",
+        "INSERT INTO gold.dim_date SELECT * FROM gold.dim_date",
+        "WITH d AS (SELECT * FROM gold.dim_date) INSERT INTO gold.dim_date SELECT * FROM d",
+        "MERGE INTO gold.dim_date t USING gold.dim_date s ON t.date_key = s.date_key WHEN MATCHED THEN DELETE",
+        "TRUNCATE TABLE ops.silver_batch_audit",
+        "DROP TABLE gold.fact_order_lines",
+        "CREATE TABLE gold.x AS SELECT 1 AS a",
+        "OPTIMIZE gold.fact_order_lines",
+        "SET spark.sql.ansi.enabled = false",
+    ],
+)  # fmt: skip
+def test_oms_sql_refuses_what_would_change_the_lakehouse(spark, generated, statement, capsys):
+    loc, _ = generated
+    versions = sorted(Path(loc.lakehouse_root).glob("*/*/_delta_log/*.json"))
+    assert cli.main(["sql", "--lakehouse", loc.lakehouse_root, statement]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("Query refused: oms sql only reads the lakehouse") and "Traceback" not in err
+    )
+    assert sorted(Path(loc.lakehouse_root).glob("*/*/_delta_log/*.json")) == versions
+
+
+@pytest.mark.parametrize(
+    ("statement", "said"),
+    [
+        ("SHOW TABLES IN gold", "fact_order_lines"),
+        ("DESCRIBE gold.dim_date", "date_key"),
+        ("EXPLAIN SELECT * FROM gold.agg_sales_daily", "Physical Plan"),
+        ("WITH d AS (SELECT COUNT(*) AS n FROM gold.dim_date) SELECT n > 0 AS any FROM d", "true"),
+    ],
+)
+def test_oms_sql_runs_queries_and_read_only_commands(generated, statement, said, capsys):
+    loc, _ = generated
+    assert cli.main(["sql", "--lakehouse", loc.lakehouse_root, statement, "--limit", "50"]) == 0
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("query", ["SELECT 1/0 AS x", "SELECT CAST('abc' AS INT) AS x", "SELEC x"])
+def test_a_query_that_fails_is_refused_with_sparks_message(generated, query, capsys):
+    loc, _ = generated
+    assert cli.main(["sql", "--lakehouse", loc.lakehouse_root, query]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Query refused: [") and "Traceback" not in err
+
+
 def test_gold_sales_match_the_manifest(spark, generated):
     loc, m = generated
     expected: dict[tuple, Decimal] = defaultdict(Decimal)

@@ -427,9 +427,8 @@ def _generate(a: argparse.Namespace) -> int:
 
 
 def register_views(spark: SparkSession, root: str) -> list[str]:
-    """Expose every Delta table of the lakehouse folder ``root`` as ``layer.table`` and as temp
-    view ``layer_table``, and the Gold contract's views over them as ``gold.<view>`` (the DDL
-    Unity Catalog gets)."""
+    """Expose every Delta table of the lakehouse folder ``root`` as ``layer.table``, and the Gold
+    contract's views over them as ``gold.<view>`` (the DDL Unity Catalog gets)."""
     from delta.tables import DeltaTable
 
     from oms_pipeline.contracts.gold import VIEWS, view_inputs
@@ -447,7 +446,6 @@ def register_views(spark: SparkSession, root: str) -> list[str]:
             # A view's folder is an aggregate an earlier version materialized: not read.
             if f"{layer}.{table}" in views or not DeltaTable.isDeltaTable(spark, path):
                 continue
-            spark.read.format("delta").load(path).createOrReplaceTempView(f"{layer}_{table}")
             spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
             names.append(f"{layer}.{table}")
     if all(f"gold.{t}" in names for v in VIEWS for t in view_inputs(v)):
@@ -455,9 +453,40 @@ def register_views(spark: SparkSession, root: str) -> list[str]:
     return sorted(names)
 
 
+# The commands ``oms sql`` runs besides queries: they read the catalog and change nothing.
+READ_ONLY_COMMANDS = ("Show", "Describe", "Explain")
+
+
+def changes_data(spark: SparkSession, text: str) -> str | None:
+    """The kind of statement ``text`` is (Spark's plan node: ``DeleteFromTable``,
+    ``InsertIntoStatement``, ``SetCommand``...) when it is not read-only, else None.
+
+    From Spark's own parser, before anything runs: read-only is a query (a CTE's body too) or a
+    SHOW, DESCRIBE or EXPLAIN command. A text that does not parse is left to ``spark.sql``,
+    which refuses it with the parser's message.
+    """
+    try:
+        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+    except Exception:  # a Py4J error carrying the ParseException
+        return None
+    while plan.getClass().getSimpleName() == "UnresolvedWith":
+        plan = plan.child()
+    kind = plan.getClass().getSimpleName()
+    command = spark._jvm.java.lang.Class.forName(
+        "org.apache.spark.sql.catalyst.plans.logical.Command",
+        False,
+        plan.getClass().getClassLoader(),
+    )
+    if kind == "InsertIntoStatement" or (
+        command.isInstance(plan) and not kind.startswith(READ_ONLY_COMMANDS)
+    ):
+        return kind
+    return None
+
+
 def _query(a: argparse.Namespace) -> int:
     """``oms show`` / ``oms sql``: print a table or a query's result."""
-    from pyspark.errors import AnalysisException
+    from pyspark.errors import PySparkException
     from pyspark.logger import PySparkLogger
 
     from oms_pipeline.session import local_session
@@ -483,12 +512,19 @@ def _query(a: argparse.Namespace) -> int:
         print(f"No table {a.target!r} in {root}; the tables: {', '.join(tables)}", file=sys.stderr)
         return 2
     try:
+        if a.command == "sql" and (kind := changes_data(spark, a.target)):
+            print(
+                f"Query refused: oms sql only reads the lakehouse (queries, SHOW, DESCRIBE, "
+                f"EXPLAIN); this statement is a {kind}, which is not read-only",
+                file=sys.stderr,
+            )
+            return 2
         df = spark.table(a.target) if a.command == "show" else spark.sql(a.target)
         if a.format == "table":
             df.show(a.limit, truncate=False)
         for row in df.limit(a.limit).collect() if a.format == "json" else []:
             print(json.dumps(row.asDict(recursive=True), default=str))
-    except AnalysisException as e:  # parse errors too: a message, not a traceback
+    except PySparkException as e:  # parse, analysis and runtime errors: a message, no traceback
         print(f"Query refused: {e.getMessage()}", file=sys.stderr)
         return 2
     return 0
