@@ -409,17 +409,21 @@ def _once(a: argparse.Namespace) -> int:
 def _generate(a: argparse.Namespace) -> int:
     from oms_pipeline.sources.factory import FeedConfig, generate
 
-    manifest = generate(
-        a.landing,
-        FeedConfig(
-            seed=a.seed,
-            orders=a.orders,
-            customers=a.customers,
-            products=a.products,
-            malformed_rate=a.malformed_rate,
-            files_per_entity=a.files,
-        ),
-    )
+    try:
+        manifest = generate(
+            a.landing,
+            FeedConfig(
+                seed=a.seed,
+                orders=a.orders,
+                customers=a.customers,
+                products=a.products,
+                malformed_rate=a.malformed_rate,
+                files_per_entity=a.files,
+            ),
+        )
+    except FileExistsError as e:  # a landed file is never rewritten
+        print(f"Generate refused: {e}", file=sys.stderr)
+        return 2
     if a.manifest:
         manifest.write(a.manifest)
     print(json.dumps(manifest.summary(), indent=2))
