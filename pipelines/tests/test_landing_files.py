@@ -235,3 +235,24 @@ def test_files_report_only_mode_writes_the_table_without_ingesting(spark, loc):
         "orders/a.jsonl": ("pending", None),
         "stray.jsonl": ("skipped", "outside_entity_folder"),
     }
+
+
+def test_a_file_of_a_micro_batch_not_committed_yet_is_not_read(tmp_path: Path) -> None:
+    """The file source logs a file when it plans the batch that reads it; until the batch's
+    commit (``commits/<id>``) a stop or kill makes the next start run it again, so the file is
+    not in bronze yet and must not be reported as ingested."""
+    from oms_pipeline.io.landing_files import file_source_log
+
+    log = tmp_path / "sources" / "0"
+    log.mkdir(parents=True)
+    for batch, name in enumerate(["a", "b"]):
+        entry = {"path": f"file://{tmp_path}/orders/{name}.jsonl", "timestamp": 5, "batchId": batch}
+        (log / str(batch)).write_text("v1\n" + json.dumps(entry) + "\n", encoding="utf-8")
+    assert file_source_log(str(tmp_path)) == {}  # planned, nothing committed
+    (tmp_path / "commits").mkdir()
+    (tmp_path / "commits" / "0").write_text("v1\n{}\n", encoding="utf-8")
+    assert list(file_source_log(str(tmp_path))) == [f"{tmp_path}/orders/a.jsonl"]
+    (tmp_path / "commits" / "1").write_text("v1\n{}\n", encoding="utf-8")
+    assert sorted(file_source_log(str(tmp_path))) == [
+        f"{tmp_path}/orders/{n}.jsonl" for n in ("a", "b")
+    ]

@@ -70,17 +70,29 @@ def _local_path(uri: str) -> str:
     return unquote(urlparse(uri).path) if ":" in uri.split("/", 1)[0] else uri
 
 
+def committed_batch(checkpoint: str) -> int:
+    """The last micro-batch id the streaming query checkpointed in ``checkpoint`` committed
+    (``<checkpoint>/commits/<id>``, written once the batch's sink work is done); -1: none."""
+    folder = os.path.join(checkpoint, "commits")
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return max((int(n) for n in names if n.isdigit()), default=-1)
+
+
 def file_source_log(checkpoint: str, source: int = 0) -> dict[str, Seen]:
     """Files the plain file stream source number ``source`` of a query (its position in the
-    query's plan) has read, from ``<checkpoint>/sources/<source>``.
+    query's plan) has read in a committed micro-batch, from ``<checkpoint>/sources/<source>``.
 
     Each log file holds a version line (``v1``) then one JSON entry per file:
     ``{"path": URI, "timestamp": modification time in ms, "batchId": n}``; compacted logs
     (``N.compact``) repeat every earlier entry. Later entries win. Missing log: nothing read yet.
+    The source logs a file when it plans the batch that reads it, before the batch runs: a file
+    of a batch past :func:`committed_batch` (a stop or a kill cut it short; the next start runs
+    it again) is not read yet.
     """
     folder = os.path.join(checkpoint, "sources", str(source))
     if not os.path.isdir(folder):
         return {}
+    committed = committed_batch(checkpoint)
     seen: dict[str, tuple[int, Seen]] = {}
     for name in os.listdir(folder):
         if not _LOG_NAME.match(name):
@@ -93,6 +105,8 @@ def file_source_log(checkpoint: str, source: int = 0) -> dict[str, Seen]:
                 entry = json.loads(line)
                 path = _local_path(entry["path"])
                 batch = int(entry.get("batchId", 0))
+                if batch > committed:
+                    continue
                 if path not in seen or seen[path][0] <= batch:
                     seen[path] = (batch, Seen(modified_ms=int(entry["timestamp"])))
     return {p: s for p, (_b, s) in seen.items()}
