@@ -66,6 +66,7 @@ def test_every_command_parses() -> None:
         (["run", "--trigger", "banana"], "argument --trigger: 'banana': expected a positive number and a unit"),
         (["run", "--trigger", "0 seconds"], "argument --trigger: '0 seconds'"),
         (["run", "--duration", "0"], "--duration 0 with the feed needs --batches"),
+        (["bench", "--duration", "0", "--batches", "3"], "argument --duration: '0': expected a number above 0"),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_naming_the_flag(argv, message, capsys, monkeypatch) -> None:

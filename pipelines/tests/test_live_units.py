@@ -342,7 +342,8 @@ def test_a_finished_benchmark_writes_its_figures_beside_the_parse_floor(spark, t
 
     landing = tmp_path / "landing"
     (landing / "orders").mkdir(parents=True)
-    (landing / "orders" / "a.jsonl").write_text('{"order_id": "O1"}\n' * 4, encoding="utf-8")
+    # 6 lines landed, of which the tracker saw 4 reach Gold: the block says what landed
+    (landing / "orders" / "a.jsonl").write_text('{"order_id": "O1"}\n' * 6, encoding="utf-8")
     tracker = FreshnessTracker()
     tracker.in_silver({"a.jsonl": (time.time() - 3.0, 4)}, {"rows_in": 4})
     tracker.gold_finished(tracker.gold_started(), time.time())
@@ -352,6 +353,18 @@ def test_a_finished_benchmark_writes_its_figures_beside_the_parse_floor(spark, t
     benchmark.report(run, path=str(path), load_at_start="0.00")
     text = path.read_text(encoding="utf-8")
     assert "(`scripts/run-local --benchmark --rate 50 --duration 5`)" in text
-    assert "4 events landed = 1 events/s, in 1 files" in text
+    assert "(6 events landed = 1 events/s, in 1 files, one per entity every 1 s;" in text
     assert "| Gold refreshes | 1 (mean 1.5 s) |" in text
-    assert "`spark.read.json(...).count()` | 4 rows in " in text
+    assert "`spark.read.json(...).count()` | 6 rows in " in text
+    assert "— not judged by this run (its load is below the protocol's)." in text
+
+
+def test_the_target_is_judged_only_at_the_protocols_load() -> None:
+    from oms_pipeline.live.benchmark import verdict
+
+    assert verdict(1000, 600, 14.9) == "met in this run"
+    assert verdict(1000, 600, 15.1) == verdict(1000, 600, None) == "not met in this run"
+    assert (
+        verdict(300, 600, 1.0).startswith("not judged")
+        and verdict(1000, 120, 1.0) != "met in this run"
+    )

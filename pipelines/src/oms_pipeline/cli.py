@@ -104,12 +104,15 @@ def _run_options(bench: bool) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--duration",
-        type=_number(float, 0),
+        type=_number(float, 0, above=bench),  # a benchmark measures a feed that runs
         default=120.0 if bench else None,
         help="feed for N seconds (or up to --batches), process everything landed, exit "
-        f"(default: {'120' if bench else 'run until Ctrl-C'}; 0: land the feed's remaining "
-        f"--batches{'' if bench else ', or with --no-feed or --import nothing,'} then process "
-        "once and exit)",
+        + (
+            "(default 120)"
+            if bench
+            else "(default: run until Ctrl-C; 0: land the feed's remaining --batches, or with "
+            "--no-feed or --import nothing, then process once and exit)"
+        ),
     )
     p.add_argument(
         "--batches",
