@@ -70,6 +70,11 @@ SLOWEST_FIRST = (
 )
 
 
+_STALE = [m for m in SLOWEST_FIRST if not (Path(__file__).parent / f"{m}.py").exists()]
+if _STALE:  # a renamed or removed module would silently lose its place in the order
+    raise RuntimeError(f"conftest.SLOWEST_FIRST names no test module: {', '.join(_STALE)}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: in-module order kept
