@@ -286,7 +286,6 @@ def test_the_live_run_logs_its_gold_refreshes_and_shows_them(spark, tmp_path):
             landing=str(tmp_path / "landing"),
             lakehouse=str(tmp_path / "lakehouse"),
             feed=False,
-            port=None,
         ),
     )
     run.prepare()

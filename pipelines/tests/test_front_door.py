@@ -3,14 +3,17 @@ Spark: the loop is driven with scripted queries, so its order and stops are exac
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
+import urllib.request
 
 import pytest
 
 from oms_pipeline import cli
 from oms_pipeline.live import pbip, runner
+from oms_pipeline.live.server import DashboardServer, Snapshot
 from oms_pipeline.pipeline.streams import Trigger, run_stream
 
 ONCE = Trigger(available_now=True)
@@ -35,7 +38,7 @@ def test_flags_without_a_command_are_the_live_runs(argv, command) -> None:
 
 def test_a_benchmark_takes_its_defaults_and_no_dashboard() -> None:
     a = cli.parse(["--benchmark", "--profile"])
-    assert (a.rate, a.duration, a.port, a.profile) == (1000.0, 120.0, None, True)
+    assert (a.rate, a.duration, a.profile, "port" in a) == (1000.0, 120.0, True, False)
     assert (cli.parse([]).rate, cli.parse([]).duration, cli.parse([]).port) == (50.0, None, 8050)
 
 
@@ -56,15 +59,19 @@ def test_every_command_parses() -> None:
         (["run", "--mapping", "m.yaml"], "--mapping: only with --import"),
         (["bench", "--mapping", "m.yaml"], "usage: oms bench"),
         (["run", "--profile"], "usage: oms run"),
-        (["run", "--profile"], "unrecognized arguments: --profile"),
+        (["run", "--profile"], "unrecognized arguments: --profile (taken by oms bench)"),
+        (["import", "--mapping", "m", "--csv", "c", "--landing", "l", "--rate", "5"], "--rate 5 (taken by oms run and oms bench)"),
         (["once", "--landing", "l", "--lakehouse", "h", "--as-of-date", "2025-13-01"], "argument --as-of-date: '2025-13-01': expected a date YYYY-MM-DD"),
         (["sideways"], "invalid choice: 'sideways'"),
         (["bench", "--import", "x.csv", "--mapping", "m.yaml"], "unrecognized arguments: --import x.csv --mapping m.yaml"),
         (["--benchmark", "--no-feed", "--port", "1"], "unrecognized arguments: --no-feed --port 1"),
         (["--bench"], "unrecognized arguments: --bench"),  # no prefix of --benchmark(s-file)
         (["bench", "--benchmark"], "unrecognized arguments: --benchmark"),
-        (["run", "--trigger", "banana"], "argument --trigger: 'banana': expected a positive number and a unit"),
+        (["run", "--trigger", "banana"], "argument --trigger: 'banana': expected a whole number and a unit"),
         (["run", "--trigger", "0 seconds"], "argument --trigger: '0 seconds'"),
+        (["run", "--trigger", "1.5 minutes"], "'1.5 minutes': expected a whole number and a unit"),
+        (["run", "--trigger", "25 hours"], "from 1 millisecond to 24 hours"),
+        (["run", "--trigger", "86400001 milliseconds"], "from 1 millisecond to 24 hours"),
         (["run", "--duration", "0"], "--duration 0 with the feed needs --batches"),
         (["bench", "--duration", "0", "--batches", "3"], "argument --duration: '0': expected a number above 0"),
     ],
@@ -78,7 +85,7 @@ def test_bad_options_exit_2_naming_the_flag(argv, message, capsys, monkeypatch) 
 
 
 def test_accepted_triggers_are_spark_intervals() -> None:
-    for text in ("5 seconds", "500 milliseconds", "1 minute", "0.5 seconds", "2 hours"):
+    for text in ("5 seconds", "500 milliseconds", "1 minute", "1 millisecond", "24 hours"):
         assert cli.parse(["run", "--trigger", text]).trigger == text
 
 
@@ -90,6 +97,32 @@ def test_a_dashboard_port_in_use_is_refused_before_spark_starts(capsys, monkeypa
         port = busy.getsockname()[1]
         assert cli.main(["run", "--no-feed", "--duration", "0", "--port", str(port)]) == 2
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("nowhere.invalid", "--host nowhere.invalid: cannot listen there"),  # resolves to nothing
+        ("192.0.2.1", "--host 192.0.2.1: cannot listen there"),  # an address of no interface here
+    ],
+)
+def test_a_dashboard_host_that_is_no_address_here_is_refused_naming_host(
+    host, message, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(runner, "_spark", lambda _l: pytest.fail("Spark started"))
+    assert cli.main(["run", "--no-feed", "--duration", "0", "--host", host]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--port" not in err
+
+
+def test_the_dashboards_listen_on_ipv6_too() -> None:
+    server = DashboardServer(Snapshot(), "::1", 0).start()
+    try:
+        assert server.url == f"http://[::1]:{server.port}/"
+        with urllib.request.urlopen(server.url + "api/status") as r:
+            assert json.load(r) == {}
+    finally:
+        server.stop()
 
 
 def test_a_report_the_dashboards_cannot_draw_is_refused_before_spark_starts(

@@ -90,7 +90,6 @@ def one_shot(spark: SparkSession, root: Path, servers: str, batches: int) -> Liv
         seed=SEED,
         duration_s=0,
         batches=batches,
-        port=None,
         settings=PipelineSettings(as_of_date=runner.LIVE_AS_OF),
         kafka_bootstrap_servers=servers,
         feed_dir=str(root / "kafka"),

@@ -13,6 +13,7 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -302,15 +303,28 @@ def test_helper_threads_leave_stop_signals_to_the_main_thread() -> None:
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
-def test_a_stop_asked_for_before_the_streams_start_starts_nothing(spark, tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("duration_s", "stop", "code"),
+    [
+        (None, signal.SIGINT, 0),  # a run without an end: a stop is how it ends
+        (0, signal.SIGINT, 130),  # oms once / --duration 0, cut short: 128 + SIGINT
+        (60.0, signal.SIGTERM, 143),
+    ],
+)
+def test_a_stop_asked_for_before_the_streams_start_starts_nothing(
+    spark, tmp_path, capsys, duration_s, stop, code
+) -> None:
     opts = LiveOptions(
-        landing=str(tmp_path / "landing"), lakehouse=str(tmp_path / "lakehouse"), port=None
+        landing=str(tmp_path / "landing"),
+        lakehouse=str(tmp_path / "lakehouse"),
+        duration_s=duration_s,
     )
     run = LiveRun(spark, opts)
-    run.stop_event.set()  # a Ctrl-C between Spark's start and the streams'
+    run.stop_event.set()  # a Ctrl-C between Spark's start and the streams', as the handler does
+    run.stop_signal = stop
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        assert run.run() == 0
+        assert run.run() == code
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import faulthandler
 import json
 import logging
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from oms_pipeline.exports import Mapping
+    from oms_pipeline.live.server import DashboardServer
 
 SOURCES = ("files", "kafka")
 RUNS = ("run", "bench")
@@ -67,19 +69,22 @@ def _number(  # type: ignore[no-untyped-def]
     return parse
 
 
-# A processing-time trigger as ``--trigger`` takes it: a positive number and a unit Spark's
-# interval parser reads (``Trigger.ProcessingTime``).
-TRIGGER = re.compile(r"(\d+(?:\.\d+)?) (millisecond|second|minute|hour)s?")
+# A processing-time trigger as ``--trigger`` takes it: a whole number and a unit, the unit's
+# milliseconds, and the longest interval taken (a day). Spark's interval parser reads these
+# (``Trigger.ProcessingTime``); it refuses a fraction of a minute or hour once the run started.
+TRIGGER = re.compile(r"(\d+) (millisecond|second|minute|hour)s?")
+UNIT_MS = {"millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000}
+TRIGGER_MAX_MS = 24 * 3_600_000
 
 
 def _interval(text: str) -> str:
-    """An argparse type for ``--trigger``: ``<number> <unit>``; anything else exits 2 naming
-    what is allowed, before Spark would refuse it."""
+    """An argparse type for ``--trigger``: ``<whole number> <unit>``, from 1 millisecond to 24
+    hours; anything else exits 2 naming what is allowed, before Spark would refuse it."""
     m = TRIGGER.fullmatch(text.strip())
-    if m is None or float(m.group(1)) <= 0:
+    if m is None or not 1 <= int(m.group(1)) * UNIT_MS[m.group(2)] <= TRIGGER_MAX_MS:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: expected a positive number and a unit, one of milliseconds, seconds, "
-            "minutes, hours (e.g. '5 seconds')"
+            f"{text!r}: expected a whole number and a unit, one of milliseconds, seconds, "
+            "minutes, hours, from 1 millisecond to 24 hours (e.g. '5 seconds', '500 milliseconds')"
         )
     return text.strip()
 
@@ -150,8 +155,6 @@ def _run_options(bench: bool) -> argparse.ArgumentParser:
             "steady-state cycle, into the same BENCHMARKS.md block",
         )
         p.set_defaults(
-            port=None,
-            host=None,
             landing=None,
             lakehouse=None,
             no_feed=False,
@@ -280,7 +283,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     a, unknown = parser.parse_known_args(args)
     if unknown:  # said with the command's own usage, which lists what it takes
-        a.usage.error(f"unrecognized arguments: {' '.join(unknown)}")
+        commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        flags = {x.split("=", 1)[0] for x in unknown if x.startswith("-")}
+        takes = [f"oms {c}" for c, p in commands.items() if flags & set(p._option_string_actions)]
+        where = f" (taken by {' and '.join(takes)})" if takes else ""
+        a.usage.error(f"unrecognized arguments: {' '.join(unknown)}{where}")
     if a.command in RUNS:
         check_options(a.usage, a)
     return a
@@ -328,33 +335,40 @@ def _import(a: argparse.Namespace, landing: str, *, resume: bool) -> Mapping | N
     return mapping
 
 
-def _dashboard_refusal(host: str, port: int) -> str | None:
-    """Why the run's dashboards could not start, checked before Spark starts: the Power BI
-    report they draw (``queries.check_report``) or ``host:port`` already in use. None: fine."""
+def _dashboards(host: str, port: int) -> DashboardServer | str:
+    """The run's dashboard server, bound to ``host:port`` before Spark starts, or why it cannot
+    be: a Power BI report they cannot draw (``queries.check_report``), a host that names no
+    address of this machine, a port in use."""
     from oms_pipeline.live import pbip, queries
+    from oms_pipeline.live.server import DashboardServer, Snapshot
 
     try:
         queries.check_report()
+        return DashboardServer(Snapshot(), host, port)
     except pbip.PbipError as e:
         return f"Report refused: {e}"
-    if port:
-        with socket.socket() as s:
-            # As the dashboard server binds (http.server: SO_REUSEADDR set).
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError as e:
-                return (
-                    f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); choose "
-                    "another port, or --port 0 for any free one"
-                )
-    return None
+    except OSError as e:  # socket.gaierror included: a name that resolves to no address
+        if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+            return (
+                f"--host {host}: cannot listen there ({e.strerror}); give a name or an IPv4 or "
+                "IPv6 address of this machine, e.g. 127.0.0.1, ::1 or 0.0.0.0"
+            )
+        return (
+            f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); choose another "
+            "port, or --port 0 for any free one"
+        )
 
 
 def _live(a: argparse.Namespace) -> int:
     """``oms run`` / ``oms bench``: the live run (feed, import or landed files)."""
     from oms_pipeline.live import benchmark
 
+    server = None
+    if a.command == "run":  # a report they cannot draw, a host or port they cannot listen on
+        server = _dashboards(a.host, a.port)
+        if isinstance(server, str):
+            print(server, file=sys.stderr)
+            return 2
     root = os.path.abspath(a.root)
     if a.command == "bench":
         root = os.path.join(root, "benchmark", time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
@@ -370,24 +384,22 @@ def _live(a: argparse.Namespace) -> int:
         batches=a.batches,
         feed=not (a.no_feed or a.import_csv),
         trigger=a.trigger,
-        host=a.host,
-        port=a.port,
         status_every_s=a.status_every,
         settings=PipelineSettings(as_of_date=LIVE_AS_OF),
         profile=a.profile,
     )
     if a.import_csv:
         if (mapping := _import(a, opts.landing, resume=True)) is None:
+            if server is not None:
+                server.stop()
             return 2
         opts.settings = PipelineSettings(sla_days=mapping.sla_days)
         opts.entities = tuple(mapping.entities)
     after = None
     if a.command == "bench":  # the load averages before Spark starts, beside those at the end
         after = partial(benchmark.report, path=a.benchmarks_file, load_at_start=benchmark.load())
-    elif refused := _dashboard_refusal(a.host, a.port):  # a report they cannot draw, a port in use
-        print(refused, file=sys.stderr)
-        return 2
-    return start_and_run(opts, kafka_root=root if a.source == "kafka" else None, after=after)
+    kafka_root = root if a.source == "kafka" else None
+    return start_and_run(opts, server=server, kafka_root=kafka_root, after=after)
 
 
 def _once(a: argparse.Namespace) -> int:
@@ -398,7 +410,6 @@ def _once(a: argparse.Namespace) -> int:
         lakehouse=os.path.abspath(a.lakehouse),
         duration_s=0,
         feed=False,
-        port=None,
         settings=PipelineSettings(as_of_date=a.as_of_date),
     )
     reports = []

@@ -90,8 +90,6 @@ class LiveOptions:
     batches: int | None = None
     feed: bool = True
     trigger: str = "5 seconds"
-    host: str = "127.0.0.1"
-    port: int | None = 8050  # None: no dashboards (no server, no dashboard queries)
     status_every_s: float = 5.0
     dashboard_every_s: float = 5.0
     entities: tuple[str, ...] = ENTITIES
@@ -189,14 +187,18 @@ def run_once(
 
 
 class LiveRun:
-    def __init__(self, spark: SparkSession, opts: LiveOptions) -> None:
-        self.spark, self.opts = spark, opts
+    """One run; the dashboards, their queries and their server only with a ``server`` (bound,
+    not yet serving; None for ``oms bench`` and ``oms once``)."""
+
+    def __init__(
+        self, spark: SparkSession, opts: LiveOptions, server: DashboardServer | None = None
+    ) -> None:
+        self.spark, self.opts, self.server = spark, opts, server
         self.loc = TableLocator(lakehouse_root=opts.lakehouse, landing_root=opts.landing)
         self.tracker = FreshnessTracker()
-        self.snapshot = Snapshot()
+        self.snapshot = server.snapshot if server else Snapshot()
         self.stop_event = threading.Event()
         self.query: StreamingQuery | None = None  # the processing-time ingest query
-        self.server: DashboardServer | None = None
         self.feeder: Feeder | None = None
         self.bronze_rows = self.quarantine_rows = 0
         self.landing: landing_files.LandingReport | None = None
@@ -214,6 +216,7 @@ class LiveRun:
         self.gold_changed = False
         self.gold_running = False
         self.gold_cancelled = False
+        self.stop_signal = 0  # the first SIGINT or SIGTERM a stop was asked with
         self.reporting = True
         self.status_path = os.path.join(opts.lakehouse, "_run", "status.json")
         self.profiler: Profiler | Unprofiled = Unprofiled()  # live.profile.profiled sets it
@@ -368,6 +371,7 @@ class LiveRun:
         def handler(signum: int, _frame: Any) -> None:
             name = signal.Signals(signum).name
             if not self.stop_event.is_set():
+                self.stop_signal = signum
                 say(
                     f"{name}: stopping after the micro-batches and Gold refresh in progress "
                     f"(checkpoints kept; rerun to resume; {name} again abandons a Gold refresh)"
@@ -405,10 +409,9 @@ class LiveRun:
         return f"kept bronze, silver, quarantine and {gold}; {rest} (the next start processes them)"
 
     def run(self) -> int:
-        """The run; the dashboard server and its queries only with a ``port`` (None for ``oms
-        bench`` and ``oms once``)."""
-        o, servers = self.opts, self.opts.kafka_bootstrap_servers
-        serve = o.port is not None
+        """The run: 0 once it processed everything it was to (or, without ``duration_s``, when
+        a stop ended it); 128 + the signal's number when a stop cut short a run with an end."""
+        o, servers, serve = self.opts, self.opts.kafka_bootstrap_servers, self.server is not None
         self.install_signals()
         # This thread's jobs (Gold, dashboards) get their own fair-share pool, and a job group a
         # second Ctrl-C can cancel.
@@ -417,7 +420,7 @@ class LiveRun:
         sc.setJobGroup(GOLD_JOB_GROUP, "Gold refresh and dashboards", interruptOnCancel=False)
         one_shot = o.duration_s == 0
         if serve:
-            self.server = DashboardServer(self.snapshot, o.host, o.port).start()
+            self.server.start()
             self.publish_status()  # "starting", until the streams run
             say(f"Dashboards: {self.server.url}")
         self.prepare()
@@ -507,13 +510,12 @@ class LiveRun:
             self.state = "failed" if failed else "stopped"
             # The last line shows the counts the run ends with (fresh landing files unless failed).
             st = self.report_status(LANDING_WALK_EVERY_S if failed else 0.0)
-            if self.server is not None:
-                self.server.stop()
             if failed:
                 say(f"Failed: {st['active_queries']} streaming queries active")
             else:
                 say(f"Stopped: {self.kept()}")
-        return 0
+        cut_short = self.stop_signal and o.duration_s is not None and not self.drained
+        return 128 + self.stop_signal if cut_short else 0
 
 
 # --- starting a run: Spark, the broker, signals while they start ------------------------------
@@ -609,12 +611,14 @@ def running_broker(root: str):  # type: ignore[no-untyped-def]
 def start_and_run(
     opts: LiveOptions,
     *,
+    server: DashboardServer | None = None,
     kafka_root: str | None = None,
     after: Callable[[LiveRun], None] | None = None,
 ) -> int:
     """Start the broker (given ``kafka_root``: under ``<kafka_root>/kafka``) and Spark, run
-    ``LiveRun(opts)``, then ``after(run)`` while Spark is still up, then stop what this call
-    started; the exit code of the run (130: interrupted while starting, nothing processed)."""
+    ``LiveRun(opts, server)``, then ``after(run)`` while Spark is still up, then stop what this
+    call started and the server; the exit code of the run (130: interrupted while starting,
+    nothing processed)."""
     os.makedirs(opts.landing, exist_ok=True)
     os.makedirs(opts.lakehouse, exist_ok=True)
     try:
@@ -629,7 +633,7 @@ def start_and_run(
             try:
                 if stop_requested.is_set():
                     raise KeyboardInterrupt
-                run = LiveRun(spark, opts)
+                run = LiveRun(spark, opts, server)
                 profile = profiled(run, spark, GOLD_JOB_GROUP) if opts.profile else None
                 with profile or contextlib.nullcontext():
                     code = run.run()
@@ -643,3 +647,6 @@ def start_and_run(
         # was processed; what started is stopped (Spark, then the broker).
         say("Interrupted while starting: nothing processed (the next start begins from here)")
         return 130
+    finally:
+        if server is not None:
+            server.stop()

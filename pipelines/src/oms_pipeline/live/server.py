@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,17 +84,23 @@ def make_handler(snapshot: Snapshot) -> type[BaseHTTPRequestHandler]:
 
 
 class DashboardServer:
-    """Serves ``snapshot`` on ``host:port`` (port 0: any free port) in a daemon thread."""
+    """Serves ``snapshot`` on ``host:port`` (port 0: any free port) in a daemon thread, once
+    started. The socket is bound here, so a run binds it before Spark starts: ``socket.gaierror``
+    when ``host`` names no address, ``OSError`` when ``host:port`` cannot be listened on. IPv4 or
+    IPv6, as ``host`` resolves (``http.server``'s own command line chooses the same way)."""
 
     def __init__(self, snapshot: Snapshot, host: str = "127.0.0.1", port: int = 8050) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), make_handler(snapshot))
+        self.snapshot = snapshot
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        server = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+        self._httpd = server((host, port), make_handler(snapshot))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     @property
     def port(self) -> int:
@@ -104,6 +111,7 @@ class DashboardServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever that never ran
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
